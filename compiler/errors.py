@@ -1,0 +1,132 @@
+"""The one exception hierarchy of snnc.
+
+Every error a user can cause derives from :class:`SnncError`; the CLI maps these to a message on stderr
+and a non-zero exit code (no traceback unless ``SNNC_DEBUG=1``). Bugs in snnc itself are
+:class:`InternalError`, so a user never mistakes our mistake for theirs.
+
+This module imports nothing heavy: the spec and IR layers use it without importing torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return " Did you mean 'x'?" for the closest of ``choices``, or "" when none is close.
+
+    Args:
+        word: what the user wrote.
+        choices: the valid names.
+    """
+    close = difflib.get_close_matches(str(word), sorted(set(choices)), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    if len(close) == 1:
+        return f" Did you mean '{close[0]}'?"
+    return " Did you mean " + ", ".join(f"'{c}'" for c in close[:-1]) + f" or '{close[-1]}'?"
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Render a spec path such as ``("layers", 3, "kernel_size")`` as ``layers[3].kernel_size``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<root>"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a spec: what is wrong, where, and how to fix it.
+
+    Attributes:
+        message: what is wrong, in the user's words.
+        path: the location inside the spec, e.g. ``("layers", 3, "kernel_size")``.
+        hint: what to do about it (may be empty).
+        file: the spec file name (or ``<string>``).
+        line: 1-based line, or 0 when unknown.
+        column: 1-based column, or 0 when unknown.
+        source_line: the text of that line, shown with a caret under ``column``.
+    """
+
+    message: str
+    path: tuple[str | int, ...] = ()
+    hint: str = ""
+    file: str = "<string>"
+    line: int = 0
+    column: int = 0
+    source_line: str = ""
+
+    @property
+    def location(self) -> str:
+        """``file:line:column`` (or just the file when the position is unknown)."""
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+    def render(self) -> str:
+        """A multi-line, human-readable rendering (no colour)."""
+        head = f"{self.location}: {format_path(self.path)}: {self.message}" if self.path else (
+            f"{self.location}: {self.message}"
+        )
+        lines = [head]
+        if self.source_line:
+            lines.append(f"    {self.source_line.rstrip()}")
+            if self.column:
+                lines.append("    " + " " * (self.column - 1) + "^")
+        if self.hint:
+            lines.append(f"  fix: {self.hint}")
+        return "\n".join(lines)
+
+
+class SnncError(Exception):
+    """Base class of every error a user can cause."""
+
+
+class SpecError(SnncError):
+    """A spec is invalid. Carries every problem found, not just the first."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        n = len(self.diagnostics)
+        summary = f"{n} problem{'s' if n != 1 else ''} in the spec"
+        super().__init__(summary + ":\n" + "\n".join(d.render() for d in self.diagnostics))
+
+
+class UnsupportedError(SnncError):
+    """An operation or node kind that a target cannot handle (names the node, the op and what to do)."""
+
+
+class BackendUnavailable(SnncError):
+    """An optional dependency is missing; the message carries the command that installs it."""
+
+
+class DataError(SnncError):
+    """A dataset or checkpoint is missing or malformed (says which files are needed and where)."""
+
+
+class TrainingDiverged(SnncError):
+    """Training produced a non-finite loss; the last good checkpoint is kept."""
+
+
+class InternalError(Exception):
+    """A bug in snnc (for example a pass that broke an IR invariant). Not a user error."""
+
+
+@dataclass
+class Problems:
+    """A collector for diagnostics: add problems as they are found, raise once at the end."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.items.append(diagnostic)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise SpecError(self.items)

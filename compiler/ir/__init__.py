@@ -1,0 +1,1 @@
+"""Graph IR: typed, immutable nodes; no tensors, no torch."""

@@ -1,0 +1,1 @@
+"""Named, registered IR passes and analyses."""

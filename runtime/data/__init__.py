@@ -1,0 +1,1 @@
+"""Dataset readers (no download, ever) and the bundled MNIST sample."""

@@ -1,0 +1,1 @@
+"""Bundled model-zoo specs (the YAML files beside this module)."""
