@@ -1,0 +1,18 @@
+"""Fully connected layers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import PositiveInt
+
+from .base import NodeBase
+
+
+class Linear(NodeBase):
+    """``y = x W^T + b`` on the last dimension (NIR's ``Affine`` when ``bias``, ``Linear`` otherwise)."""
+
+    kind: Literal["linear"] = "linear"
+    in_features: PositiveInt
+    out_features: PositiveInt
+    bias: bool = True

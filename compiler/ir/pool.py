@@ -1,0 +1,42 @@
+"""Pooling layers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .base import NodeBase
+
+Pair = tuple[int, int]
+
+
+class MaxPool2d(NodeBase):
+    """Max pooling over ``[C, H, W]`` windows (in spiking targets: a max over spikes per step)."""
+
+    kind: Literal["maxpool2d"] = "maxpool2d"
+    kernel_size: Pair
+    stride: Pair
+    padding: Pair = (0, 0)
+    ceil_mode: bool = False
+
+
+class AvgPool2d(NodeBase):
+    """Average pooling over ``[C, H, W]`` windows (linear; makes spike inputs non-binary)."""
+
+    kind: Literal["avgpool2d"] = "avgpool2d"
+    kernel_size: Pair
+    stride: Pair
+    padding: Pair = (0, 0)
+    ceil_mode: bool = False
+
+
+class AdaptiveAvgPool2d(NodeBase):
+    """Adaptive average pooling to a fixed ``output_size`` (as ``torch.nn.AdaptiveAvgPool2d``)."""
+
+    kind: Literal["adaptive_avgpool2d"] = "adaptive_avgpool2d"
+    output_size: Pair
+
+
+class GlobalAvgPool(NodeBase):
+    """Mean over all spatial positions: ``[C, H, W] → [C]``."""
+
+    kind: Literal["global_avgpool"] = "global_avgpool"
