@@ -1,0 +1,208 @@
+"""Loading a spec: safe YAML → parameter substitution → pydantic validation, every problem located.
+
+Pydantic's errors are turned into :class:`~snnc.compiler.errors.Diagnostic` objects with the spec path written
+the user's way (``layers[3].kernel_size``), the file position, the source line, and a fix — including
+did-you-mean suggestions for unknown keys and kinds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from ..errors import Diagnostic, SpecError, did_you_mean
+from . import models
+from .models import LAYER_KINDS, Spec
+from .templating import TemplateProblem, substitute
+from .yaml_source import SpecSource, parse_yaml, read_spec_text
+
+_LAYER_ADAPTER: TypeAdapter = TypeAdapter(models.Layer)
+
+
+@dataclass
+class LoadedSpec:
+    """A validated spec with its source (for locating later problems, e.g. shape errors).
+
+    Attributes:
+        spec: the validated model.
+        source: text, file name and positions.
+        params: the spec-wide parameters after overrides.
+        data: the substituted plain data (blocks still raw), as validated.
+    """
+
+    spec: Spec
+    source: SpecSource
+    params: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _fields_of(data: Any, path: tuple, root: type[BaseModel]) -> list[str]:
+    """Field names allowed at ``path`` inside ``data`` (for did-you-mean on unknown keys)."""
+    model: Any = _layer_model(data.get("kind")) if isinstance(data, dict) and root is not Spec else root
+    node = data
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return []
+        if isinstance(part, str) and model is not None:
+            info = model.model_fields.get(part)
+            model = _model_in(info.annotation) if info else None
+        if isinstance(node, dict) and "kind" in node and _layer_model(node["kind"]) is not None:
+            model = _layer_model(node["kind"])
+    return list(model.model_fields) if model is not None else []
+
+
+_LAYER_MODELS = (models.Conv2dLayer, models.LinearLayer, models.BatchNormLayer, models.PoolLayer,
+                 models.AdaptivePoolLayer, models.ActivationLayer, models.SpikeLayer, models.ReshapeLayer,
+                 models.SliceLayer, models.SplitLayer, models.DropoutLayer, models.MergeLayer, models.UpsampleLayer,
+                 models.SimpleLayer, models.BlockLayer)
+
+
+def _layer_model(kind: Any) -> type[BaseModel] | None:
+    """The layer model whose ``kind`` literal admits ``kind``."""
+    for cls in _LAYER_MODELS:
+        if kind in getattr(cls.model_fields["kind"].annotation, "__args__", ()):
+            return cls
+    return None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``NeuronSpec | None`` or ``list[Layer]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _user_path(loc: tuple, data: Any) -> tuple:
+    """Drop pydantic's union-branch labels from ``loc``, keeping only steps that exist in the data."""
+    out: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part not in node and not out[-1:] == [part]:
+            # a missing field or an extra key: keep the name if it is a real field, not a union label
+            if part.startswith(("function-", "list[", "tuple[", "literal[", "int", "float", "str", "bool",
+                                "dict[", "nullable[")) or part in LAYER_KINDS:
+                continue
+            out.append(part)
+            node = None
+        else:
+            continue
+    return tuple(out)
+
+
+def _message(err: dict, path: tuple, data: Any, root: type[BaseModel]) -> tuple[str, str, bool]:
+    """(message, hint, point-at-key) for one pydantic error."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        allowed = _fields_of(data, path[:-1], root)
+        return (f"unknown key '{path[-1]}'.{did_you_mean(path[-1], allowed)}",
+                "allowed keys here: " + ", ".join(allowed) if allowed else "remove it", True)
+    if kind == "union_tag_invalid":
+        tag = ctx.get("tag", "?")
+        return (f"unknown layer kind '{tag}'.{did_you_mean(tag, LAYER_KINDS)}",
+                "layer kinds: " + ", ".join(LAYER_KINDS), False)
+    if kind == "union_tag_not_found":
+        return ("this layer has no 'kind'", "add e.g. 'kind: conv2d' (kinds: " + ", ".join(LAYER_KINDS) + ")", False)
+    if kind == "missing":
+        return (f"missing required key '{path[-1]}'", f"add '{path[-1]}: ...'", False)
+    if kind in ("greater_than", "greater_than_equal") and ctx:
+        bound = ctx.get("gt", ctx.get("ge"))
+        return (f"{err['msg'].lower()} (got {err.get('input')!r})", f"use a value {'>' if 'gt' in ctx else '≥'} {bound}",
+                False)
+    if kind == "literal_error":
+        return (f"{err['msg']} (got {err.get('input')!r})", "use one of the listed values", False)
+    if kind == "string_pattern_mismatch":
+        return (f"'{err.get('input')}' is not a valid name", "names are letters, digits and '_' and do not start "
+                "with a digit (dots only in references to nested names, e.g. layer1.0)", False)
+    if kind == "value_error":
+        return (err["msg"].removeprefix("Value error, "), "", False)
+    got = err.get("input")
+    shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+    return (err["msg"] + shown, "", False)
+
+
+def validation_diagnostics(exc: ValidationError, data: Any, source: SpecSource, prefix: tuple = (),
+                           root: type[BaseModel] = Spec) -> list[Diagnostic]:
+    """Turn a pydantic ``ValidationError`` on ``data`` into located diagnostics (one per path)."""
+    seen: set[tuple] = set()
+    out: list[Diagnostic] = []
+    errors = [(err, _user_path(tuple(err["loc"]), data)) for err in exc.errors()]
+    paths = [p for _, p in errors]
+    for err, path in errors:
+        if any(len(q) > len(path) and q[:len(path)] == path for q in paths) and err["type"] not in (
+                "extra_forbidden", "missing"):
+            continue  # one union branch failed shallowly, another pinpointed the value: keep the precise one
+        if path in seen:
+            continue  # several union branches failing on one value: report it once
+        seen.add(path)
+        message, hint, key = _message(err, path, data, root)
+        out.append(source.diagnostic(prefix + path, message, hint, key=key))
+    return out
+
+
+def validate_layer(raw: dict, source: SpecSource, path: tuple) -> Any:
+    """Validate one layer mapping (used when a block is instantiated). Raises SpecError located at ``path``."""
+    try:
+        return _LAYER_ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        raise SpecError(validation_diagnostics(exc, raw, source, path, root=Spec)) from None
+
+
+def load_spec(spec: str | Path | dict, params: dict[str, Any] | None = None, *, file: str | None = None) -> LoadedSpec:
+    """Read and validate a spec.
+
+    Args:
+        spec: a path to a YAML file, YAML text (a string containing a newline), or already-parsed data.
+        params: overrides of the spec's ``params`` (unknown names are errors).
+        file: the name to show in diagnostics for text input.
+
+    Returns:
+        The validated spec with its source.
+
+    Raises:
+        SpecError: every problem found, located.
+    """
+    if isinstance(spec, dict):
+        source, data = SpecSource(text="", file=file or "<dict>"), spec
+    else:
+        if isinstance(spec, Path) or (isinstance(spec, str) and "\n" not in spec and spec.endswith((".yaml", ".yml"))):
+            source = read_spec_text(spec)
+        else:
+            source = SpecSource(text=str(spec), file=file or "<string>")
+        data = parse_yaml(source)
+    if not isinstance(data, dict):
+        raise SpecError([source.diagnostic((), f"a spec is a mapping of keys (name, input, layers, ...), not a "
+                                               f"{type(data).__name__}", "start the file with 'name: my_model'")])
+    declared = data.get("params") if isinstance(data.get("params"), dict) else {}
+    overrides = dict(params or {})
+    unknown = [k for k in overrides if k not in declared]
+    if unknown:
+        raise SpecError([source.diagnostic(("params",), f"unknown parameter '{k}'.{did_you_mean(k, declared)}",
+                                           "parameters of this spec: " + (", ".join(declared) or "none"))
+                         for k in unknown])
+    scope = {**declared, **overrides}
+    try:
+        scope = {k: substitute(v, scope, ("params", k)) for k, v in scope.items()}
+        resolved = {k: (v if k in ("blocks", "params") else substitute(v, scope, (k,))) for k, v in data.items()}
+    except TemplateProblem as exc:
+        raise SpecError([source.diagnostic(exc.path, exc.message, exc.hint)]) from None
+    resolved["params"] = scope
+    try:
+        model = Spec.model_validate(resolved)
+    except ValidationError as exc:
+        raise SpecError(validation_diagnostics(exc, resolved, source)) from None
+    return LoadedSpec(spec=model, source=source, params=scope, data=resolved)
