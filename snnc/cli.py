@@ -1,0 +1,265 @@
+"""The ``snnc`` command line: thin typer commands that parse options and call the library.
+
+One place (:func:`handle_errors`) maps snnc's exceptions to a message on stderr and an exit code; a traceback
+is shown only with ``SNNC_DEBUG=1``. Torch is imported inside the commands that need it, never at start-up,
+so ``snnc --help`` and ``snnc validate`` stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from snnc.compiler.errors import InternalError, SnncError, SpecError
+
+app = typer.Typer(name="snnc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="snnc: compile brain-inspired neural networks from one YAML spec to ann, snn, burst and "
+                       "mnn targets.")
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+EXIT_USER_ERROR = 1
+EXIT_INTERNAL = 70
+
+
+def _print_spec_error(exc: SpecError) -> None:
+    n = len(exc.diagnostics)
+    err_console.print(f"[bold red]error[/]: {n} problem{'s' if n != 1 else ''} in the spec")
+    for d in exc.diagnostics:
+        from snnc.compiler.errors import format_path
+
+        where = f"[bold]{d.location}[/]"
+        path = f" [cyan]{format_path(d.path)}[/]:" if d.path else ""
+        err_console.print(f"{where}:{path} {d.message}", markup=True)
+        if d.source_line:
+            err_console.print(f"    {d.source_line.rstrip()}", markup=False)
+            if d.column:
+                err_console.print("    " + " " * (d.column - 1) + "[red]^[/]")
+        if d.hint:
+            err_console.print(f"  [green]fix[/]: {d.hint}")
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Run a command, turning snnc errors into a message and an exit code (tracebacks only with SNNC_DEBUG=1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except SpecError as exc:
+            if os.environ.get("SNNC_DEBUG"):
+                raise
+            _print_spec_error(exc)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except SnncError as exc:
+            if os.environ.get("SNNC_DEBUG"):
+                raise
+            err_console.print(f"[bold red]error[/]: {exc}", markup=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+        except (InternalError, Exception) as exc:  # a bug in snnc, not the user's fault
+            if os.environ.get("SNNC_DEBUG"):
+                raise
+            err_console.print(f"[bold red]internal error[/] ({type(exc).__name__}): {exc}\n"
+                              "This is a bug in snnc. Run again with SNNC_DEBUG=1 for a traceback and report it.")
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["width=32", "depth=4"]`` → ``{"width": 32, "depth": 4}`` (values read as YAML scalars, safely).
+
+    Raises:
+        SnncError: an item without ``=``.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SnncError(f"--param expects name=value, got '{item}'")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+SpecArg = typer.Argument(..., help="the spec file (YAML)", show_default=False)
+ParamOpt = typer.Option(None, "--param", "-p", help="override a spec parameter: name=value (repeatable)")
+MaxMemOpt = typer.Option(None, "--max-memory", help="refuse models whose parameters or activations exceed this "
+                                                   "size, e.g. 2G (default: SNNC_MAX_MEMORY or 8G)")
+
+
+def _max_memory(text: Optional[str]) -> Optional[int]:
+    if text is None:
+        return None
+    from snnc.compiler.frontend import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise SnncError(f"--max-memory expects a size such as 512M or 2G, got '{text}'") from None
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def _fmt_macs(n: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+def _describe(node) -> str:
+    k = node.kind
+    if k == "conv2d":
+        extra = f" g={node.groups}" if node.groups > 1 else ""
+        return (f"conv2d {node.in_channels}→{node.out_channels} k{node.kernel_size[0]}x{node.kernel_size[1]}"
+                f" s{node.stride[0]} p{node.padding[0]}{extra}")
+    if k == "linear":
+        return f"linear {node.in_features}→{node.out_features}"
+    if k == "spike":
+        n = node.neuron
+        return f"spike ({n.model}, β={n.beta:.3g}, θ={n.threshold:g})"
+    if k in ("maxpool2d", "avgpool2d"):
+        return f"{k} k{node.kernel_size[0]} s{node.stride[0]}"
+    if k == "activation":
+        return node.function
+    if k == "batchnorm":
+        return f"batchnorm{node.dims}d"
+    return k
+
+
+def summary_table(graph, title: str) -> Table:
+    """A rich table of node, op, output shape, parameters and MACs, with totals."""
+    from snnc.compiler.ir.costs import graph_costs
+
+    costs = graph_costs(graph)
+    table = Table(title=title, show_footer=True, header_style="bold")
+    table.add_column("node", footer="total")
+    table.add_column("op")
+    table.add_column("output shape")
+    tp = sum(c.params for c in costs.values())
+    tm = sum(c.macs for c in costs.values())
+    table.add_column("params", justify="right", footer=_fmt_int(tp))
+    table.add_column("MACs", justify="right", footer=_fmt_macs(tm))
+    for node in graph.nodes:
+        c = costs[node.name]
+        table.add_row(node.name, _describe(node), str(list(node.shape)), _fmt_int(c.params) if c.params else "",
+                      _fmt_macs(c.macs) if c.macs else "")
+    return table
+
+
+@app.command()
+@handle_errors
+def validate(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
+             max_memory: Optional[str] = MaxMemOpt) -> None:
+    """Check a spec: syntax, types, wiring, shapes and sizes. Exits non-zero with located errors if invalid."""
+    from snnc.api import build_graph
+    from snnc.compiler.ir.costs import graph_costs
+
+    graph = build_graph(spec, parse_params(param), max_memory=_max_memory(max_memory))
+    costs = graph_costs(graph)
+    out = graph.node(graph.outputs[0])
+    console.print(f"[green]✓[/] {spec}: [bold]{graph.name}[/] — {len(graph.nodes)} nodes, "
+                  f"{_fmt_int(sum(c.params for c in costs.values()))} parameters, "
+                  f"{_fmt_macs(sum(c.macs for c in costs.values()))} MACs, output {list(out.shape)}")
+
+
+@app.command()
+@handle_errors
+def summary(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
+            max_memory: Optional[str] = MaxMemOpt) -> None:
+    """Show every node with its op, output shape, parameters and MACs (one sample, one time step), with totals."""
+    from snnc.api import build_graph
+
+    graph = build_graph(spec, parse_params(param), max_memory=_max_memory(max_memory))
+    console.print(summary_table(graph, f"{graph.name} ({spec})"))
+    spikes = [n for n in graph.nodes if n.kind == "spike"]
+    console.print(f"timesteps {graph.timesteps}, encoding {graph.encoding.kind}, decoding {graph.decoding.kind}, "
+                  f"{len(spikes)} spike layers, "
+                  f"{_fmt_int(sum(int(__import__('math').prod(n.shape)) for n in spikes))} neurons")
+
+
+@app.command("compile")
+@handle_errors
+def compile_cmd(spec: Path = SpecArg,
+                target: str = typer.Option("ann", "--target", "-t", help="ann, snn, burst or mnn"),
+                output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the compiled model "
+                                                      "(spec + state dict, loadable with snnc.load)"),
+                param: Optional[list[str]] = ParamOpt,
+                timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="override the spec's "
+                                                        "time steps (spiking targets)"),
+                max_memory: Optional[str] = MaxMemOpt,
+                quiet: bool = typer.Option(False, "--quiet", "-q", help="do not print the summary table")) -> None:
+    """Compile a spec to a target module, print its cost summary and optionally save it."""
+    from snnc.compiler.targets.registry import target_info
+
+    target_info(target)
+    params = parse_params(param)
+    from snnc.api import build_graph
+
+    graph = build_graph(spec, params, max_memory=_max_memory(max_memory))
+    import snnc
+
+    options = {"timesteps": timesteps} if timesteps is not None and target != "ann" else {}
+    module = snnc.compile(spec, target, params=params, max_memory=_max_memory(max_memory), **options)
+    if not quiet:
+        console.print(summary_table(graph, f"{graph.name} → {target}"))
+    n_params = sum(p.numel() for p in module.parameters())
+    console.print(f"[green]✓[/] compiled [bold]{graph.name}[/] to [bold]{target}[/]: "
+                  f"{type(module).__name__}, {_fmt_int(n_params)} parameters")
+    if output is not None:
+        snnc.save(module, output, target=target)
+        console.print(f"wrote {output} (load it with snnc.load('{output}'))")
+
+
+@app.command()
+@handle_errors
+def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to a file instead of "
+                                                                              "stdout")) -> None:
+    """Print the JSON Schema of spec files (for editor validation and completion)."""
+    from snnc.compiler.spec.schema import spec_json_schema_text
+
+    text = spec_json_schema_text()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from snnc.compiler.artifact import atomic_write_bytes
+
+        atomic_write_bytes(output, text.encode("utf-8"))
+        console.print(f"wrote {output}")
+
+
+@app.command()
+@handle_errors
+def targets() -> None:
+    """List the compilation targets and whether each is available."""
+    from snnc.compiler.targets.registry import TARGETS
+
+    for t in TARGETS.values():
+        mark = "[green]✓[/]" if t.available else "[yellow]–[/]"
+        console.print(f"{mark} [bold]{t.name:6}[/] {t.description}" + ("" if t.available else f" ({t.note})"))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
