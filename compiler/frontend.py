@@ -111,6 +111,7 @@ class _Expander:
               output_path: tuple = ()) -> str | None:
         """Expand one list of layers; returns the full name of its output (None if broken)."""
         local: dict[str, Any] = {input_name: input_ref}
+        problems_before = len(self.problems)
         items: list[_Item] = []
         prev: str | None = input_name
         for idx, (layer, path) in enumerate(layers):
@@ -179,6 +180,8 @@ class _Expander:
         self.items.extend(items)
         out_local = output_name if output_name is not None else prev
         if out_local is None:
+            if len(self.problems) > problems_before:
+                return None  # already explained by the layer that broke the chain
             self.problem(output_path or layers[-1][1], "the last layer is a split: say which part is the output",
                          "set 'output' to one of its parts, e.g. name.0", via)
             return None
@@ -493,8 +496,8 @@ def spec_to_graph(loaded: LoadedSpec, *, max_memory: int | None = None) -> Front
     graph = Graph(name=spec.name, nodes=tuple(nodes), outputs=tuple(outputs), timesteps=spec.timesteps,
                   encoding=Encoding(**spec.encoding.model_dump()), decoding=Decoding(kind=spec.decoding.kind),
                   task=Task(kind=spec.task.kind, classes=spec.task.classes))
-    _check_task(graph, origins, source)
     _check_memory(graph, origins, source, max_memory if max_memory is not None else max_memory_from_env())
+    _check_task(graph, origins, source)
     internal = verify(graph)
     if internal:
         raise InternalError("the front end built an invalid graph: " + "; ".join(map(str, internal)))

@@ -55,8 +55,11 @@ def evaluate(expr: str, scope: dict[str, Any]) -> Any:
                               "write an expression such as ${channels * 2} or ${2 if i == 0 else 1}") from None
     except (TypeError, ValueError, ZeroDivisionError, ArithmeticError) as exc:
         raise TemplateProblem(f"cannot evaluate '${{{expr}}}': {exc}", "check the parameter values") from None
-    if isinstance(value, StrictUndefined):  # pragma: no cover - StrictUndefined raises before this
-        raise TemplateProblem(f"'${{{expr}}}' is undefined", "")
+    if isinstance(value, StrictUndefined):  # a bare unknown name evaluates to Undefined without raising
+        name = getattr(value, "_undefined_name", None) or expr.strip()
+        known = ", ".join(sorted(scope)) or "none"
+        raise TemplateProblem(f"unknown parameter '{name}' in '${{{expr}}}'.{did_you_mean(name, scope)}",
+                              f"parameters in scope: {known}")
     return value
 
 
