@@ -162,6 +162,20 @@ def validate_layer(raw: dict, source: SpecSource, path: tuple) -> Any:
         raise SpecError(validation_diagnostics(exc, raw, source, path, root=Spec)) from None
 
 
+def _substitute_layers(layers: Any, scope: dict[str, Any]) -> Any:
+    """Substitute spec parameters into top-level layers, leaving block instances' ``args`` for instantiation
+    (where the repeat index ``i`` is defined)."""
+    if not isinstance(layers, list):
+        return substitute(layers, scope, ("layers",))
+    out = []
+    for j, layer in enumerate(layers):
+        if isinstance(layer, dict) and layer.get("kind") == "block":
+            out.append({k: (v if k == "args" else substitute(v, scope, ("layers", j, k))) for k, v in layer.items()})
+        else:
+            out.append(substitute(layer, scope, ("layers", j)))
+    return out
+
+
 def load_spec(spec: str | Path | dict, params: dict[str, Any] | None = None, *, file: str | None = None) -> LoadedSpec:
     """Read and validate a spec.
 
@@ -197,7 +211,10 @@ def load_spec(spec: str | Path | dict, params: dict[str, Any] | None = None, *, 
     scope = {**declared, **overrides}
     try:
         scope = {k: substitute(v, scope, ("params", k)) for k, v in scope.items()}
-        resolved = {k: (v if k in ("blocks", "params") else substitute(v, scope, (k,))) for k, v in data.items()}
+        resolved = {k: (v if k in ("blocks", "params") else substitute(v, scope, (k,))) for k, v in data.items()
+                    if k != "layers"}
+        if "layers" in data:
+            resolved["layers"] = _substitute_layers(data["layers"], scope)
     except TemplateProblem as exc:
         raise SpecError([source.diagnostic(exc.path, exc.message, exc.hint)]) from None
     resolved["params"] = scope
