@@ -1,0 +1,117 @@
+"""The command line, through typer's test runner (and a real subprocess for start-up cost)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import snnc
+from snnc.cli import app
+
+from .conftest import REPO, SPECS, TEST_SPECS
+
+runner = CliRunner()
+
+
+def test_validate_ok():
+    result = runner.invoke(app, ["validate", str(SPECS / "mnist_conv.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "mnist_conv — 10 nodes, 29,826 parameters" in result.output
+
+
+def test_validate_reports_located_errors_without_traceback():
+    bad = TEST_SPECS / "invalid" / "flatten_vs_linear.yaml"
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 1
+    out = result.output
+    assert f"{bad}:9:33" in out and "layers[3].in_features" in out
+    assert "expects 1024 input features but its input has 2304" in out
+    assert "fix: set in_features: 2304" in out
+    assert "Traceback" not in out
+
+
+def test_debug_env_shows_traceback(monkeypatch):
+    monkeypatch.setenv("SNNC_DEBUG", "1")
+    result = runner.invoke(app, ["validate", str(TEST_SPECS / "invalid" / "cycle.yaml")])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, snnc.SpecError)
+
+
+def test_summary_table():
+    result = runner.invoke(app, ["summary", str(SPECS / "mnist_conv.yaml")], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "conv2d 12→64 k5x5" in result.output
+    assert "19,264" in result.output and "1.41 M" in result.output
+    assert "3 spike layers, 2,762 neurons" in result.output
+
+
+def test_compile_writes_loadable_artifact(tmp_path):
+    out = tmp_path / "fc.pt"
+    result = runner.invoke(app, ["compile", str(SPECS / "mnist_fc.yaml"), "--target", "ann", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "795,010 parameters" in result.output
+    model = snnc.load(out)
+    art = torch.load(out, weights_only=True)
+    assert art["spec"] == (SPECS / "mnist_fc.yaml").read_text()
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, art["state_dict"][k])
+
+
+def test_compile_with_param_override(tmp_path):
+    result = runner.invoke(app, ["compile", str(TEST_SPECS / "valid" / "resnet_tiny.yaml"), "-p", "width=4", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "resnet_tiny" in result.output
+
+
+def test_unknown_target_is_a_clear_error():
+    result = runner.invoke(app, ["compile", str(SPECS / "mnist_fc.yaml"), "--target", "snnn"])
+    assert result.exit_code == 1
+    assert "unknown target 'snnn'. Did you mean 'snn'?" in result.output
+
+
+def test_unbuilt_target_says_so():
+    result = runner.invoke(app, ["compile", str(SPECS / "mnist_fc.yaml"), "--target", "mnn"])
+    assert result.exit_code == 1
+    assert "the mnn target is not built yet" in result.output
+
+
+def test_load_refuses_non_artifact(tmp_path):
+    junk = tmp_path / "junk.pt"
+    torch.save({"weights": torch.zeros(2)}, junk)
+    with pytest.raises(snnc.DataError, match="is not an snnc artifact"):
+        snnc.load(junk)
+
+
+def test_schema_command_prints_json():
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert schema["title"] == "snnc spec" and "layers" in schema["properties"]
+
+
+def test_schema_file_is_current():
+    from snnc.compiler.spec.schema import spec_json_schema_text
+
+    assert (SPECS / "schema.json").read_text() == spec_json_schema_text(), (
+        "specs/schema.json is stale: run 'snnc schema -o specs/schema.json'")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "specs/mnist_conv.yaml"]])
+def test_help_and_validate_do_not_import_torch(args):
+    code = ("import sys\nfrom snnc.cli import app\n"
+            f"try:\n    app({args!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "snnc", "validate", "specs/mnist_fc.yaml"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "mnist_fc" in proc.stdout
