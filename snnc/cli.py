@@ -256,6 +256,21 @@ def targets() -> None:
         console.print(f"{mark} [bold]{t.name:6}[/] {t.description}" + ("" if t.available else f" ({t.note})"))
 
 
+def _register_command_modules() -> None:
+    """Import the command modules of :mod:`snnc.commands` that exist, so they register on ``app``."""
+    import importlib
+    import importlib.util
+
+    from snnc.commands import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(f"snnc.commands.{name}") is not None:
+            importlib.import_module(f"snnc.commands.{name}")
+
+
+_register_command_modules()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
