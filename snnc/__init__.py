@@ -12,11 +12,11 @@ trained ANN (``burst``) or a memristive network on MemTorch (``mnn``)::
 Importing ``snnc`` is cheap: torch is imported only when a function that needs it is called.
 """
 
-from snnc.api import build_graph, compile, load, load_spec, save
+from snnc.api import build_graph, compile, convert, load, load_spec, save
 from snnc.compiler.errors import (BackendUnavailable, DataError, InternalError, SnncError, SpecError,
                                   UnsupportedError)
 
 __version__ = "0.1.0"
 
 __all__ = ["BackendUnavailable", "DataError", "InternalError", "SnncError", "SpecError", "UnsupportedError",
-           "build_graph", "compile", "load", "load_spec", "save", "__version__"]
+           "build_graph", "compile", "convert", "load", "load_spec", "save", "__version__"]

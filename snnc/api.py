@@ -94,6 +94,32 @@ def compile(spec: str | Path | dict | LoadedSpec, target: str = "ann", *, params
     raise UnsupportedError(f"target '{target}' is not built yet")  # pragma: no cover - registry guards this
 
 
+def convert(model: "nn.Module", calibration: Any, method: str = "burst", **options: Any) -> "nn.Module":
+    """Convert a trained ANN (spec-built or hand-written, torch.fx-traceable) to a spiking network.
+
+    Args:
+        model: the trained ANN; it is never modified.
+        calibration: data for the thresholds: a tensor, or an iterable / DataLoader of tensors or ``(x, y)``.
+        method: ``burst`` (Li & Zeng, IJCAI 2022: up to ``gamma`` spikes per step) or ``if`` (``gamma = 1``).
+        **options: ``gamma``, ``percentile``, ``channelwise``, ``normalization`` (``percentile`` / ``max``),
+            ``timesteps``, ``v_init``, ... (see :func:`snnc.compiler.targets.burst.convert`).
+
+    Returns:
+        A :class:`~snnc.compiler.targets.burst.BurstSNN` running ``timesteps`` steps per call.
+
+    Raises:
+        UnsupportedError: an op the converter cannot handle (names the node, the op and what to do).
+    """
+    from snnc.compiler.errors import did_you_mean
+
+    if method not in ("burst", "if"):
+        raise UnsupportedError(f"unknown conversion method '{method}'.{did_you_mean(method, ('burst', 'if'))} "
+                               "Methods: burst, if")
+    from snnc.compiler.targets.burst import convert as burst_convert
+
+    return burst_convert(model, calibration, method=method, **options)
+
+
 def save(module: "nn.Module", path: str | Path, *, target: str | None = None, extra: dict | None = None) -> Path:
     """Save a compiled module as an artifact (spec text + state dict), atomically.
 
