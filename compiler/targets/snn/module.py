@@ -1,0 +1,225 @@
+"""``SpikingModule``: what :func:`~snnc.compiler.targets.snn.ann_to_snn` returns.
+
+It runs two fx programs cut from the ann graph (see :mod:`.rewrite`):
+
+* the **prefix** — every node that depends neither on time nor on a neuron (with direct encoding: the input
+  and the layers before the first neuron) — once per call, on ``B`` samples;
+* the **body** — the neurons and everything after them — on the time steps folded into the batch
+  (``[k * B, ...]``), once per chunk of ``k`` steps. Neurons carry their state from chunk to chunk.
+
+Why chunks: on CPU a convolution over all ``T * B`` samples at once overflows the caches and can be slower
+than ``T`` separate calls; a few steps at a time (about :data:`CHUNK_BYTES` of activations) is faster than
+both. Fully connected nets run all steps at once.
+
+The submodules are the ann module's own (deep-copied), registered here under the same names, so the
+``state_dict`` keys are the ann's (``fc1.weight``) plus the neurons' (``lif1.neuron.beta``); an ann
+checkpoint loads with ``strict=False``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional
+
+import torch
+from torch import Tensor, fx, nn
+
+from ...errors import UnsupportedError
+from .coding import Decoding, Encoding, decode, encode
+from .loop import NeuronLoop, check_mode
+
+CHUNK_BYTES = 8 * 2**20
+"""Target size of the largest activation of one chunk when a convolutional body is cut into chunks."""
+
+
+class SpikingModule(nn.Module):
+    """A spiking network over ``timesteps`` steps; ``forward(x)`` returns ``(spk, mem)``, each ``[T, B, ...]``.
+
+    ``spk`` and ``mem`` are the spikes and membrane of the spike node that produces the output; if the
+    graph's output is not a spike node, both are the output itself (over time).
+
+    Attributes:
+        timesteps: number of time steps per call (may be changed).
+        encoding: the input encoding (``direct``, ``rate`` or ``latency``).
+        decoding: the output decoding used by :meth:`decode`.
+        chunk: steps per chunk, or None for automatic.
+        channels_last: whether convolutions run in channels-last memory format.
+    """
+
+    def __init__(
+        self,
+        network: fx.GraphModule,
+        prefix: fx.GraphModule,
+        body: fx.GraphModule,
+        *,
+        timesteps: int,
+        encoding: Encoding,
+        decoding: Decoding,
+        chunk: Optional[int] = None,
+        channels_last: bool = False,
+        convolutional: bool = False,
+        sample_numel: int = 0,
+        compile: bool = False,
+    ):
+        super().__init__()
+        for name, child in network.named_children():
+            if hasattr(SpikingModule, name):
+                raise UnsupportedError(
+                    f"node name '{name}' clashes with an attribute of the spiking module: rename the node"
+                )
+            self.add_module(name, child)
+        for name, param in network.named_parameters(recurse=False):
+            self.register_parameter(name, param)
+        for name, buf in network.named_buffers(recurse=False):
+            self.register_buffer(name, buf)
+        self.timesteps = timesteps
+        self.encoding = encoding
+        self.decoding = decoding
+        self.chunk = chunk
+        self.channels_last = channels_last
+        self.compiled = compile
+        self._convolutional = convolutional
+        self._sample_numel = sample_numel
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        # Why a tuple: the programs share this module's submodules; registering them would list every
+        # parameter twice.
+        self._programs = (prefix, torch.compile(body, dynamic=False) if compile else body)
+        self._loops = tuple((n, m) for n, m in self.named_modules() if isinstance(m, NeuronLoop))
+
+    # -- running -------------------------------------------------------------------------------------
+
+    def _chunks(self, batch: int) -> list[int]:
+        steps = self.timesteps
+        size = self.chunk
+        if size is None:
+            size = steps
+            if self._convolutional and not self.compiled and self._sample_numel:
+                size = CHUNK_BYTES // (batch * self._sample_numel * 4)
+        size = max(1, min(steps, size))
+        return [size] * (steps // size) + ([steps % size] if steps % size else [])
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Run the network for :attr:`timesteps` steps.
+
+        Args:
+            x: a static input batch ``[B, ...]`` (encoded according to :attr:`encoding`).
+
+        Returns:
+            ``(spk, mem)``, each ``[T, B, ...]``.
+        """
+        batch = x.shape[0]
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        chunks = self._chunks(batch)
+        prefix, body = self._programs
+        for _, loop in self._loops:
+            loop.begin(carry=len(chunks) > 1)
+        try:
+            invariant = prefix(x)
+            if self.encoding.kind == "direct":
+                outs = [body(*invariant, k) for k in chunks]
+            else:
+                seq = encode(x, self.timesteps, self.encoding)
+                outs, start = [], 0
+                for k in chunks:
+                    piece = seq[start : start + k].flatten(0, 1)
+                    if self.channels_last and piece.dim() == 4:
+                        piece = piece.contiguous(memory_format=torch.channels_last)
+                    outs.append(body(piece, *invariant, k))
+                    start += k
+        finally:
+            for _, loop in self._loops:
+                loop.end()
+        return self._join([o[0] for o in outs], chunks, batch), self._join([o[1] for o in outs], chunks, batch)
+
+    @staticmethod
+    def _join(pieces: list[Tensor], chunks: list[int], batch: int) -> Tensor:
+        timed = [p.unflatten(0, (k, batch)) for p, k in zip(pieces, chunks)]
+        return timed[0] if len(timed) == 1 else torch.cat(timed)
+
+    def decode(self, spk: Tensor, mem: Tensor) -> Tensor:
+        """Scores ``[B, ...]`` from the outputs of :meth:`forward`, according to :attr:`decoding`.
+
+        Args:
+            spk: output spikes ``[T, B, ...]``.
+            mem: output membrane ``[T, B, ...]``.
+
+        Returns:
+            ``rate``: mean spikes over time; ``count``: total spikes; ``membrane``: mean membrane.
+        """
+        return decode(spk, mem, self.decoding)
+
+    # -- neurons, modes and spike counts -------------------------------------------------------------
+
+    @property
+    def neurons(self) -> dict[str, NeuronLoop]:
+        """The neuron layers by node name, in graph order."""
+        return dict(self._loops)
+
+    @property
+    def mode(self) -> str:
+        """How the neurons run: ``fused`` (default), ``reference`` (snnTorch step by step) or ``unrolled``."""
+        modes = {loop.mode for _, loop in self._loops}
+        return modes.pop() if len(modes) == 1 else "fused"
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        check_mode(value)
+        if self.compiled and value != "unrolled":
+            raise UnsupportedError("a compiled spiking module runs its neurons unrolled; convert again without "
+                                   "compile=True to use another mode")
+        for _, loop in self._loops:
+            loop.mode = value
+
+    @property
+    def record(self) -> bool:
+        """Whether every call adds its spikes to the per-layer counts."""
+        return any(loop.record for _, loop in self._loops)
+
+    @record.setter
+    def record(self, value: bool) -> None:
+        for _, loop in self._loops:
+            loop.record = bool(value)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator["SpikingModule"]:
+        """Count spikes for the calls inside the ``with`` block (counts start from zero).
+
+        Yields:
+            this module; read :meth:`spike_counts` or :meth:`firing_rates` inside or after the block.
+        """
+        before = self.record
+        self.reset_spike_counts()
+        self.record = True
+        try:
+            yield self
+        finally:
+            self.record = before
+
+    def reset_spike_counts(self) -> None:
+        """Set every layer's spike count to zero."""
+        for _, loop in self._loops:
+            loop.reset_counts()
+
+    def spike_counts(self) -> dict[str, int]:
+        """Total spikes per neuron layer while recording (all steps, samples and neurons)."""
+        return {name: loop.spike_count() for name, loop in self._loops}
+
+    def neuron_counts(self) -> dict[str, int]:
+        """Neurons per sample in each neuron layer."""
+        return {name: loop.neuron_count() for name, loop in self._loops}
+
+    def firing_rates(self) -> dict[str, float]:
+        """Spikes per neuron per time step in each neuron layer while recording."""
+        return {name: loop.firing_rate() for name, loop in self._loops}
+
+    def _apply(self, fn, recurse=True):
+        # Why: a conversion may replace root-level tensors (fx constants); the programs must see the new ones.
+        result = super()._apply(fn, recurse)
+        for program in getattr(self, "_programs", ()):
+            target = getattr(program, "_orig_mod", program)
+            for name, value in [*self._parameters.items(), *self._buffers.items()]:
+                if name in target._parameters or name in target._buffers:
+                    setattr(target, name, value)
+        return result
