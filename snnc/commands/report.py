@@ -1,0 +1,133 @@
+"""``snnc report``: the cost report of a spec as a table or JSON (see :mod:`snnc.runtime.cost`).
+
+Without data it gives the static report (parameters, MACs, which layers receive spikes, the ANN's energy); with
+``--dataset`` it runs the snn or burst model and adds firing rates, spikes, synaptic operations and the spiking
+energy. Torch is imported only when a model has to run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from snnc.cli import SpecArg, ParamOpt, _describe, _fmt_int, _fmt_macs, app, console, handle_errors, parse_params
+
+
+def _num(value: Optional[float]) -> str:
+    """Large counts as 1.23 M; small ones as they are; None as '?'."""
+    if value is None:
+        return "?"
+    return _fmt_macs(int(round(value))) if value >= 1000 else f"{value:.4g}"
+
+
+def _energy(value: Optional[float]) -> str:
+    return "?" if value is None else f"{value:.4g}"
+
+
+def report_table(rep, title: str) -> Table:
+    """A rich table of the report: one row per node, totals in the footer.
+
+    Args:
+        rep: a :class:`~snnc.runtime.cost.CostReport`.
+        title: the table's title.
+    """
+    spiking = rep.target != "ann"
+    t = rep.totals
+    table = Table(title=title, show_footer=True, header_style="bold",
+                  caption=("rate: spikes per neuron per step (neuron layers) or per input element per step (AC "
+                           "layers); spikes/sample: emitted (neuron layers) or received (AC layers), all T steps"
+                           if spiking else None))
+    table.add_column("node", footer="total")
+    table.add_column("op")
+    table.add_column("params", justify="right", footer=_fmt_int(t["params"]))
+    table.add_column("MACs/step", justify="right", footer=_fmt_macs(t["macs"]))
+    if spiking:
+        table.add_column("input")
+        table.add_column("rate", justify="right")
+        table.add_column("spikes/sample", justify="right", footer=_num(t["spikes"]) if t["spikes"] is not None else "")
+        table.add_column("SOPs", justify="right", footer=_num(t["sops"]))
+    table.add_column("charged")
+    table.add_column("energy μJ", justify="right", footer=_energy(t["energy_uj"]))
+    graph = rep.graph
+    for layer in rep.layers:
+        if layer.kind == "input" and not layer.macs:
+            continue
+        charged = layer.charged_as + (f" ×{layer.runs}" if layer.charged_as == "MAC" and spiking else "")
+        row = [layer.name, _describe(graph.node(layer.name)), _fmt_int(layer.params) if layer.params else "",
+               _fmt_macs(layer.macs) if layer.macs else ""]
+        if spiking:
+            rate = layer.firing_rate if layer.firing_rate is not None else layer.input_rate
+            spikes = layer.spikes if layer.spikes is not None else layer.input_spikes
+            row += [layer.input or "", f"{rate:.4f}" if rate is not None else "",
+                    _num(spikes) if spikes is not None else "",
+                    _num(layer.sops) if layer.charged_as == "AC" else ""]
+        row += [charged, _energy(layer.energy_uj) if layer.charged_as else ""]
+        table.add_row(*row)
+    return table
+
+
+def _summary(rep, dataset: Optional[str]) -> list[str]:
+    t = rep.totals
+    lines = []
+    if rep.target == "ann":
+        lines.append(f"ANN energy: [bold]{t['ann_energy_uj']:.4g} μJ[/] per inference ({_fmt_macs(t['macs'])} MACs, "
+                     f"one pass, {rep.technology.name})")
+        return lines
+    what = "SNN" if rep.target == "snn" else "burst SNN"
+    if t["energy_uj"] is None:
+        lines.append(f"{what} energy: unknown without data (T = {rep.timesteps}); pass --dataset NAME to measure, "
+                     "or --assume-rate R for an estimate")
+    else:
+        how = (f"measured on {rep.samples} samples" + (f" of {dataset}" if dataset else "")
+               + f", {rep.weights} weights" if rep.dynamic else f"ESTIMATE at assumed input rate {rep.assumed_rate:g}")
+        acc = f", accuracy {rep.accuracy:.2%}" if rep.accuracy is not None else ""
+        lines.append(f"{what} energy: [bold]{t['energy_uj']:.4g} μJ[/] per inference (T = {rep.timesteps}, "
+                     f"{_fmt_macs(t['charged_macs'])} MACs + {_num(t['sops'])} SOPs; {how}{acc})")
+    ratio = f" — {t['energy_ratio']:.3g}× the {what}'s" if t["energy_ratio"] else ""
+    lines.append(f"ANN energy of the same network: {t['ann_energy_uj']:.4g} μJ per inference "
+                 f"({_fmt_macs(t['macs'])} MACs, one pass){ratio}")
+    return lines
+
+
+@app.command("report")
+@handle_errors
+def report_cmd(
+    spec: Path = SpecArg,
+    target: str = typer.Option("ann", "--target", "-t", help="ann, snn or burst"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="trained weights: an artifact or "
+                                              "checkpoint (.pt); burst converts an ann checkpoint"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="measure spikes on this dataset "
+                                          "(e.g. mnist, mnist-sample, cifar10)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="where the dataset's files are"),
+    split: str = typer.Option("test", "--split", help="dataset split to measure on"),
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="time steps per inference "
+                                            "(default: the checkpoint's or spec's; burst: 64)"),
+    batches: int = typer.Option(4, "--batches", "-n", help="measure on at most this many batches"),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", help="samples per batch"),
+    tech: str = typer.Option("45nm-fp32", "--tech", help="energy table: 45nm-fp32, 45nm-fp16, 45nm-int32, "
+                             "45nm-int8, or a YAML/JSON file with name, e_mac_pj, e_ac_pj, reference"),
+    gamma: Optional[int] = typer.Option(None, "--gamma", help="burst target: largest burst (default 5)"),
+    assume_rate: Optional[float] = typer.Option(None, "--assume-rate", help="without data: estimate spiking "
+                                                "costs at this input firing rate (labelled as an estimate)"),
+    param: Optional[list[str]] = ParamOpt,
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Cost report: per layer params, MACs, input type, firing rate, spikes, SOPs, how it is charged and energy."""
+    from snnc.runtime.cost import report
+
+    rep = report(spec, target=target, checkpoint=checkpoint, dataset=dataset, data_dir=data_dir, split=split,
+                 batches=batches, batch_size=batch_size, timesteps=timesteps, tech=tech,
+                 params=parse_params(param), assume_rate=assume_rate, gamma=gamma)
+    if as_json:
+        sys.stdout.write(json.dumps(rep.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        return
+    console.print(report_table(rep, f"{rep.model} → {rep.target} ({spec})"))
+    for line in _summary(rep, dataset):
+        console.print(line)
+    for note in rep.notes:
+        console.print(f"[dim]· {note}[/]", markup=True)
