@@ -10,7 +10,7 @@ from snnc.compiler.errors import UnsupportedError
 from snnc.compiler.ir import NODE_KINDS
 from snnc.compiler.ir.verify import verify
 from snnc.compiler.passes.spike_values import NAME, ROLES_BY_TARGET, infer_spike_values, missing_kinds
-from tests.conftest import SPECS, TEST_SPECS
+from ...conftest import SPECS, TEST_SPECS
 
 # One spike layer feeding one node of every kind (the graph's only output is fc; the rest dangle, which is fine).
 ALL_KINDS = """
