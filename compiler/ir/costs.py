@@ -5,12 +5,14 @@ Conventions (stated once, used everywhere):
 * **Parameters** count every trainable weight and bias; batch-norm counts ``gamma`` and ``beta`` (2 per channel,
   as ``torch``'s ``parameters()``), not its running statistics (buffers).
 * **MACs** count multiply-accumulates of one sample (batch 1) and one time step: a convolution costs
-  ``out_elements × (in_channels / groups) × kh × kw``; a linear layer ``out_elements × in_features``. Bias adds,
+  ``out_elements × (in_channels / groups) × kh × kw`` (every kernel tap, taps on zero padding included, as
+  thop/ptflops/torch's FLOP counter count them); a linear layer ``out_elements × in_features``. Bias adds,
   batch-norm, pooling, activations, additions and neurons cost 0 MACs (they are cheap element-wise work that
   thop-style counters also leave out of "MACs"). Many papers call MACs "FLOPs"; true FLOPs are about 2× MACs.
 * **Activations** count the output elements of a node (one sample, one step).
 
-Everything is Python integer arithmetic: nothing is allocated.
+Everything is Python integer arithmetic: nothing is allocated. ``docs/costs.md`` states these conventions
+and the dynamic ones (spikes, synaptic operations, energy) of :mod:`snnc.runtime.cost`.
 """
 
 from __future__ import annotations
