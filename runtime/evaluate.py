@@ -1,0 +1,299 @@
+"""Evaluate a trained model (or a checkpoint) on a dataset: accuracy, confusion matrix, spikes.
+
+:func:`evaluate` runs the model over a dataset split without gradients and returns an :class:`EvalResult`:
+accuracy under the spec's decoding (see :mod:`snnc.runtime.metrics`), the mean loss, the confusion matrix, and
+for spiking models the firing rate of every neuron layer (spikes per neuron per step) and the spikes each
+sample costs, per layer and in total. ``result.to_dict()`` is plain JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from snnc.compiler.errors import DataError, InternalError, UnsupportedError
+
+from .losses import LossFn, resolve_loss
+from .metrics import ConfusionMatrix, RunningMean, count_correct, predictions
+
+
+@dataclass
+class ModelInfo:
+    """What evaluation needs to know about a model.
+
+    Attributes:
+        target: ``snn`` (output ``(spk, mem)``) or ``ann`` (logits).
+        decoding: the snn decoding kind, or None for logits.
+        timesteps: steps per call (snn), else None.
+        graph: the IR graph when known (input range and shape, task), else None.
+    """
+
+    target: str
+    decoding: Optional[str]
+    timesteps: Optional[int]
+    graph: Any = None
+
+
+def describe_model(model: nn.Module, graph: Any = None) -> ModelInfo:
+    """Find a model's target, decoding and graph.
+
+    Args:
+        model: a module from ``snnc.compile`` (ann ``GraphModule`` or snn ``SpikingModule``) or any module
+            returning logits.
+        graph: the IR graph if the caller has it.
+
+    Returns:
+        The :class:`ModelInfo`.
+    """
+    from snnc.compiler.ir import Graph
+
+    if graph is None:
+        meta = getattr(model, "meta", None)
+        graph = meta.get("snnc_graph") if isinstance(meta, dict) else None
+    if graph is None and isinstance(getattr(model, "graph", None), Graph):
+        graph = model.graph
+    decoding = getattr(model, "decoding", None)
+    if decoding is not None and hasattr(model, "timesteps"):
+        return ModelInfo("snn", getattr(decoding, "kind", decoding), int(model.timesteps), graph)
+    return ModelInfo("ann", None, None, graph)
+
+
+def input_normalize(graph: Any) -> bool:
+    """Whether a network expects standardised inputs rather than pixels in [0, 1].
+
+    Why: the spec's ``input.range`` says what the network was built for; [0, 1] (the default, as in the snnTorch
+    tutorials) means raw pixels / 255, a range reaching below zero means ``(x - mean) / std``.
+
+    Args:
+        graph: the IR graph, or None (then: no normalisation).
+    """
+    if graph is None:
+        return False
+    return float(graph.input.value_range[0]) < 0.0
+
+
+def check_dataset_fits(graph: Any, dataset: str) -> None:
+    """Check that a named dataset's images and classes fit the network's input and output.
+
+    Raises:
+        DataError: channels, image size or number of classes disagree (both sides are named).
+    """
+    from snnc.runtime.data import dataset_info
+
+    info = dataset_info(dataset)
+    if graph is None:
+        return
+    shape = tuple(graph.input.shape)
+    if len(shape) == 3 and info.size is not None and (info.channels, *info.size) != shape:
+        raise DataError(f"dataset '{info.name}' has {info.channels}x{info.size[0]}x{info.size[1]} images but the "
+                        f"spec '{graph.name}' takes input {list(shape)}: pick a matching dataset or change "
+                        "input.shape in the spec")
+    if info.class_names and graph.task.classes != info.num_classes:
+        raise DataError(f"dataset '{info.name}' has {info.num_classes} classes but the spec '{graph.name}' has "
+                        f"task.classes {graph.task.classes}")
+
+
+def class_names_of(dataset: Dataset, classes: int) -> list[str]:
+    """The dataset's class names (``classes`` attribute, through subsets), else ``"0"``, ``"1"``..."""
+    inner = dataset
+    while not hasattr(inner, "classes") and hasattr(inner, "dataset"):
+        inner = inner.dataset
+    names = list(getattr(inner, "classes", ()) or ())
+    return [str(n) for n in names] if len(names) == classes else [str(i) for i in range(classes)]
+
+
+@dataclass
+class EvalResult:
+    """The outcome of :func:`evaluate`.
+
+    Attributes:
+        dataset: the dataset's name.
+        split: ``test``, ``train`` or ``val``.
+        samples: samples evaluated.
+        target: ``snn`` or ``ann``.
+        decoding: the snn decoding used for predictions (None for ann).
+        timesteps: steps per sample (snn), else None.
+        accuracy: share of correct predictions.
+        loss: mean loss per sample (None when no loss was computed).
+        loss_name: the loss used.
+        class_names: label names, index = label.
+        confusion: ``confusion[true][predicted]`` counts.
+        per_class_accuracy: recall of each class.
+        firing_rates: neuron layer → spikes per neuron per step (snn only).
+        spikes_per_sample: neuron layer → spikes per sample (snn only).
+        total_spikes_per_sample: the sum over layers.
+        neurons: neuron layer → neurons per sample.
+        seconds: wall time of the evaluation.
+    """
+
+    dataset: str
+    split: str
+    samples: int
+    target: str
+    decoding: Optional[str]
+    timesteps: Optional[int]
+    accuracy: float
+    loss: Optional[float]
+    loss_name: Optional[str]
+    class_names: list[str]
+    confusion: list[list[int]]
+    per_class_accuracy: list[float]
+    firing_rates: dict[str, float] = field(default_factory=dict)
+    spikes_per_sample: dict[str, float] = field(default_factory=dict)
+    total_spikes_per_sample: float = 0.0
+    neurons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of every field."""
+        return asdict(self)
+
+
+def _progress(enabled: bool, console: Any, total: int, label: str):
+    if not enabled or console is None or not console.is_terminal:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                    transient=True)
+
+
+def _load_model(source: nn.Module | str | Path, spec: Any, params: dict | None, timesteps: int | None
+                ) -> tuple[nn.Module, Any]:
+    from .checkpoint import load_checkpoint, load_weights, model_from_artifact
+
+    if isinstance(source, nn.Module):
+        if timesteps is not None:
+            if not hasattr(source, "timesteps"):
+                raise UnsupportedError("timesteps applies to spiking models only")
+            source.timesteps = timesteps
+        return source, None
+    art = load_checkpoint(source)
+    if spec is None:
+        model = model_from_artifact(art, timesteps=timesteps)
+        import snnc
+
+        return model, snnc.build_graph(art["spec"], art.get("params") or None)
+    import snnc
+
+    options = dict(art.get("options") or {})
+    if timesteps is not None and art["target"] != "ann":
+        options["timesteps"] = timesteps
+    model = snnc.compile(spec, art["target"], params=params, **options)
+    load_weights(model, art["state_dict"], where=f"'{source}'")
+    return model.eval(), snnc.build_graph(spec, params)
+
+
+def evaluate(
+    model_or_checkpoint: nn.Module | str | Path,
+    dataset: str | Dataset = "mnist-sample",
+    *,
+    split: str = "test",
+    data_dir: str | Path | None = None,
+    batch_size: int = 256,
+    limit: int | None = None,
+    timesteps: int | None = None,
+    loss: str | LossFn | None = None,
+    spec: Any = None,
+    params: dict | None = None,
+    graph: Any = None,
+    progress: bool = False,
+    console: Any = None,
+) -> EvalResult:
+    """Evaluate a model on a dataset split.
+
+    Args:
+        model_or_checkpoint: a module from ``snnc.compile`` (trained), or a checkpoint/artifact path
+            (``run/best.pt``) whose embedded spec rebuilds the model.
+        dataset: a dataset name (see :func:`snnc.runtime.data.load_dataset`) or a dataset object.
+        split: the split of a named dataset.
+        data_dir: where the dataset's files are.
+        batch_size: samples per forward pass.
+        limit: evaluate only the first ``limit`` samples of a named dataset.
+        timesteps: override the spiking model's steps.
+        loss: the loss to report (a name, a callable, or None for the model's default loss).
+        spec: build the model from this spec instead of the checkpoint's (the weights must fit).
+        params: spec parameter overrides for ``spec``.
+        graph: the model's IR graph when the caller has it (input normalisation, dataset checks).
+        progress: show a progress bar.
+        console: the rich console for the progress bar.
+
+    Returns:
+        The :class:`EvalResult`.
+
+    Raises:
+        DataError: a missing or unfitting dataset or checkpoint. SpecError: the spec does not validate.
+        UnsupportedError: an unknown loss, or ``timesteps`` for a non-spiking model.
+    """
+    from snnc.runtime.data import make_loader
+
+    model, built_graph = _load_model(model_or_checkpoint, spec, params, timesteps)
+    info = describe_model(model, graph if graph is not None else built_graph)
+    if isinstance(dataset, str):
+        from snnc.runtime.data import load_dataset
+
+        check_dataset_fits(info.graph, dataset)
+        name = dataset
+        data = load_dataset(dataset, split, data_dir, normalize=input_normalize(info.graph), limit=limit)
+    else:
+        name, data = getattr(dataset, "name", type(dataset).__name__), dataset
+    if len(data) == 0:
+        raise DataError(f"the {split} split of '{name}' is empty (limit={limit})")
+    loss_name, loss_fn = resolve_loss(loss, info.target, info.decoding or "rate")
+    classes = int(info.graph.task.classes) if info.graph is not None else None
+
+    loader = make_loader(data, batch_size, shuffle=False)
+    mean_loss = RunningMean()
+    confusion: ConfusionMatrix | None = ConfusionMatrix(classes) if classes else None
+    correct = seen = 0
+    recording = model.recording() if hasattr(model, "recording") else contextlib.nullcontext()
+    was_training = model.training
+    model.eval()
+    start = time.perf_counter()
+    try:
+        with torch.no_grad(), recording, _progress(progress, console, len(loader), f"eval {name}/{split}") as bar:
+            task = bar.add_task("eval", total=len(loader)) if bar is not None else None
+            for x, y in loader:
+                output = model(x)
+                value = loss_fn(output, y)
+                mean_loss.add(float(value), len(y))
+                correct += count_correct(output, y, info.decoding)
+                seen += y.numel()
+                pred = predictions(output, info.decoding)
+                if confusion is None:
+                    classes = int(_class_dim(output))
+                    confusion = ConfusionMatrix(classes)
+                confusion.update(pred, y)
+                if bar is not None:
+                    bar.advance(task)
+        seconds = time.perf_counter() - start
+        samples = len(data)
+        rates, spikes, neurons = {}, {}, {}
+        if hasattr(model, "spike_counts"):
+            rates = dict(model.firing_rates())
+            spikes = {k: v / samples for k, v in model.spike_counts().items()}
+            neurons = dict(model.neuron_counts())
+    finally:
+        model.train(was_training)
+    if confusion is None:  # pragma: no cover - the dataset is not empty
+        raise InternalError("evaluation saw no batch")
+    return EvalResult(
+        dataset=str(name), split=split, samples=samples, target=info.target, decoding=info.decoding,
+        timesteps=info.timesteps, accuracy=correct / seen if seen else 0.0, loss=mean_loss.mean, loss_name=loss_name,
+        class_names=class_names_of(data, confusion.matrix.shape[0]), confusion=confusion.tolist(),
+        per_class_accuracy=confusion.per_class_accuracy(), firing_rates=rates, spikes_per_sample=spikes,
+        total_spikes_per_sample=float(sum(spikes.values())), neurons=neurons, seconds=seconds,
+    )
+
+
+def _class_dim(output: Any) -> int:
+    scores: Tensor = output if isinstance(output, Tensor) else output[0]
+    return scores.shape[1] if isinstance(output, Tensor) else scores.shape[2]
+

@@ -1,0 +1,189 @@
+"""``snnc train`` and ``snnc eval``: train a spec on a dataset, evaluate a checkpoint.
+
+Thin commands over :func:`snnc.runtime.train.train` and :func:`snnc.runtime.evaluate.evaluate`; torch and the
+runtime are imported inside the commands, so ``snnc --help`` stays fast.
+
+``snnc train specs/mnist_fc.yaml`` works out of the box on the bundled MNIST sample; ``--resume --run-dir RUN``
+continues an interrupted run with the settings in ``RUN/config.json`` (options given again must agree).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from snnc.cli import ParamOpt, app, console, handle_errors, parse_params
+from snnc.compiler.errors import SnncError
+
+SAMPLE = "mnist-sample"
+
+TRAIN_DEFAULTS: dict[str, Any] = {"target": "snn", "dataset": SAMPLE, "epochs": 5, "batch_size": 128, "lr": 2e-3,
+                                  "optimizer": "adam", "schedule": None, "loss": None, "seed": 0,
+                                  "val_fraction": 0.1}
+"""Defaults of ``snnc train`` for options not given (and not read from a resumed run's config)."""
+
+RESUMED_KEYS = ("target", "dataset", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "loss",
+                "loss_options", "seed", "val_fraction", "timesteps", "limit_train", "limit_test", "params",
+                "betas", "weight_decay")
+"""Settings a resumed run takes from its ``config.json`` unless given on the command line."""
+
+
+def _train_settings(given: dict[str, Any], run_dir: Optional[Path], resume: bool) -> dict[str, Any]:
+    """Merge: options given > the resumed run's config.json > :data:`TRAIN_DEFAULTS`."""
+    settings: dict[str, Any] = dict(TRAIN_DEFAULTS)
+    if resume:
+        if run_dir is None:
+            raise SnncError("--resume needs --run-dir: the run directory to continue")
+        config_path = run_dir / "config.json"
+        if not config_path.is_file():
+            raise SnncError(f"nothing to resume in {run_dir}: no config.json (train without --resume to start)")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        settings.update({k: config[k] for k in RESUMED_KEYS if k in config})
+        if isinstance(settings.get("betas"), list):
+            settings["betas"] = tuple(settings["betas"])
+    settings.update({k: v for k, v in given.items() if v is not None})
+    return settings
+
+
+@app.command("train")
+@handle_errors
+def train_cmd(
+    spec: Path = typer.Argument(..., help="the spec file (YAML)", show_default=False),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="snn (BPTT with surrogate gradients) or "
+                                         "ann  [default: snn]", show_default=False),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="dataset name: mnist-sample (bundled), "
+                                          "mnist, fashion-mnist, cifar10, ...  [default: mnist-sample]",
+                                          show_default=False),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder holding the dataset's files "
+                                            "(default: $SNNC_DATA_DIR, then ../shared/data)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="total epochs  [default: 5]",
+                                         show_default=False),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="samples per batch  [default: 128]",
+                                             show_default=False),
+    lr: Optional[float] = typer.Option(None, "--lr", help="learning rate  [default: 2e-3]", show_default=False),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam or sgd (momentum 0.9)  "
+                                            "[default: adam]", show_default=False),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="learning-rate schedule: none, cosine or "
+                                           "step  [default: none]", show_default=False),
+    loss: Optional[str] = typer.Option(None, "--loss", help="ce_rate_loss, ce_count_loss, mse_count_loss, "
+                                       "ce_max_membrane_loss, mse_membrane_loss, ce_membrane_per_step (snn); "
+                                       "cross_entropy (ann)  [default: from the spec's decoding]",
+                                       show_default=False),
+    loss_option: Optional[list[str]] = typer.Option(None, "--loss-option", help="a loss option name=value, e.g. "
+                                                    "correct_rate=0.8 (repeatable)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="seed of initialisation, split and data order  "
+                                       "[default: 0]", show_default=False),
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="override the spec's time steps "
+                                            "(snn)"),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", "-o", help="run directory (default: "
+                                           "runs/<spec-name>-<target>-<timestamp>)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --run-dir from its last.pt, with "
+                                "the settings in its config.json"),
+    limit_train: Optional[int] = typer.Option(None, "--limit-train", help="use only the first N training "
+                                              "samples"),
+    limit_test: Optional[int] = typer.Option(None, "--limit-test", help="evaluate on the first N test samples "
+                                             "(0: skip the test evaluation)"),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="share of the training split held "
+                                                 "out for validation; 0 uses it all  [default: 0.1]",
+                                                 show_default=False),
+    no_plots: bool = typer.Option(False, "--no-plots", help="do not write PNG plots"),
+    compile_model: bool = typer.Option(False, "--compile", help="run the model through torch.compile"),
+    param: Optional[list[str]] = ParamOpt,
+) -> None:
+    """Train a spec (snn: backpropagation through time) and write a run directory: spec, config, metrics,
+    last/best checkpoints and plots."""
+    from snnc.runtime.train import train
+
+    given = {"target": target, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None,
+             "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "schedule": schedule,
+             "loss": loss, "loss_options": parse_params(loss_option) or None, "seed": seed, "timesteps": timesteps,
+             "limit_train": limit_train, "limit_test": limit_test, "val_fraction": val_fraction,
+             "params": parse_params(param) or None}
+    settings = _train_settings(given, run_dir, resume)
+    if settings["dataset"] == SAMPLE:
+        console.print("[yellow]note[/]: training on the bundled MNIST sample (2,000 train / 500 test images); its "
+                      "accuracy is not MNIST accuracy. For the full data: --dataset mnist --data-dir "
+                      "FOLDER (with train-images-idx3-ubyte.gz ...).")
+    result = train(spec, run_dir=run_dir, resume=resume, plots=not no_plots, compile=compile_model,
+                   console=console, progress=True, **settings)
+    console.print(f"[green]✓[/] run in [bold]{result.run_dir}[/]: best epoch {result.best_epoch} "
+                  f"({result.best_accuracy:.2%} {'val' if settings['val_fraction'] else 'train'} accuracy)"
+                  if result.best_accuracy is not None else f"[green]✓[/] run in [bold]{result.run_dir}[/]")
+    if result.test is not None:
+        console.print(f"test accuracy [bold]{result.test.accuracy:.2%}[/] ({result.test.samples} samples); "
+                      f"evaluate again with: snnc eval {spec} --checkpoint {result.best_checkpoint}")
+
+
+def confusion_table(matrix: list[list[int]], names: list[str], title: str = "confusion matrix") -> Table:
+    """A rich table of a confusion matrix: rows are true classes, columns predicted ones, diagonal in green."""
+    table = Table(title=title, header_style="bold")
+    table.add_column("true \\ pred", style="bold")
+    short = [n if len(n) <= 8 else n[:7] + "…" for n in names]
+    for name in short:
+        table.add_column(name, justify="right")
+    table.add_column("recall", justify="right")
+    for i, row in enumerate(matrix):
+        total = sum(row)
+        cells = [f"[green]{v}[/]" if i == j else (str(v) if v else "[dim]·[/]") for j, v in enumerate(row)]
+        table.add_row(short[i], *cells, f"{row[i] / total:.1%}" if total else "–")
+    return table
+
+
+def spikes_table(result: Any) -> Table:
+    """A rich table of per-layer neurons, firing rates and spikes per sample, with the total."""
+    table = Table(title="spikes per neuron layer", show_footer=True, header_style="bold")
+    table.add_column("layer", footer="total")
+    table.add_column("neurons", justify="right", footer=f"{sum(result.neurons.values()):,}")
+    table.add_column("firing rate", justify="right")
+    table.add_column("spikes / sample", justify="right", footer=f"{result.total_spikes_per_sample:,.1f}")
+    for name, rate in result.firing_rates.items():
+        table.add_row(name, f"{result.neurons.get(name, 0):,}", f"{rate:.4f}",
+                      f"{result.spikes_per_sample.get(name, 0.0):,.1f}")
+    return table
+
+
+@app.command("eval")
+@handle_errors
+def eval_cmd(
+    spec: Optional[Path] = typer.Argument(None, help="the spec (default: the one stored in the checkpoint)",
+                                          show_default=False),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="a checkpoint (run/best.pt) or an artifact "
+                                    "written by snnc compile -o", show_default=False),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="dataset name (default: the one the "
+                                          "checkpoint was trained on, else mnist-sample)", show_default=False),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder holding the dataset's files"),
+    split: str = typer.Option("test", "--split", help="train or test"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="evaluate only the first N samples"),
+    batch_size: int = typer.Option(256, "--batch-size", "-b", help="samples per forward pass"),
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="override the time steps (snn)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
+    param: Optional[list[str]] = ParamOpt,
+) -> None:
+    """Evaluate a checkpoint: accuracy, confusion matrix, per-layer firing rates and spikes per sample."""
+    from snnc.runtime.checkpoint import load_checkpoint
+    from snnc.runtime.evaluate import evaluate
+
+    art = load_checkpoint(checkpoint)
+    config = (art.get("training") or {}).get("config") or {}
+    if dataset is None:
+        dataset = config.get("dataset") or SAMPLE
+        if data_dir is None and config.get("data_dir") and dataset == config.get("dataset"):
+            data_dir = Path(config["data_dir"])
+    result = evaluate(checkpoint, dataset, split=split, data_dir=data_dir, batch_size=batch_size, limit=limit,
+                      timesteps=timesteps, spec=spec, params=parse_params(param) or None, progress=not as_json,
+                      console=console)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        return
+    what = f"{result.target}" + (f", T={result.timesteps}, {result.decoding} decoding" if result.timesteps else "")
+    console.print(f"[bold]{checkpoint}[/] ({what}) on {result.dataset}/{result.split}, {result.samples:,} samples")
+    loss = f", loss {result.loss:.4f} ({result.loss_name})" if result.loss is not None else ""
+    console.print(f"accuracy [bold]{result.accuracy:.2%}[/]{loss}")
+    console.print(confusion_table(result.confusion, result.class_names))
+    if result.firing_rates:
+        console.print(spikes_table(result))
