@@ -722,8 +722,14 @@ def _graph_of(source: Any, params: dict | None, model: Any):
 
 
 def _loader(graph, dataset: str, data_dir, split: str, batches: int, batch_size: int, normalize: bool | None):
-    from snnc.runtime.data import load_dataset, make_loader
+    from snnc.runtime.data import dataset_info, load_dataset, make_loader
 
+    info = dataset_info(dataset)
+    shape = tuple(graph.input.shape)
+    if info.size is not None and len(shape) == 3 and (info.channels, *info.size) != shape:
+        raise DataError(f"dataset '{info.name}' has {info.channels}x{info.size[0]}x{info.size[1]} images but the "
+                        f"spec '{graph.name}' takes input {list(shape)}: pick a matching dataset or change "
+                        "input.shape (e.g. with --param)")
     if normalize is None:
         normalize = float(graph.input.value_range[0]) < 0.0
     ds = load_dataset(dataset, split, data_dir, normalize=normalize, limit=batches * batch_size)

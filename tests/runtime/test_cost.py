@@ -127,6 +127,8 @@ def test_snn_sops_by_hand():
     assert rep.totals["ann_energy_uj"] == pytest.approx(rep.totals["macs"] * 4.6e-6)
     # The usual approximation MACs × rate × T charges the padding taps too: 864 × 0.5 × 4 > 1200.
     assert rep.layer("conv2").macs * 0.5 * T > rep.layer("conv2").sops
+    same = report(spec, target="snn", model=module, data=[(torch.ones(2, 1, 4, 4), torch.zeros(2).long())])
+    assert same.totals == rep.totals and same.weights == "trained" and same.accuracy == 1.0
 
 
 @pytest.mark.parametrize("pad, expected", [(1, 2 * COVER_4X4 * T), (0, 2 * 2 * 2 * 9 * T)])
@@ -280,4 +282,6 @@ def test_cli_errors_are_messages():
     assert result.exit_code == 1 and "unknown technology '7nm'" in result.output
     result = runner.invoke(app, ["report", str(SPECS / "mnist_conv.yaml"), "-t", "snn", "-d", "nope"])
     assert result.exit_code == 1 and "unknown dataset 'nope'" in result.output
+    result = runner.invoke(app, ["report", str(SPECS / "mnist_conv.yaml"), "-t", "snn", "-d", "cifar10"])
+    assert result.exit_code == 1 and "dataset 'cifar10' has 3x32x32 images but the spec" in result.output
     assert math.isfinite(TECHNOLOGIES["45nm-fp32"].e_mac_pj)
