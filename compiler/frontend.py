@@ -108,9 +108,12 @@ class _Expander:
 
     def scope(self, layers: list[tuple[Any, tuple]], prefix: str, input_name: str, input_ref: str,
               params: dict, stack: tuple[str, ...], via: str, output_name: str | None = None,
-              output_path: tuple = ()) -> str | None:
-        """Expand one list of layers; returns the full name of its output (None if broken)."""
-        local: dict[str, Any] = {input_name: input_ref}
+              output_path: tuple = (), extra_inputs: dict[str, str] | None = None) -> str | None:
+        """Expand one list of layers; returns the full name of its output (None if broken).
+
+        ``extra_inputs`` maps a block's further input names to the full names of the layers feeding them.
+        """
+        local: dict[str, Any] = {input_name: input_ref, **(extra_inputs or {})}
         problems_before = len(self.problems)
         items: list[_Item] = []
         prev: str | None = input_name
@@ -148,22 +151,26 @@ class _Expander:
                     self.problem(path + ("inputs",), f"unknown input '{ins[0]}' (a block's input must be defined "
                                                      f"above it).{did_you_mean(ins[0], local)}", "", via)
                     continue
-                out = self.block(layer, path, full, src, params, stack)
-                if out is None:
+                outs = self.block(layer, path, full, src, params, stack, local)
+                if outs is None:
                     continue
-                local[lname] = out
+                local.update({f"{lname}.{k}": out for k, out in enumerate(outs)})
+                local[lname] = outs[-1]
             elif layer.kind == "split":
                 offset = 0
                 for k, size in enumerate(layer.sizes):
                     part = _Item(f"{full}.{k}", layer, ins, local, Origin(path, via),
                                  slice_of=(layer.dim, offset, offset + size))
                     items.append(part)
+                    self.items.append(part)
                     local[f"{lname}.{k}"] = part.name
                     offset += size
                 prev = None
                 continue
             else:
-                items.append(_Item(full, layer, ins, local, Origin(path, via)))
+                size_ref = [layer.like] if getattr(layer, "like", None) else []  # lends only its size
+                items.append(_Item(full, layer, ins + size_ref, local, Origin(path, via)))
+                self.items.append(items[-1])  # in spec order, a nested block's nodes where its instance stands
                 local[lname] = full
             prev = lname
         for item in items:
@@ -172,12 +179,13 @@ class _Expander:
                 target = self.resolve(ref, local)
                 if target is None:
                     candidates = list(local)
-                    self.problem(item.origin.path + (("inputs", j) if item.layer.inputs is not None else ()),
+                    n_data = len(item.local_inputs) - (1 if getattr(item.layer, "like", None) else 0)
+                    where = ("like",) if j >= n_data else ("inputs", j) if item.layer.inputs is not None else ()
+                    self.problem(item.origin.path + where,
                                  f"'{item.name}' takes input '{ref}', which is not defined.{did_you_mean(ref, candidates)}",
                                  "names defined here: " + ", ".join(candidates), via)
                 resolved.append(target)
             item.inputs = resolved
-        self.items.extend(items)
         out_local = output_name if output_name is not None else prev
         if out_local is None:
             if len(self.problems) > problems_before:
@@ -206,7 +214,11 @@ class _Expander:
     # -- blocks ---------------------------------------------------------------------------------------------------
 
     def block(self, inst: m.BlockLayer, path: tuple, full: str, src: str, outer: dict,
-              stack: tuple[str, ...]) -> str | None:
+              stack: tuple[str, ...], caller: dict) -> list[str] | None:
+        """Expand the copies of a block instance fed by ``src``; returns each copy's output (None if broken).
+
+        ``caller`` is the calling scope's name table, where the block's extra inputs are looked up.
+        """
         blocks = self.spec.blocks
         bdef = blocks.get(inst.block)
         if bdef is None:
@@ -217,20 +229,25 @@ class _Expander:
             self.problem(path + ("block",), "block '" + inst.block + "' uses itself: " + " → ".join(
                 stack + (inst.block,)), "blocks cannot be recursive")
             return None
-        unknown = [a for a in inst.args if a not in bdef.params]
+        accepted = [*bdef.params, *bdef.inputs]
+        unknown = [a for a in inst.args if a not in accepted]
         for a in unknown:
             self.problem(path + ("args", a), f"block '{inst.block}' has no parameter '{a}'."
-                                             f"{did_you_mean(a, bdef.params)}",
-                         "its parameters: " + (", ".join(bdef.params) or "none"))
+                                             f"{did_you_mean(a, accepted)}",
+                         "its parameters: " + (", ".join(accepted) or "none"))
         if unknown:
             return None
         bpath = ("blocks", inst.block)
+        outs: list[str] = []
         for r in range(inst.repeat):
             name = f"{full}.{r}" if inst.repeat > 1 else full
             try:
                 args = substitute(dict(inst.args), {**outer, "i": r}, path + ("args",))
             except TemplateProblem as exc:
                 self.problem(exc.path, exc.message, exc.hint)
+                return None
+            extra = self.block_inputs(inst, bdef, args, path, caller)
+            if extra is None:
                 return None
             values = {**bdef.params, **args}
             missing = [k for k, v in values.items() if v is None]
@@ -256,10 +273,29 @@ class _Expander:
             if len(layers) != len(bdef.layers):
                 return None
             src = self.scope(layers, name, "input", src, scope, stack + (inst.block,), name, bdef.output,
-                             bpath + ("output",))
+                             bpath + ("output",), extra)
             if src is None:
                 return None
-        return src
+            outs.append(src)
+        return outs
+
+    def block_inputs(self, inst: m.BlockLayer, bdef: m.BlockSpec, args: dict, path: tuple,
+                     caller: dict) -> dict[str, str] | None:
+        """Resolve the block's extra ``inputs`` (removed from ``args``) to full node names in the calling scope."""
+        extra: dict[str, str] = {}
+        for port in bdef.inputs:
+            ref = args.pop(port, None)
+            if ref is None:
+                self.problem(path + ("args",), f"block '{inst.block}' needs a value for its input '{port}'",
+                             f"add '{port}: <layer name>' under 'args'")
+                return None
+            target = self.resolve(ref, caller) if isinstance(ref, str) else None
+            if target is None:
+                self.problem(path + ("args", port), f"input '{port}' of block '{inst.block}' names '{ref}', which "
+                                                    f"is not defined above this layer.{did_you_mean(str(ref), caller)}")
+                return None
+            extra[port] = target
+        return extra
 
 
 # ------------------------------------------------------------------------------------------------- layer → node
@@ -334,7 +370,15 @@ def _upsample(layer: m.UpsampleLayer, shapes, ctx, b):
     s = shapes[0]
     if len(s) != 3:
         raise _LowerProblem(f"upsample needs an input shaped [C, H, W], got {list(s)}", "", "inputs")
-    size = _pair(layer.size) if layer.size is not None else (s[1] * layer.scale_factor, s[2] * layer.scale_factor)
+    if layer.like is not None:  # the last input only lends its size: it is not an input of the node
+        like, b = shapes[-1], {**b, "inputs": b["inputs"][:-1]}
+        if len(like) != 3:
+            raise _LowerProblem(f"'like' names a layer shaped {list(like)}, not [C, H, W]", "", "like")
+        size = (like[1], like[2])
+    elif layer.size is not None:
+        size = _pair(layer.size)
+    else:
+        size = (s[1] * layer.scale_factor, s[2] * layer.scale_factor)
     return Upsample(**b, size=size, mode=layer.mode, align_corners=layer.align_corners)
 
 
@@ -475,7 +519,7 @@ def spec_to_graph(loaded: LoadedSpec, *, max_memory: int | None = None) -> Front
                 node = Slice(name=it.name, inputs=tuple(it.inputs), dim=dim, start=start, stop=stop)
             else:
                 node = LOWER_LAYER[it.layer.kind](it.layer, in_shapes, ctx, {"name": it.name, "inputs": tuple(it.inputs)})
-            shape = infer_shape(node, in_shapes)
+            shape = infer_shape(node, [shapes[i] for i in node.inputs])
         except (ShapeProblem, _LowerProblem) as exc:
             broken.add(it.name)
             fld = exc.field if exc.field in layer_data_fields else ""

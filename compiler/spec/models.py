@@ -237,18 +237,20 @@ class MergeLayer(LayerBase):
 
 
 class UpsampleLayer(LayerBase):
-    """Spatial up-sampling by ``scale_factor`` or to ``size``."""
+    """Spatial up-sampling by ``scale_factor``, to ``size``, or to the height and width of the layer named by
+    ``like`` (which then only lends its size, e.g. to undo a pooling of an odd-sized map)."""
 
     kind: Literal["upsample"]
     scale_factor: PositiveInt | None = None
     size: IntPair | None = None
+    like: str | None = Field(None, pattern=REF_PATTERN)
     mode: Literal["nearest", "bilinear"] = "nearest"
     align_corners: bool = False
 
     @model_validator(mode="after")
     def _one_of(self):
-        if (self.scale_factor is None) == (self.size is None):
-            raise ValueError("give exactly one of scale_factor or size")
+        if sum(v is not None for v in (self.scale_factor, self.size, self.like)) != 1:
+            raise ValueError("give exactly one of scale_factor, size or like")
         return self
 
 
@@ -259,8 +261,10 @@ class SimpleLayer(LayerBase):
 
 
 class BlockLayer(LayerBase):
-    """An instance of a block defined under ``blocks``: ``args`` fill its parameters and ``repeat`` stacks copies
-    named ``<name>.0``, ``<name>.1``, ... (inside ``args``, ``${i}`` is the copy's index)."""
+    """An instance of a block defined under ``blocks``: ``args`` fill its parameters (and name the layers feeding
+    its extra ``inputs``) and ``repeat`` stacks copies named ``<name>.0``, ``<name>.1``, ... (inside ``args``,
+    ``${i}`` is the copy's index). Later layers take the last copy's output as ``<name>``, copy ``k``'s as
+    ``<name>.<k>`` (also ``<name>.0`` when there is one copy)."""
 
     kind: Literal["block"]
     block: str = Field(pattern=NAME_PATTERN)
@@ -288,12 +292,23 @@ class BlockSpec(SpecModel):
     replaced by the expression's value (sandboxed Jinja2 expressions over the parameters, e.g.
     ``${channels * 2}`` or ``${2 if i == 0 else 1}``); the block's input is called ``input``; its output is the
     last layer unless ``output`` names another. Layers are validated when the block is used.
+
+    ``inputs`` names further inputs (a U-Net decoder's skip connection): each instance gives every one in its
+    ``args`` as the name of a layer defined above it, and inside the block that name refers to that layer.
     """
 
     params: dict[str, Any] = {}
+    inputs: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = []
     layers: Annotated[list[dict[str, Any]], Field(min_length=1)]
     output: str | None = None
     description: str = ""
+
+    @model_validator(mode="after")
+    def _inputs_are_not_params(self):
+        for name in self.inputs:
+            if name in self.params or name == "input":
+                raise ValueError(f"'{name}' is both an input and a parameter (or the main 'input') of the block")
+        return self
 
 
 # --------------------------------------------------------------------------------------------------------- spec
