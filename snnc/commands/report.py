@@ -29,6 +29,13 @@ def _energy(value: Optional[float]) -> str:
     return "?" if value is None else f"{value:.4g}"
 
 
+def _op(rep, node) -> str:
+    """The op as the target runs it (the burst target turns every spike node and ReLU into a burst IF neuron)."""
+    if rep.target == "burst" and (node.kind == "spike" or getattr(node, "function", "") == "relu"):
+        return "burst neuron (IF, k·θ)"
+    return _describe(node)
+
+
 def report_table(rep, title: str) -> Table:
     """A rich table of the report: one row per node, totals in the footer.
 
@@ -58,7 +65,7 @@ def report_table(rep, title: str) -> Table:
         if layer.kind == "input" and not layer.macs:
             continue
         charged = layer.charged_as + (f" ×{layer.runs}" if layer.charged_as == "MAC" and spiking else "")
-        row = [layer.name, _describe(graph.node(layer.name)), _fmt_int(layer.params) if layer.params else "",
+        row = [layer.name, _op(rep, graph.node(layer.name)), _fmt_int(layer.params) if layer.params else "",
                _fmt_macs(layer.macs) if layer.macs else ""]
         if spiking:
             rate = layer.firing_rate if layer.firing_rate is not None else layer.input_rate
