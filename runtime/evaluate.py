@@ -204,6 +204,7 @@ def evaluate(
     spec: Any = None,
     params: dict | None = None,
     graph: Any = None,
+    name: str | None = None,
     progress: bool = False,
     console: Any = None,
 ) -> EvalResult:
@@ -213,7 +214,7 @@ def evaluate(
         model_or_checkpoint: a module from ``snnc.compile`` (trained), or a checkpoint/artifact path
             (``run/best.pt``) whose embedded spec rebuilds the model.
         dataset: a dataset name (see :func:`snnc.runtime.data.load_dataset`) or a dataset object.
-        split: the split of a named dataset.
+        split: the split of a named dataset (for a dataset object, only its label in the result).
         data_dir: where the dataset's files are.
         batch_size: samples per forward pass.
         limit: evaluate only the first ``limit`` samples of a named dataset.
@@ -222,6 +223,7 @@ def evaluate(
         spec: build the model from this spec instead of the checkpoint's (the weights must fit).
         params: spec parameter overrides for ``spec``.
         graph: the model's IR graph when the caller has it (input normalisation, dataset checks).
+        name: the dataset's name to report for a dataset object (default: its ``name`` attribute or type).
         progress: show a progress bar.
         console: the rich console for the progress bar.
 
@@ -240,10 +242,10 @@ def evaluate(
         from snnc.runtime.data import load_dataset
 
         check_dataset_fits(info.graph, dataset)
-        name = dataset
+        name = name or dataset
         data = load_dataset(dataset, split, data_dir, normalize=input_normalize(info.graph), limit=limit)
     else:
-        name, data = getattr(dataset, "name", type(dataset).__name__), dataset
+        name, data = name or getattr(dataset, "name", type(dataset).__name__), dataset
     if len(data) == 0:
         raise DataError(f"the {split} split of '{name}' is empty (limit={limit})")
     loss_name, loss_fn = resolve_loss(loss, info.target, info.decoding or "rate")

@@ -230,9 +230,9 @@ def _train_epoch(model: nn.Module, forward: Callable, loader, loss_fn: LossFn, o
             kept = (f"{run.last} (epoch {last_good}) and {run.best} are kept" if last_good
                     else "no checkpoint was written (it diverged in the first epoch)")
             raise TrainingDiverged(
-                f"training diverged: the loss became {float(loss)} at epoch {epoch}, batch {batch}/{len(loader)} "
-                f"(lr {optimizer.param_groups[0]['lr']:.3g}); {kept}. Lower --lr, pick another --loss or "
-                "--schedule, and start a new --run-dir (or --resume from the last good epoch).")
+                f"training diverged: the loss became {loss.detach().item()} at epoch {epoch}, batch "
+                f"{batch}/{len(loader)} (lr {optimizer.param_groups[0]['lr']:.3g}); {kept}. Lower --lr (or pick "
+                "another --loss or --schedule) and start a new run.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -257,7 +257,7 @@ def train(
     target: str = "snn",
     dataset: str = "mnist-sample",
     data_dir: str | Path | None = None,
-    epochs: int = 5,
+    epochs: int = 3,
     batch_size: int = 128,
     lr: float = 2e-3,
     optimizer: str = "adam",
@@ -428,7 +428,8 @@ def train(
                                       "train": {"loss": train_loss, "accuracy": train_acc}}
             score = train_acc
             if val_set is not None:
-                val = evaluate(model, val_set, loss=loss_fn, batch_size=max(batch_size, 256), graph=graph)
+                val = evaluate(model, val_set, split="val", loss=loss_fn, batch_size=max(batch_size, 256),
+                               graph=graph, name=dataset)
                 record["val"] = {"loss": val.loss, "accuracy": val.accuracy}
                 record["firing_rates"] = val.firing_rates
                 score = val.accuracy
@@ -460,8 +461,7 @@ def train(
         best_model = model_from_artifact(load_checkpoint(run.best))
         if test_set is not None:
             test = evaluate(best_model, test_set, loss=loss_fn, batch_size=max(batch_size, 256), graph=graph,
-                            progress=progress, console=reporter.console if progress else None)
-            test.dataset = dataset
+                            name=dataset, progress=progress, console=reporter.console if progress else None)
             write_json(run.test, test.to_dict())
             run.write_metrics(history, test.to_dict())
             reporter.line(f"test accuracy {test.accuracy:.2%} on {test.samples} samples of {dataset} "

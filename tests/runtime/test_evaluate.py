@@ -1,0 +1,79 @@
+"""Evaluation of models and checkpoints: accuracy, confusion matrix, firing rates, JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import snnc
+from snnc.compiler.errors import DataError, UnsupportedError
+from snnc.runtime.data import load_dataset
+from snnc.runtime.evaluate import evaluate
+from snnc.runtime.train import train
+
+from .conftest import QUICK, TINY_SPEC
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny spiking run on the sample (its best.pt and spec file)."""
+    root = tmp_path_factory.mktemp("eval")
+    spec = root / "tiny.yaml"
+    spec.write_text(TINY_SPEC.format(encoding="direct", decoding="rate"))
+    result = train(spec, run_dir=root / "run", **{**QUICK, "limit_test": 0})
+    return spec, result.best_checkpoint
+
+
+def test_checkpoint_evaluation_is_json_and_consistent(trained):
+    _, best = trained
+    result = evaluate(best, "mnist-sample", limit=100)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["samples"] == 100 and data["target"] == "snn" and data["timesteps"] == 4
+    assert data["decoding"] == "rate" and data["loss_name"] == "ce_rate_loss"
+    matrix = torch.tensor(data["confusion"])
+    assert matrix.shape == (10, 10) and int(matrix.sum()) == 100
+    assert data["accuracy"] == pytest.approx(float(matrix.diag().sum()) / 100)
+    labels = torch.tensor([int(load_dataset("mnist-sample", "test", limit=100)[i][1]) for i in range(100)])
+    assert matrix.sum(1).tolist() == torch.bincount(labels, minlength=10).tolist()
+    assert data["class_names"] == [str(d) for d in range(10)]
+    assert set(data["firing_rates"]) == {"lif1", "lif2"} and data["neurons"] == {"lif1": 32, "lif2": 10}
+    for layer, rate in data["firing_rates"].items():  # spikes per sample = rate × neurons × steps
+        assert data["spikes_per_sample"][layer] == pytest.approx(rate * data["neurons"][layer] * 4)
+    assert data["total_spikes_per_sample"] == pytest.approx(sum(data["spikes_per_sample"].values()))
+
+
+def test_module_and_checkpoint_give_the_same_result(trained):
+    _, best = trained
+    model = snnc.load(best)
+    a = evaluate(model, "mnist-sample", limit=64, batch_size=16).to_dict()
+    b = evaluate(best, "mnist-sample", limit=64).to_dict()
+    assert a["confusion"] == b["confusion"]
+    for key in ("accuracy", "firing_rates", "spikes_per_sample"):
+        assert a[key] == pytest.approx(b[key])
+
+
+def test_timesteps_override_changes_the_work(trained):
+    _, best = trained
+    result = evaluate(best, "mnist-sample", limit=32, timesteps=8)
+    assert result.timesteps == 8
+
+
+def test_spec_must_fit_the_weights(trained, tmp_path):
+    _, best = trained
+    other = tmp_path / "wide.yaml"
+    other.write_text(TINY_SPEC.format(encoding="direct", decoding="rate").replace("out_features: 32",
+                                                                                    "out_features: 48"))
+    with pytest.raises(DataError, match="do not fit this model: .*size mismatch for fc1.weight"):
+        evaluate(best, "mnist-sample", limit=8, spec=other)
+
+
+def test_ann_module_and_errors():
+    model = snnc.compile(TINY_SPEC.format(encoding="direct", decoding="rate"), "ann")
+    result = evaluate(model, "mnist-sample", limit=20)
+    assert result.target == "ann" and result.loss_name == "cross_entropy" and result.firing_rates == {}
+    with pytest.raises(UnsupportedError, match="timesteps applies to spiking models only"):
+        evaluate(model, "mnist-sample", limit=20, timesteps=3)
+    with pytest.raises(DataError, match="the test split of 'mnist-sample' is empty"):
+        evaluate(model, "mnist-sample", limit=0)
