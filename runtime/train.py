@@ -48,7 +48,8 @@ STEP_GAMMA = 0.1
 """The ``step`` schedule multiplies the learning rate by this every third of the run."""
 
 RESUME_IGNORED = ("epochs", "limit_test", "data_dir", "compile", "plots")
-"""Settings that may differ when resuming (all others must equal the run's ``config.json``)."""
+"""Settings that may differ when resuming (all others must equal the run's ``config.json``; ``epochs`` only
+without a schedule)."""
 
 
 def _adam(params, lr: float, weight_decay: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
@@ -147,6 +148,10 @@ def _spec_text(spec: Any, loaded: Any) -> str:
 def _compare_config(stored: dict[str, Any], current: dict[str, Any], run: RunDir) -> None:
     diffs = [f"{k}={stored.get(k)!r} (now {current.get(k)!r})" for k in current
              if k not in RESUME_IGNORED and stored.get(k) != current.get(k)]
+    if current.get("schedule") is not None and stored.get("epochs") != current.get("epochs"):
+        # Why: the schedule's length is fixed when it starts; stretching it midway is not the same run.
+        diffs.append(f"epochs={stored.get('epochs')!r} (now {current.get('epochs')!r}; with a schedule the number "
+                     "of epochs cannot change)")
     if diffs:
         raise SnncError(f"cannot resume {run.path}: it was started with " + ", ".join(diffs) +
                         ". Resume with the run's settings (the CLI reads them from config.json) or start a new "
@@ -302,7 +307,7 @@ def train(
             0 trains on all of it (``best.pt`` then follows training accuracy).
         run_dir: the run directory (default ``runs/<spec-name>-<target>-<timestamp>``).
         resume: continue the run in ``run_dir`` from its ``last.pt``; the settings must be the run's own (only
-            ``epochs``, ``limit_test``, ``data_dir``, ``compile`` and ``plots`` may change).
+            ``epochs`` (without a schedule), ``limit_test``, ``data_dir``, ``compile`` and ``plots`` may change).
         timesteps: override the spec's time steps (snn).
         limit_train: use only the first ``limit_train`` training samples (before the validation split).
         limit_test: evaluate on the first ``limit_test`` test samples; 0 skips the test evaluation.

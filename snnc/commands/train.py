@@ -55,29 +55,29 @@ def _train_settings(given: dict[str, Any], run_dir: Optional[Path], resume: bool
 def train_cmd(
     spec: Path = typer.Argument(..., help="the spec file (YAML)", show_default=False),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="snn (BPTT with surrogate gradients) or "
-                                         "ann  [default: snn]", show_default=False),
+                                         "ann (default: snn)", show_default=False),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="dataset name: mnist-sample (bundled), "
-                                          "mnist, fashion-mnist, cifar10, ...  [default: mnist-sample]",
+                                          "mnist, fashion-mnist, cifar10, ... (default: mnist-sample)",
                                           show_default=False),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder holding the dataset's files "
                                             "(default: $SNNC_DATA_DIR, then ../shared/data)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="total epochs  [default: 3]",
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="total epochs (default: 3)",
                                          show_default=False),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="samples per batch  [default: 128]",
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="samples per batch (default: 128)",
                                              show_default=False),
-    lr: Optional[float] = typer.Option(None, "--lr", help="learning rate  [default: 2e-3]", show_default=False),
+    lr: Optional[float] = typer.Option(None, "--lr", help="learning rate (default: 2e-3)", show_default=False),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam or sgd (momentum 0.9)  "
-                                            "[default: adam]", show_default=False),
+                                            "(default: adam)", show_default=False),
     schedule: Optional[str] = typer.Option(None, "--schedule", help="learning-rate schedule: none, cosine or "
-                                           "step  [default: none]", show_default=False),
+                                           "step (default: none)", show_default=False),
     loss: Optional[str] = typer.Option(None, "--loss", help="ce_rate_loss, ce_count_loss, mse_count_loss, "
                                        "ce_max_membrane_loss, mse_membrane_loss, ce_membrane_per_step (snn); "
-                                       "cross_entropy (ann)  [default: from the spec's decoding]",
+                                       "cross_entropy (ann) (default: from the spec's decoding)",
                                        show_default=False),
     loss_option: Optional[list[str]] = typer.Option(None, "--loss-option", help="a loss option name=value, e.g. "
                                                     "correct_rate=0.8 (repeatable)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="seed of initialisation, split and data order  "
-                                       "[default: 0]", show_default=False),
+                                       "(default: 0)", show_default=False),
     timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="override the spec's time steps "
                                             "(snn)"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", "-o", help="run directory (default: "
@@ -89,7 +89,7 @@ def train_cmd(
     limit_test: Optional[int] = typer.Option(None, "--limit-test", help="evaluate on the first N test samples "
                                              "(0: skip the test evaluation)"),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="share of the training split held "
-                                                 "out for validation; 0 uses it all  [default: 0.1]",
+                                                 "out for validation; 0 uses it all (default: 0.1)",
                                                  show_default=False),
     no_plots: bool = typer.Option(False, "--no-plots", help="do not write PNG plots"),
     compile_model: bool = typer.Option(False, "--compile", help="run the model through torch.compile"),

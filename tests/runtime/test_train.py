@@ -98,6 +98,8 @@ def test_resume_after_interrupt_with_schedule_is_exact(tmp_path, tiny_spec, quic
     a, b = (load_checkpoint(r.last_checkpoint)["training"] for r in (straight, resumed))
     assert a["scheduler"] == b["scheduler"]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"] == "ce_membrane_per_step"
+    with pytest.raises(SnncError, match="with a schedule the number of epochs cannot change"):
+        train(spec, run_dir=tmp_path / "run", resume=True, **{**quick, "epochs": 4})
 
 
 def test_resume_refuses_other_settings(tmp_path, tiny_spec, quick):
