@@ -13,6 +13,7 @@ Importing ``snnc`` is cheap: torch is imported only when a function that needs i
 """
 
 from snnc.api import build_graph, compile, convert, load, load_spec, save
+from snnc.runtime.cost import report
 from snnc.zoo import list_models
 from snnc.compiler.errors import (BackendUnavailable, DataError, InternalError, SnncError, SpecError,
                                   UnsupportedError)
@@ -20,4 +21,4 @@ from snnc.compiler.errors import (BackendUnavailable, DataError, InternalError, 
 __version__ = "0.1.0"
 
 __all__ = ["BackendUnavailable", "DataError", "InternalError", "SnncError", "SpecError", "UnsupportedError",
-           "build_graph", "compile", "convert", "list_models", "load", "load_spec", "save", "__version__"]
+           "build_graph", "compile", "convert", "list_models", "load", "load_spec", "report", "save", "__version__"]

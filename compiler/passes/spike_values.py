@@ -58,6 +58,12 @@ def _activation(node, graph) -> Role:
     return "preserve" if node.function in SPIKING_ACTIVATIONS else "analog"
 
 
+def _burst_spike(node, graph) -> Role:
+    # Why: the ann target lowers an output spike node to the logits (nn.Identity), so the converted network
+    # reads it out as an analog current, not as a neuron.
+    return "analog" if node.name in graph.outputs else "spikes"
+
+
 def _burst_activation(node, graph) -> Role:
     return "spikes" if node.function == "relu" else "analog"
 
@@ -90,6 +96,7 @@ SNN_ROLES: Mapping[str, RoleFn] = {
 BURST_ROLES: Mapping[str, RoleFn] = {
     **SNN_ROLES,
     "input": _const("analog"),  # the burst target always feeds the analog input at every step
+    "spike": _burst_spike,
     "activation": _burst_activation,  # every ReLU becomes a burst neuron
     "multiply": _const("analog"),  # k1·θ1 × k2·θ2 is not a burst of one layer's θ
 }

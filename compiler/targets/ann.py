@@ -5,6 +5,11 @@ like torchvision's names) or a function call, through a table from node kind to 
 carries its IR node in ``node.meta["snnc_node"]`` and the module carries the whole IR graph in
 ``gm.meta["snnc_graph"]``, so the spiking targets can find the spike nodes (``nn.ReLU`` modules here) and
 replace them without guessing.
+
+Why a spike node that is a graph output lowers to ``nn.Identity`` here (and to a neuron in spiking targets):
+the ANN counterpart of a rate-decoded spiking output layer is its pre-activation, the logits. A ReLU on the
+logits would cripple training with cross-entropy (negative evidence could never be expressed) and the ANN→SNN
+conversion, which treats the output layer as an analog read-out.
 """
 
 from __future__ import annotations
@@ -94,7 +99,7 @@ LOWERINGS: dict[str, Lowering] = {
     "adaptive_avgpool2d": lambda n, a, b: b.module(n.name, nn.AdaptiveAvgPool2d(n.output_size), a),
     "global_avgpool": _global_avgpool,
     "activation": lambda n, a, b: b.module(n.name, _ACTIVATIONS[n.function](n), a),
-    "spike": lambda n, a, b: b.module(n.name, nn.ReLU(), a),
+    "spike": lambda n, a, b: b.module(n.name, nn.ReLU(), a),  # graph outputs: nn.Identity (see graph_to_ann)
     "dropout": lambda n, a, b: b.module(n.name, nn.Dropout(n.p), a),
     "identity": lambda n, a, b: b.module(n.name, nn.Identity(), a),
     "flatten": lambda n, a, b: b.function(n.name, torch.flatten, (a[0], 1)),
@@ -132,7 +137,10 @@ def graph_to_ann(graph: Graph, lowerings: dict[str, Lowering] | None = None) -> 
             if lower is None:
                 raise UnsupportedError(f"node '{node.name}': kind '{node.kind}' has no ann lowering "
                                        f"(supported: {', '.join(sorted(table))})")
-            fx_node = lower(node, [env[i] for i in node.inputs], b)
+            if node.kind == "spike" and node.name in graph.outputs and "spike" not in (lowerings or {}):
+                fx_node = b.module(node.name, nn.Identity(), [env[i] for i in node.inputs])  # logits: see above
+            else:
+                fx_node = lower(node, [env[i] for i in node.inputs], b)
         fx_node.meta["snnc_node"] = node
         env[node.name] = fx_node
     outs = [env[o] for o in graph.outputs]
