@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import Dataset
 
 from snnc.compiler.errors import DataError, InternalError, UnsupportedError
 
 from .losses import LossFn, resolve_loss
-from .metrics import ConfusionMatrix, RunningMean, count_correct, predictions
+from .metrics import ConfusionMatrix, RunningMean, count_correct, predictions, scores
 
 
 @dataclass
@@ -170,10 +170,6 @@ def _load_model(source: nn.Module | str | Path, spec: Any, params: dict | None, 
     from .checkpoint import load_checkpoint, load_weights, model_from_artifact
 
     if isinstance(source, nn.Module):
-        if timesteps is not None:
-            if not hasattr(source, "timesteps"):
-                raise UnsupportedError("timesteps applies to spiking models only")
-            source.timesteps = timesteps
         return source, None
     art = load_checkpoint(source)
     if spec is None:
@@ -234,10 +230,26 @@ def evaluate(
         DataError: a missing or unfitting dataset or checkpoint. SpecError: the spec does not validate.
         UnsupportedError: an unknown loss, or ``timesteps`` for a non-spiking model.
     """
+    model, built_graph = _load_model(model_or_checkpoint, spec, params, timesteps)
+    steps_before = getattr(model, "timesteps", None)
+    if timesteps is not None:
+        if steps_before is None:
+            raise UnsupportedError("timesteps applies to spiking models only")
+        model.timesteps = timesteps  # the caller's module gets its own number back in the end
+    try:
+        return _evaluate(model, describe_model(model, graph if graph is not None else built_graph), dataset,
+                         split=split, data_dir=data_dir, batch_size=batch_size, limit=limit, loss=loss, name=name,
+                         progress=progress, console=console)
+    finally:
+        if timesteps is not None:
+            model.timesteps = steps_before
+
+
+def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, split: str, data_dir: Any,
+              batch_size: int, limit: int | None, loss: Any, name: str | None, progress: bool, console: Any
+              ) -> EvalResult:
     from snnc.runtime.data import make_loader
 
-    model, built_graph = _load_model(model_or_checkpoint, spec, params, timesteps)
-    info = describe_model(model, graph if graph is not None else built_graph)
     if isinstance(dataset, str):
         from snnc.runtime.data import load_dataset
 
@@ -270,8 +282,7 @@ def evaluate(
                 seen += y.numel()
                 pred = predictions(output, info.decoding)
                 if confusion is None:
-                    classes = int(_class_dim(output))
-                    confusion = ConfusionMatrix(classes)
+                    confusion = ConfusionMatrix(int(scores(output, info.decoding).shape[1]))
                 confusion.update(pred, y)
                 if bar is not None:
                     bar.advance(task)
@@ -293,9 +304,4 @@ def evaluate(
         per_class_accuracy=confusion.per_class_accuracy(), firing_rates=rates, spikes_per_sample=spikes,
         total_spikes_per_sample=float(sum(spikes.values())), neurons=neurons, seconds=seconds,
     )
-
-
-def _class_dim(output: Any) -> int:
-    scores: Tensor = output if isinstance(output, Tensor) else output[0]
-    return scores.shape[1] if isinstance(output, Tensor) else scores.shape[2]
 

@@ -77,3 +77,10 @@ def test_ann_module_and_errors():
         evaluate(model, "mnist-sample", limit=20, timesteps=3)
     with pytest.raises(DataError, match="the test split of 'mnist-sample' is empty"):
         evaluate(model, "mnist-sample", limit=0)
+
+
+def test_timesteps_override_leaves_the_callers_module_alone(trained):
+    _, best = trained
+    model = snnc.load(best)
+    assert evaluate(model, "mnist-sample", limit=16, timesteps=2).timesteps == 2
+    assert model.timesteps == 4
