@@ -35,7 +35,7 @@ def load_spec(spec: str | Path | dict | LoadedSpec, params: dict[str, Any] | Non
     """
     if isinstance(spec, LoadedSpec):
         if params:
-            return _load_spec(spec.source.text, params, file=spec.source.file)
+            return _load_spec(spec.document_text, params, file=spec.source.file)
         return spec
     return _load_spec(spec, params)
 
@@ -78,7 +78,7 @@ def compile(spec: str | Path | dict | LoadedSpec, target: str = "ann", *, params
     from snnc.compiler.targets.ann import graph_to_ann
 
     ann = graph_to_ann(graph)
-    ann.meta["snnc_spec_text"] = loaded.source.text
+    ann.meta["snnc_spec_text"] = loaded.document_text
     ann.meta["snnc_params"] = dict(params or {})
     if target == "ann":
         if options:

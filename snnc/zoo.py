@@ -77,7 +77,7 @@ def list_models() -> list[ZooModel]:
 
     models = []
     for f in _spec_files():
-        loaded = load_spec(f.read_text(encoding="utf-8"), file=f.name)
+        loaded = load_spec(Path(str(f)))  # by path, so that 'extends:' finds its sibling file
         graph = spec_to_graph(loaded).graph
         costs = graph_costs(graph).values()
         models.append(ZooModel(name=graph.name, file=f.name, description=loaded.spec.description,

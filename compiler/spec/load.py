@@ -37,6 +37,18 @@ class LoadedSpec:
     source: SpecSource
     params: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def document_text(self) -> str:
+        """Self-contained YAML of this spec: the file's text, or for a spec that ``extends`` another (or was
+        given as data) the merged document, so that an artifact can be rebuilt without the other files."""
+        if self.source.text and not self.source.delegates:
+            return self.source.text
+        import yaml
+
+        header = f"# {self.source.file}, merged with the specs it extends\n" if self.source.delegates else ""
+        return header + yaml.safe_dump(self.raw, sort_keys=False, allow_unicode=True)
 
 
 def _fields_of(data: Any, path: tuple, root: type[BaseModel]) -> list[str]:
@@ -176,6 +188,61 @@ def _substitute_layers(layers: Any, scope: dict[str, Any]) -> Any:
     return out
 
 
+MAX_EXTENDS_DEPTH = 8
+MERGED_SECTIONS = ("params", "blocks")
+"""Sections merged entry by entry when a spec extends another; every other key replaces the base's."""
+
+
+def _extend(data: dict, source: SpecSource, chain: tuple[str, ...] = ()) -> dict:
+    """Merge ``data`` over the spec its ``extends`` key names (recursively), recording where values came from.
+
+    The base is found relative to the extending file's folder. ``params`` and ``blocks`` are merged entry by
+    entry (the extending file wins); any other key replaces the base's.
+
+    Raises:
+        SpecError: a missing base, an absolute path, a cycle or a chain deeper than :data:`MAX_EXTENDS_DEPTH`.
+    """
+    target = data.get("extends")
+    if target is None:
+        return data
+    if not isinstance(target, str) or not target.endswith((".yaml", ".yml")) or Path(target).is_absolute():
+        raise SpecError([source.diagnostic(("extends",), f"'extends' takes a relative path to a .yaml spec, got "
+                                                         f"{target!r}", "e.g. 'extends: resnet50.yaml'")])
+    folder = Path(source.file).parent if source.file not in ("<string>", "<dict>") else Path.cwd()
+    path = (folder / target).resolve()
+    if str(path) in chain or len(chain) >= MAX_EXTENDS_DEPTH:
+        raise SpecError([source.diagnostic(("extends",), "'extends' forms a cycle or is nested more than "
+                                                         f"{MAX_EXTENDS_DEPTH} deep: " + " → ".join(chain + (str(path),)),
+                                           "make the chain of extended specs end")])
+    if not path.is_file():
+        raise SpecError([source.diagnostic(("extends",), f"the extended spec '{target}' does not exist "
+                                                         f"(looked for {path})", "check the file name")])
+    base_source = read_spec_text(path)
+    base_source.file = str(Path(source.file).parent / target) if source.file not in ("<string>", "<dict>") else str(path)
+    base = parse_yaml(base_source)
+    if not isinstance(base, dict):
+        raise SpecError([base_source.diagnostic((), "an extended spec must be a mapping of keys")])
+    base = _extend(base, base_source, chain + (str(path),))
+    merged: dict[str, Any] = {}
+    for key, value in base.items():
+        if key == "extends":
+            continue
+        merged[key] = value
+        if key not in data:
+            source.delegates[(key,)] = base_source
+    for key, value in data.items():
+        if key == "extends":
+            continue
+        if key in MERGED_SECTIONS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            for name in merged[key]:
+                if name not in value:
+                    source.delegates[(key, name)] = base_source
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_spec(spec: str | Path | dict, params: dict[str, Any] | None = None, *, file: str | None = None) -> LoadedSpec:
     """Read and validate a spec.
 
@@ -198,6 +265,8 @@ def load_spec(spec: str | Path | dict, params: dict[str, Any] | None = None, *, 
         else:
             source = SpecSource(text=str(spec), file=file or "<string>")
         data = parse_yaml(source)
+    if isinstance(data, dict) and "extends" in data:
+        data = _extend(data, source)
     if not isinstance(data, dict):
         raise SpecError([source.diagnostic((), f"a spec is a mapping of keys (name, input, layers, ...), not a "
                                                f"{type(data).__name__}", "start the file with 'name: my_model'")])
@@ -222,4 +291,4 @@ def load_spec(spec: str | Path | dict, params: dict[str, Any] | None = None, *, 
         model = Spec.model_validate(resolved)
     except ValidationError as exc:
         raise SpecError(validation_diagnostics(exc, resolved, source)) from None
-    return LoadedSpec(spec=model, source=source, params=scope, data=resolved)
+    return LoadedSpec(spec=model, source=source, params=scope, data=resolved, raw=data)

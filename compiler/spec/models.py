@@ -322,6 +322,8 @@ class Spec(SpecModel):
     layer lists its ``inputs``; ``outputs`` defaults to the last layer.
     """
 
+    extends: str | None = Field(None, description="a spec file (relative to this one) whose keys this one "
+                                                   "overrides; params and blocks are merged entry by entry")
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     reference: str = Field("", description="where the architecture comes from (paper, table)")

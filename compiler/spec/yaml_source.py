@@ -54,6 +54,16 @@ class SpecSource:
     file: str = "<string>"
     positions: dict[tuple, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[tuple, tuple[int, int]] = field(default_factory=dict)
+    delegates: dict[tuple, "SpecSource"] = field(default_factory=dict)
+    """Spec path prefix → the source (a file this one ``extends``) where the values below it were written."""
+
+    def owner(self, path: tuple) -> "SpecSource":
+        """The source that wrote ``path``: this one, or the extended file it came from."""
+        p = tuple(path)
+        for n in range(len(p), 0, -1):
+            if p[:n] in self.delegates:
+                return self.delegates[p[:n]].owner(p)
+        return self
 
     def locate(self, path: tuple, *, key: bool = False) -> tuple[int, int]:
         """Best known position of ``path``: the exact one, else that of its nearest ancestor.
@@ -77,6 +87,9 @@ class SpecSource:
     def diagnostic(self, path: tuple, message: str, hint: str = "", *, key: bool = False,
                    at: tuple[int, int] | None = None) -> Diagnostic:
         """A :class:`Diagnostic` at ``path`` (or at the explicit position ``at``) with the source line filled in."""
+        owner = self.owner(path) if at is None else self
+        if owner is not self:
+            return owner.diagnostic(path, message, hint, key=key)
         line, column = at or self.locate(path, key=key)
         lines = self.text.splitlines()
         source_line = lines[line - 1] if 0 < line <= len(lines) else ""
