@@ -6,9 +6,10 @@ is the current of every step folded into the batch (``[T * B, ...]``), or the ti
 (``[B, ...]``) when the layers before it do not depend on time; the output is the spikes, folded the same way,
 so the stateless layers that follow run once over all ``T * B`` samples.
 
-State lives only for the duration of one call of the spiking module: when the call is cut into chunks of a
-few steps, the last membrane (and synaptic current) of one chunk is carried into the next, with its autograd
-history, and dropped at the end.
+The module holds no state between calls: the state is an explicit input and output (``mem0``/``syn0`` in,
+``mem_last``/``syn_last`` out), so when a call is cut into chunks of a few steps, the fx body passes each
+chunk's last membrane (and synaptic current) into the next, with its autograd history, and every call starts
+from rest.
 """
 
 from __future__ import annotations
@@ -79,8 +80,6 @@ class NeuronLoop(nn.Module):
         self.params = params
         self.mode = check_mode(mode)
         self.record = record
-        self.carry = False
-        self._state: Optional[tuple[Tensor, Optional[Tensor]]] = None
         self._spikes = 0
         self._neuron_steps = 0
         self._neurons = math.prod(shape) if shape else 0
@@ -94,30 +93,35 @@ class NeuronLoop(nn.Module):
         alpha = self.neuron.alpha.clamp(0, 1) if isinstance(self.neuron, snn.Synaptic) else None
         return self.neuron.beta.clamp(0, 1), alpha, self.neuron.threshold
 
-    def begin(self, *, carry: bool) -> None:
-        """Start a new call of the spiking module: forget the state; keep it across chunks if ``carry``."""
-        self._state = None
-        self.carry = carry
-
-    def end(self) -> None:
-        """Finish a call: drop the carried state (and with it the autograd graph it references)."""
-        self._state = None
-
     def forward(
-        self, current: Tensor, steps: int, constant: bool = False, return_mem: bool = False
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """Run ``steps`` time steps.
+        self,
+        current: Tensor,
+        steps: int,
+        mem0: Optional[Tensor] = None,
+        syn0: Optional[Tensor] = None,
+        constant: bool = False,
+        record_mem: bool = False,
+    ) -> tuple[Tensor, Tensor, Tensor, Optional[Tensor]]:
+        """Run ``steps`` time steps from the given state.
 
         Args:
             current: ``[steps * B, ...]`` (step-major), or ``[B, ...]`` if ``constant``.
             steps: number of time steps in this chunk.
+            mem0: membrane at the end of the previous chunk ``[B, ...]``, or None to start from rest.
+            syn0: synaptic current at the end of the previous chunk (``synaptic`` only), or None.
             constant: the same current at every step.
-            return_mem: also return the membrane.
+            record_mem: return the membrane of every step.
 
         Returns:
-            Spikes ``[steps * B, ...]``; with ``return_mem``, ``(spikes, membrane)`` both ``[steps * B, ...]``.
+            ``(spk, mem, mem_last, syn_last)``: spikes ``[steps * B, ...]``; the membrane ``[steps * B, ...]``
+            with ``record_mem`` (or when a gradient is needed), else only its last step ``[B, ...]``; the
+            state to pass to the next chunk (``syn_last`` is None for leaky and ``if`` neurons).
         """
-        mem0, syn0 = self._state if self._state is not None else (None, None)
+        needs_grad = torch.is_grad_enabled() and (
+            current.requires_grad
+            or any(p.requires_grad for p in self.neuron.parameters())
+            or (mem0 is not None and mem0.requires_grad)
+        )
         dyn = Dynamics(
             synaptic=isinstance(self.neuron, snn.Synaptic),
             reset=self.params.reset,
@@ -125,14 +129,12 @@ class NeuronLoop(nn.Module):
             constant=constant,
             spike_fn=self.neuron.spike_grad,
             surrogate_grad=self.surrogate_grad,
+            record_mem=record_mem or needs_grad,
         )
         spk, mem, syn = MODES[self.mode](self, current, mem0, syn0, dyn)
-        if self.carry:
-            self._state = (mem[-1], syn)
         if self.record:
             self._count(spk)
-        spk = spk.flatten(0, 1)
-        return (spk, mem.flatten(0, 1)) if return_mem else spk
+        return spk.flatten(0, 1), mem.flatten(0, 1), mem[-1], syn
 
     def _count(self, spk: Tensor) -> None:
         with torch.no_grad():

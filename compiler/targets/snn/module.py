@@ -5,11 +5,12 @@ It runs two fx programs cut from the ann graph (see :mod:`.rewrite`):
 * the **prefix** — every node that depends neither on time nor on a neuron (with direct encoding: the input
   and the layers before the first neuron) — once per call, on ``B`` samples;
 * the **body** — the neurons and everything after them — on the time steps folded into the batch
-  (``[k * B, ...]``), once per chunk of ``k`` steps. Neurons carry their state from chunk to chunk.
+  (``[k * B, ...]``), once per chunk of ``k`` steps; the body passes every neuron's state (membrane, synaptic
+  current) from one chunk to the next and nothing is kept between calls.
 
 Why chunks: on CPU a convolution over all ``T * B`` samples at once overflows the caches and can be slower
 than ``T`` separate calls; a few steps at a time (about :data:`CHUNK_BYTES` of activations) is faster than
-both. Fully connected nets run all steps at once.
+both, for fully connected layers too.
 
 The submodules are the ann module's own (deep-copied), registered here under the same names, so the
 ``state_dict`` keys are the ann's (``fc1.weight``) plus the neurons' (``lif1.neuron.beta``); an ann
@@ -28,8 +29,14 @@ from ...errors import UnsupportedError
 from .coding import Decoding, Encoding, decode, encode
 from .loop import NeuronLoop, check_mode
 
-CHUNK_BYTES = 8 * 2**20
-"""Target size of the largest activation of one chunk when a convolutional body is cut into chunks."""
+CHUNK_BYTES = 4 * 2**20
+"""Target size of the largest activation of one chunk (the body is cut into chunks of about this size)."""
+
+
+_OWN_ATTRIBUTES = frozenset(
+    {"timesteps", "encoding", "decoding", "chunk", "channels_last", "compiled", "_sample_numel", "_programs", "_loops",
+     "_state_slots"}
+)
 
 
 class SpikingModule(nn.Module):
@@ -57,13 +64,12 @@ class SpikingModule(nn.Module):
         decoding: Decoding,
         chunk: Optional[int] = None,
         channels_last: bool = False,
-        convolutional: bool = False,
         sample_numel: int = 0,
         compile: bool = False,
     ):
         super().__init__()
         for name, child in network.named_children():
-            if hasattr(SpikingModule, name):
+            if hasattr(SpikingModule, name) or name in _OWN_ATTRIBUTES:
                 raise UnsupportedError(
                     f"node name '{name}' clashes with an attribute of the spiking module: rename the node"
                 )
@@ -78,7 +84,6 @@ class SpikingModule(nn.Module):
         self.chunk = chunk
         self.channels_last = channels_last
         self.compiled = compile
-        self._convolutional = convolutional
         self._sample_numel = sample_numel
         if channels_last:
             self.to(memory_format=torch.channels_last)
@@ -86,18 +91,23 @@ class SpikingModule(nn.Module):
         # parameter twice.
         self._programs = (prefix, torch.compile(body, dynamic=False) if compile else body)
         self._loops = tuple((n, m) for n, m in self.named_modules() if isinstance(m, NeuronLoop))
+        self._state_slots = 2 * sum(
+            n.op == "call_module" and isinstance(body.get_submodule(n.target), NeuronLoop) for n in body.graph.nodes
+        )
 
     # -- running -------------------------------------------------------------------------------------
 
     def _chunks(self, batch: int) -> list[int]:
+        """Steps per chunk: :attr:`chunk`, or about :data:`CHUNK_BYTES` of the largest activation, balanced."""
         steps = self.timesteps
         size = self.chunk
         if size is None:
             size = steps
-            if self._convolutional and not self.compiled and self._sample_numel:
+            if not self.compiled and self._sample_numel:
                 size = CHUNK_BYTES // (batch * self._sample_numel * 4)
-        size = max(1, min(steps, size))
-        return [size] * (steps // size) + ([steps % size] if steps % size else [])
+        count = -(-steps // max(1, min(steps, size)))
+        base, extra = divmod(steps, count)
+        return [base + 1] * extra + [base] * (count - extra)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Run the network for :attr:`timesteps` steps.
@@ -113,25 +123,23 @@ class SpikingModule(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         chunks = self._chunks(batch)
         prefix, body = self._programs
-        for _, loop in self._loops:
-            loop.begin(carry=len(chunks) > 1)
-        try:
-            invariant = prefix(x)
-            if self.encoding.kind == "direct":
-                outs = [body(*invariant, k) for k in chunks]
+        invariant = prefix(x)
+        seq = None if self.encoding.kind == "direct" else encode(x, self.timesteps, self.encoding)
+        states: list[Optional[Tensor]] = [None] * self._state_slots
+        spks, mems, start = [], [], 0
+        for k in chunks:
+            if seq is None:
+                out = body(*invariant, k, *states)
             else:
-                seq = encode(x, self.timesteps, self.encoding)
-                outs, start = [], 0
-                for k in chunks:
-                    piece = seq[start : start + k].flatten(0, 1)
-                    if self.channels_last and piece.dim() == 4:
-                        piece = piece.contiguous(memory_format=torch.channels_last)
-                    outs.append(body(piece, *invariant, k))
-                    start += k
-        finally:
-            for _, loop in self._loops:
-                loop.end()
-        return self._join([o[0] for o in outs], chunks, batch), self._join([o[1] for o in outs], chunks, batch)
+                piece = seq[start : start + k].flatten(0, 1)
+                if self.channels_last and piece.dim() == 4:
+                    piece = piece.contiguous(memory_format=torch.channels_last)
+                out = body(piece, *invariant, k, *states)
+            spks.append(out[0])
+            mems.append(out[1])
+            states = list(out[2:])
+            start += k
+        return self._join(spks, chunks, batch), self._join(mems, chunks, batch)
 
     @staticmethod
     def _join(pieces: list[Tensor], chunks: list[int], batch: int) -> Tensor:

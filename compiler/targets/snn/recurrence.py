@@ -49,6 +49,8 @@ class Dynamics:
         spike_fn: the snnTorch spike function (Heaviside forward, surrogate backward).
         surrogate_grad: the same surrogate gradient with in-place ops (``fn(x, g)`` overwrites ``x``), or None
             to differentiate ``spike_fn`` itself.
+        record_mem: keep the membrane of every step; if False (no gradient needed, membrane not returned) the
+            fused forward updates one ``[B, ...]`` buffer in place and returns only the last step.
     """
 
     synaptic: bool
@@ -57,6 +59,7 @@ class Dynamics:
     constant: bool
     spike_fn: Callable[[Tensor], Tensor]
     surrogate_grad: Optional[Callable[[Tensor, Tensor], Tensor]] = None
+    record_mem: bool = True
 
 
 Result = tuple[Tensor, Tensor, Optional[Tensor]]
@@ -97,8 +100,10 @@ class _FusedRecurrence(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         steps = dyn.steps
         drive_at = _per_step(current, steps, dyn.constant)
-        mem = _sequence_buffer(current, steps, dyn.constant)
         spk = _sequence_buffer(current, steps, dyn.constant)
+        # Why a single buffer without history: it stays in cache, and a fresh [T, B, ...] buffer costs a page
+        # fault per 4 KiB on first touch.
+        mem = _sequence_buffer(current, steps, dyn.constant) if dyn.record_mem else torch.empty_like(spk[:1])
         thr = float(threshold)
         prev = mem0
         reset = None
@@ -113,7 +118,7 @@ class _FusedRecurrence(torch.autograd.Function):
                     torch.mul(syn, alpha).add_(drive) if t == 0 else syn.mul_(alpha).add_(drive)
                 )
                 drive = syn
-            m = mem[t]
+            m = mem[t] if dyn.record_mem else mem[0]
             if prev is None:
                 m.copy_(drive)
             else:
@@ -232,7 +237,8 @@ def fused_recurrence(
         dyn: model, reset, steps and surrogate.
 
     Returns:
-        ``(spk, mem, syn_last)`` with ``spk`` and ``mem`` shaped ``[steps, B, ...]``.
+        ``(spk, mem, syn_last)`` with ``spk`` and ``mem`` shaped ``[steps, B, ...]`` (``mem`` only the last step,
+        ``[1, B, ...]``, without ``dyn.record_mem``).
     """
     spk, mem, syn = _FusedRecurrence.apply(current, mem0, syn0, beta, alpha, threshold, dyn)
     return spk, mem, syn

@@ -11,7 +11,8 @@ touched):
    (nothing in it depends on time: with direct encoding, the layers before the first neuron) and a body that
    runs on time folded into the batch. Neurons fed by the prefix receive its ``[B, ...]`` output and reuse it
    at every step (no copy); other body nodes fed by the prefix get it repeated over time (:func:`expand_time`).
-   The output neuron also returns its membrane.
+   The output neuron also returns its membrane; every neuron's state is an explicit input and output of the
+   body, so chunks of a call are chained without any state kept in modules.
 4. finalise — ``graph.lint()`` and a ``GraphModule`` per program, sharing the copied submodules.
 
 Why folding works: every node except a neuron is stateless and batch-first, so ``[T * B, ...]`` is just a
@@ -126,7 +127,8 @@ def split_time_invariant(gm: fx.GraphModule, *, direct: bool) -> tuple[fx.Graph,
 
     The prefix takes the original inputs and returns a tuple of the time-invariant values the body needs.
     The body takes (unless ``direct``) the encoded input folded ``[k * B, ...]``, then those values, then the
-    number of steps ``k``; it returns ``(spk, mem)`` folded ``[k * B, ...]``.
+    number of steps ``k``, then the state of every neuron (``mem0``, ``syn0``; None at the first chunk); it
+    returns ``(spk, mem)`` folded ``[k * B, ...]`` followed by every neuron's state for the next chunk.
 
     Args:
         gm: the module whose spike modules are already :class:`NeuronLoop` s.
@@ -168,6 +170,9 @@ def split_time_invariant(gm: fx.GraphModule, *, direct: bool) -> tuple[fx.Graph,
     env = {n: body.node_copy(n) for n in graph.nodes if n.op == "placeholder" and n in timed}
     given = {n: body.placeholder(n.name) for n in boundary}
     steps = body.placeholder("steps")
+    ordered = [n for n in graph.nodes if n in loops]
+    state_in = {n: (body.placeholder(f"{n.name}_mem0"), body.placeholder(f"{n.name}_syn0")) for n in ordered}
+    state_out: dict[fx.Node, tuple[fx.Node, fx.Node]] = {}
     repeated: dict[fx.Node, fx.Node] = {}
 
     def value(node: fx.Node) -> fx.Node:
@@ -186,16 +191,19 @@ def split_time_invariant(gm: fx.GraphModule, *, direct: bool) -> tuple[fx.Graph,
             continue
         (src,) = node.args
         constant = src not in timed
-        kwargs = {"constant": constant, "return_mem": node is result}
-        call = body.call_module(node.target, (given[src] if constant else env[src], steps), kwargs)
+        args = (given[src] if constant else env[src], steps, *state_in[node])
+        call = body.call_module(node.target, args, {"constant": constant, "record_mem": node is result})
         call.meta = dict(node.meta)
+        env[node] = body.call_function(operator.getitem, (call, 0))
         if node is result:
-            env[node] = body.call_function(operator.getitem, (call, 0))
             mem = body.call_function(operator.getitem, (call, 1))
-        else:
-            env[node] = call
+        state_out[node] = (
+            body.call_function(operator.getitem, (call, 2)),
+            body.call_function(operator.getitem, (call, 3)),
+        )
     out = value(result)
-    body.output((out, mem if mem is not None else out))
+    states = [v for n in ordered for v in state_out[n]]
+    body.output((out, mem if mem is not None else out, *states))
     return prefix, body
 
 
@@ -240,8 +248,8 @@ def ann_to_snn(
         encoding: input encoding (kind string, mapping or IR model); default ``graph.encoding``.
         decoding: output decoding for :meth:`SpikingModule.decode`; default ``graph.decoding``.
         record: count spikes per layer on every call (see :meth:`SpikingModule.spike_counts`).
-        chunk: time steps per chunk of the folded batch; None picks one (all steps for fully connected
-            nets, a few megabytes of activations for convolutional ones).
+        chunk: time steps per chunk of the folded batch; None picks about
+            :data:`~.module.CHUNK_BYTES` of the largest activation per chunk (all steps with ``compile``).
         compile: run the body through ``torch.compile`` with unrolled neurons (first call compiles).
         mode: ``fused`` (default), or ``reference`` to run the snnTorch neuron modules step by step.
         channels_last: run convolutions channels-last; None means yes when the net has a convolution.
@@ -285,7 +293,6 @@ def ann_to_snn(
         decoding=dec,
         chunk=chunk,
         channels_last=convolutional if channels_last is None else channels_last,
-        convolutional=convolutional,
         sample_numel=_largest_sample(body_graph),
         compile=compile,
     )

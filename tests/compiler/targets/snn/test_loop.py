@@ -17,15 +17,13 @@ STEPS, BATCH, WIDTH = 20, 3, 6
 
 def _run(loop: NeuronLoop, current: torch.Tensor, constant: bool, chunks: list[int], weights):
     current = current.clone().requires_grad_()
-    loop.begin(carry=len(chunks) > 1)
-    spks, mems, start = [], [], 0
+    spks, mems, start, mem0, syn0 = [], [], 0, None, None
     for k in chunks:
         piece = current if constant else current[start * BATCH : (start + k) * BATCH]
-        spk, mem = loop(piece, k, constant=constant, return_mem=True)
+        spk, mem, mem0, syn0 = loop(piece, k, mem0, syn0, constant=constant, record_mem=True)
         spks.append(spk.unflatten(0, (k, BATCH)))
         mems.append(mem.unflatten(0, (k, BATCH)))
         start += k
-    loop.end()
     spk, mem = torch.cat(spks), torch.cat(mems)
     ((spk * weights[0]).sum() + (mem * weights[1]).sum()).backward()
     grads = {"current": current.grad}
@@ -77,21 +75,21 @@ def test_state_carries_across_chunks(model, reset, constant):
     _compare(params, constant=constant, chunks=[7, 1, 12])
 
 
-def test_state_is_fresh_at_every_call():
+def test_no_state_is_kept_between_calls():
     loop = NeuronLoop(NeuronParams(threshold=0.5))
     current = torch.rand(STEPS * BATCH, WIDTH)
-    loop.begin(carry=False)
-    first = loop(current, STEPS)
-    loop.end()
-    loop.begin(carry=False)
-    second = loop(current, STEPS)
-    assert torch.equal(first, second)
+    first, mem, mem_last, syn_last = loop(current, STEPS)
+    assert mem.shape == mem_last.shape == (BATCH, WIDTH), "no membrane history when none is needed"
+    assert syn_last is None
+    assert torch.equal(loop(current, STEPS)[0], first)
+    resumed = loop(current[: 5 * BATCH], 5, mem_last)[0]
+    assert not torch.equal(resumed, first[: 5 * BATCH]), "a given state is used"
 
 
 def test_spike_counts_match_a_manual_count():
     loop = NeuronLoop(NeuronParams(threshold=0.5), shape=(WIDTH,), record=True)
     current = torch.rand(STEPS * BATCH, WIDTH)
-    spikes = loop(current, STEPS) + loop(current, STEPS)
+    spikes = loop(current, STEPS)[0] + loop(current, STEPS)[0]
     assert loop.spike_count() == int(spikes.sum().item())
     assert loop.neuron_count() == WIDTH
     assert loop.firing_rate() == pytest.approx(spikes.sum().item() / (2 * STEPS * BATCH * WIDTH))
@@ -101,7 +99,7 @@ def test_spike_counts_match_a_manual_count():
 
 def test_reference_mode_leaves_no_graph_behind():
     loop = NeuronLoop(NeuronParams(), mode="reference")
-    loop(torch.rand(STEPS * BATCH, WIDTH, requires_grad=True), STEPS).sum().backward()
+    loop(torch.rand(STEPS * BATCH, WIDTH, requires_grad=True), STEPS)[0].sum().backward()
     copy.deepcopy(loop)
 
 

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from snntorch import spikegen
 from torch import fx, nn
 
+import snnc
+
 from snnc.compiler.errors import UnsupportedError
 from snnc.compiler.ir.neuron import NeuronParams, Spike
 from snnc.compiler.targets.snn import NeuronLoop, SpikingModule, ann_to_snn
@@ -147,13 +149,31 @@ def test_callers_module_is_unchanged(fc_ann):
 
 
 def test_learnable_beta_and_threshold_are_parameters(nets):
-    ann = nets.build_ann(nets.fc_layers(), neuron=NeuronParams(learn_beta=True, learn_threshold=True))
-    model = ann_to_snn(ann)
+    data = nets.spec_data("mnist_fc")
+    data["neuron"].update(learn_beta=True, learn_threshold=True)
+    model = snnc.compile(data, target="snn")
     names = {n for n, _ in model.named_parameters()}
     assert {"lif1.neuron.beta", "lif1.neuron.threshold", "lif2.neuron.beta", "lif2.neuron.threshold"} <= names
     spk, mem = model(torch.rand(2, 1, 28, 28))
     mem.sum().backward()
     assert model.lif2.neuron.beta.grad is not None and model.lif2.neuron.threshold.grad is not None
+
+
+@pytest.mark.parametrize(
+    "neuron, cls",
+    [
+        ({"model": "synaptic", "alpha": 0.8, "reset": "zero", "surrogate": "sigmoid"}, snn.Synaptic),
+        ({"model": "if", "reset": "none", "surrogate": "triangular"}, snn.Leaky),
+    ],
+)
+def test_spec_neuron_settings_reach_the_snntorch_neuron(nets, neuron, cls):
+    data = nets.spec_data("mnist_fc")
+    data["neuron"].update(neuron)
+    model = snnc.compile(data, target="snn", timesteps=4)
+    lif = model.neurons["lif1"].neuron
+    assert type(lif) is cls and lif.reset_mechanism == neuron["reset"]
+    assert lif.beta.item() == (1.0 if neuron["model"] == "if" else pytest.approx(0.95))
+    assert model(torch.rand(2, 1, 28, 28))[0].shape == (4, 2, 10)
 
 
 def test_ann_weights_load_by_the_same_names(fc_ann):

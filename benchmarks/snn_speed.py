@@ -1,0 +1,206 @@
+"""Speed of the snn target against the snnTorch tutorial loop, on identical weights.
+
+For the two sample networks (``specs/mnist_fc.yaml``: 784-1000-10; ``specs/mnist_conv.yaml``:
+12C5-MP2-64C5-MP2-FC10), batch 128, 25 time steps, two CPU threads, it times
+
+* a training step: forward, loss (cross-entropy of the output membrane at every step), backward, Adam step;
+* inference: forward under ``torch.no_grad``;
+
+for four implementations built from the same ann module:
+
+* ``snntorch loop`` — the tutorial: ``for step in range(T): cur = fc(x); spk, mem = lif(cur, mem)``, recording
+  spikes and membrane (the baseline of the speed-up columns);
+* ``snntorch loop + torch.compile`` — the same module through ``torch.compile``;
+* ``snnc`` — ``ann_to_snn(gm)`` (default mode);
+* ``snnc compile=True`` — ``ann_to_snn(gm, compile=True)``.
+
+It first checks that every implementation gives the tutorial's spikes, then prints a table of medians and
+ratios, and the cold compile time (first training step and first inference call) of the compiled ones.
+
+Usage::
+
+    python benchmarks/snn_speed.py            # full run (several minutes; compiles four times)
+    python benchmarks/snn_speed.py --quick    # few repetitions, no torch.compile variants
+    python benchmarks/snn_speed.py --quick --compile --nets fc
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import snntorch as snn
+import torch
+import torch.nn.functional as F
+from snntorch import surrogate
+from torch import nn
+
+import snnc
+from snnc.compiler.targets.snn import ann_to_snn
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+BATCH, STEPS = 128, 25
+
+
+class TutorialFC(nn.Module):
+    """snnTorch tutorial 5's loop (784-1000-10, Leaky beta 0.95, atan surrogate)."""
+
+    def __init__(self, gm: nn.Module):
+        super().__init__()
+        self.fc1, self.fc2 = copy.deepcopy(gm.fc1), copy.deepcopy(gm.fc2)
+        self.lif1, self.lif2 = snn.Leaky(beta=0.95), snn.Leaky(beta=0.95)
+
+    def forward(self, x):
+        mem1, mem2 = self.lif1.reset_mem(), self.lif2.reset_mem()
+        spk2_rec, mem2_rec = [], []
+        for _ in range(STEPS):
+            cur1 = self.fc1(x.flatten(1))
+            spk1, mem1 = self.lif1(cur1, mem1)
+            cur2 = self.fc2(spk1)
+            spk2, mem2 = self.lif2(cur2, mem2)
+            spk2_rec.append(spk2)
+            mem2_rec.append(mem2)
+        return torch.stack(spk2_rec), torch.stack(mem2_rec)
+
+
+class TutorialConv(nn.Module):
+    """snnTorch tutorial 6's loop (12C5-MP2-64C5-MP2-FC10, Leaky beta 0.5, fast sigmoid slope 25)."""
+
+    def __init__(self, gm: nn.Module):
+        super().__init__()
+        self.conv1, self.conv2, self.fc1 = (copy.deepcopy(gm.conv1), copy.deepcopy(gm.conv2),
+                                            copy.deepcopy(gm.fc1))
+        grad = surrogate.fast_sigmoid(slope=25)
+        self.lif1, self.lif2, self.lif3 = (snn.Leaky(beta=0.5, spike_grad=grad) for _ in range(3))
+
+    def forward(self, x):
+        mem1, mem2, mem3 = self.lif1.reset_mem(), self.lif2.reset_mem(), self.lif3.reset_mem()
+        spk3_rec, mem3_rec = [], []
+        for _ in range(STEPS):
+            cur1 = F.max_pool2d(self.conv1(x), 2)
+            spk1, mem1 = self.lif1(cur1, mem1)
+            cur2 = F.max_pool2d(self.conv2(spk1), 2)
+            spk2, mem2 = self.lif2(cur2, mem2)
+            cur3 = self.fc1(spk2.flatten(1))
+            spk3, mem3 = self.lif3(cur3, mem3)
+            spk3_rec.append(spk3)
+            mem3_rec.append(mem3)
+        return torch.stack(spk3_rec), torch.stack(mem3_rec)
+
+
+TUTORIALS = {"fc": TutorialFC, "conv": TutorialConv}
+
+
+def _median_ms(fn: Callable[[], None], warmup: int, reps: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def _first_call_s(fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _steps(net: nn.Module, x: torch.Tensor, target: torch.Tensor):
+    opt = torch.optim.Adam(net.parameters(), lr=5e-4)
+
+    def train():
+        spk, mem = net(x)
+        # The tutorials' loss, sum over steps of cross-entropy(mem[t]), computed in one call.
+        loss = F.cross_entropy(mem.flatten(0, 1), target.repeat(mem.shape[0])) * mem.shape[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def infer():
+        with torch.no_grad():
+            net(x)
+
+    return train, infer
+
+
+def bench_net(name: str, *, compiled: bool, warmup: int, reps: int) -> list[dict]:
+    """Time every implementation of one sample network; returns one row per implementation."""
+    torch.manual_seed(0)
+    gm = snnc.compile(snnc.load_spec(SPECS / f"mnist_{name}.yaml"))
+    x, target = torch.rand(BATCH, 1, 28, 28), torch.randint(0, 10, (BATCH,))
+    builders: dict[str, Callable[[], nn.Module]] = {
+        "snntorch loop": lambda: TUTORIALS[name](gm),
+        "snnc": lambda: ann_to_snn(gm),
+    }
+    if compiled:
+        builders["snntorch loop + torch.compile"] = lambda: torch.compile(TUTORIALS[name](gm))
+        builders["snnc compile=True"] = lambda: ann_to_snn(gm, compile=True)
+    with torch.no_grad():
+        want = TUTORIALS[name](gm)(x)[0]
+    rows = []
+    for label, build in builders.items():
+        net = build()
+        train, infer = _steps(net, x, target)
+        row = {"net": name, "impl": label}
+        start = time.perf_counter()
+        with torch.no_grad():
+            row["same"] = torch.equal(net(x)[0], want)
+        cold_infer = time.perf_counter() - start
+        cold_train = _first_call_s(train)
+        if "compile" in label:
+            row["cold_infer_s"], row["cold_train_s"] = cold_infer, cold_train
+        row["train_ms"] = _median_ms(train, warmup, reps)
+        row["infer_ms"] = _median_ms(infer, warmup, reps)
+        rows.append(row)
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    """Print medians and speed-ups against the snnTorch loop of the same network."""
+    base = {r["net"]: r for r in rows if r["impl"] == "snntorch loop"}
+    head = (f"{'net':<5} {'implementation':<30} {'train ms':>9} {'x':>6} {'infer ms':>9} {'samples/s':>10} "
+            f"{'x':>6}  same spikes")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        b = base[r["net"]]
+        same = "yes" if r["same"] else "NO"
+        print(f"{r['net']:<5} {r['impl']:<30} {r['train_ms']:9.1f} {b['train_ms'] / r['train_ms']:6.2f} "
+              f"{r['infer_ms']:9.1f} {BATCH / r['infer_ms'] * 1e3:10.0f} {b['infer_ms'] / r['infer_ms']:6.2f}  "
+              f"{same}")
+    cold = [r for r in rows if "cold_train_s" in r]
+    if cold:
+        print("\ncold compile (first call, includes the step itself):")
+        for r in cold:
+            print(f"  {r['net']:<5} {r['impl']:<30} train {r['cold_train_s']:6.1f} s   "
+                  f"inference {r['cold_infer_s']:6.1f} s")
+
+
+def main() -> None:
+    """Parse the options, run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few repetitions; no torch.compile unless --compile")
+    parser.add_argument("--compile", action="store_true", help="include the torch.compile variants with --quick")
+    parser.add_argument("--nets", default="fc,conv", help="comma-separated: fc, conv")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warmup, reps = (1, 5) if args.quick else (3, 15)
+    compiled = args.compile or not args.quick
+    rows = []
+    for name in args.nets.split(","):
+        rows += bench_net(name.strip(), compiled=compiled, warmup=warmup, reps=reps)
+    print(f"batch {BATCH}, {STEPS} steps, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"snntorch {snn.__version__}; medians of {reps} after {warmup} warm-up\n")
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
