@@ -78,8 +78,10 @@ def compile(spec: str | Path | dict | LoadedSpec, target: str = "ann", *, params
     from snnc.compiler.targets.ann import graph_to_ann
 
     ann = graph_to_ann(graph)
-    ann.meta["snnc_spec_text"] = loaded.document_text
-    ann.meta["snnc_params"] = dict(params or {})
+    # What snnc.save needs to rebuild the module: the spec, its parameters, the target and plain-typed options.
+    meta = {"snnc_spec_text": loaded.document_text, "snnc_params": dict(params or {}), "snnc_target": target,
+            "snnc_options": {k: v for k, v in options.items() if isinstance(v, (int, float, str, bool, type(None)))}}
+    ann.meta.update(meta)
     if target == "ann":
         if options:
             raise UnsupportedError(f"the ann target takes no options (got {', '.join(options)})")
@@ -87,7 +89,9 @@ def compile(spec: str | Path | dict | LoadedSpec, target: str = "ann", *, params
     if target == "snn":
         from snnc.compiler.targets.snn import ann_to_snn
 
-        return ann_to_snn(ann, **options)
+        snn = ann_to_snn(ann, **options)
+        snn.meta = {**getattr(snn, "meta", {}), **meta}
+        return snn
     if target == "burst":
         raise UnsupportedError("the burst target converts a trained ANN: use snnc.convert(model, calibration, ...) "
                                "or 'snnc compile SPEC --target burst --checkpoint ANN.pt'")

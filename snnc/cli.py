@@ -144,8 +144,15 @@ def _describe(node) -> str:
     return k
 
 
-def summary_table(graph, title: str) -> Table:
-    """A rich table of node, op, output shape, parameters and MACs, with totals."""
+def summary_table(graph, title: str, depth: int = 0) -> Table:
+    """A rich table of node, op, output shape, parameters and MACs, with totals.
+
+    Args:
+        graph: the IR graph.
+        title: the table's title.
+        depth: 0 for one row per node; N to roll nodes up by the first N parts of their dotted names
+            (``blocks.3.ghost1.primary_conv`` → ``blocks.3`` at depth 2), for large networks.
+    """
     from snnc.compiler.ir.costs import graph_costs
 
     costs = graph_costs(graph)
@@ -157,11 +164,31 @@ def summary_table(graph, title: str) -> Table:
     tm = sum(c.macs for c in costs.values())
     table.add_column("params", justify="right", footer=_fmt_int(tp))
     table.add_column("MACs", justify="right", footer=_fmt_macs(tm))
+    groups: dict[str, list] = {}
     for node in graph.nodes:
-        c = costs[node.name]
-        table.add_row(node.name, _describe(node), str(list(node.shape)), _fmt_int(c.params) if c.params else "",
-                      _fmt_macs(c.macs) if c.macs else "")
+        key = ".".join(node.name.split(".")[:depth]) if depth else node.name
+        groups.setdefault(key, []).append(node)
+    for key, nodes in groups.items():
+        params = sum(costs[n.name].params for n in nodes)
+        macs = sum(costs[n.name].macs for n in nodes)
+        op = _describe(nodes[0]) if len(nodes) == 1 else f"{len(nodes)} nodes"
+        table.add_row(key, op, str(list(nodes[-1].shape)), _fmt_int(params) if params else "",
+                      _fmt_macs(macs) if macs else "")
     return table
+
+
+AUTO_GROUP_NODES = 60
+"""Graphs with more nodes than this are summarised by block (``--depth 2``) unless a depth is given."""
+
+
+def _auto_depth(graph, depth: Optional[int]) -> int:
+    if depth is not None:
+        return depth
+    return 2 if len(graph.nodes) > AUTO_GROUP_NODES else 0
+
+
+DepthOpt = typer.Option(None, "--depth", "-d", help="roll nodes up by the first N parts of their dotted names "
+                                                   "(0: every node; default: 2 for graphs over 60 nodes)")
 
 
 @app.command()
@@ -183,12 +210,12 @@ def validate(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
 @app.command()
 @handle_errors
 def summary(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
-            max_memory: Optional[str] = MaxMemOpt) -> None:
+            max_memory: Optional[str] = MaxMemOpt, depth: Optional[int] = DepthOpt) -> None:
     """Show every node with its op, output shape, parameters and MACs (one sample, one time step), with totals."""
     from snnc.api import build_graph
 
     graph = build_graph(spec, parse_params(param), max_memory=_max_memory(max_memory))
-    console.print(summary_table(graph, f"{graph.name} ({spec})"))
+    console.print(summary_table(graph, f"{graph.name} ({spec})", _auto_depth(graph, depth)))
     spikes = [n for n in graph.nodes if n.kind == "spike"]
     console.print(f"timesteps {graph.timesteps}, encoding {graph.encoding.kind}, decoding {graph.decoding.kind}, "
                   f"{len(spikes)} spike layers, "
@@ -205,7 +232,8 @@ def compile_cmd(spec: Path = SpecArg,
                 timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="override the spec's "
                                                         "time steps (spiking targets)"),
                 max_memory: Optional[str] = MaxMemOpt,
-                quiet: bool = typer.Option(False, "--quiet", "-q", help="do not print the summary table")) -> None:
+                quiet: bool = typer.Option(False, "--quiet", "-q", help="do not print the summary table"),
+                depth: Optional[int] = DepthOpt) -> None:
     """Compile a spec to a target module, print its cost summary and optionally save it."""
     from snnc.compiler.targets.registry import target_info
 
@@ -219,7 +247,7 @@ def compile_cmd(spec: Path = SpecArg,
     options = {"timesteps": timesteps} if timesteps is not None and target != "ann" else {}
     module = snnc.compile(spec, target, params=params, max_memory=_max_memory(max_memory), **options)
     if not quiet:
-        console.print(summary_table(graph, f"{graph.name} → {target}"))
+        console.print(summary_table(graph, f"{graph.name} → {target}", _auto_depth(graph, depth)))
     n_params = sum(p.numel() for p in module.parameters())
     console.print(f"[green]✓[/] compiled [bold]{graph.name}[/] to [bold]{target}[/]: "
                   f"{type(module).__name__}, {_fmt_int(n_params)} parameters")

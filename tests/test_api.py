@@ -41,3 +41,13 @@ def test_convert_hand_written_and_spec_built():
 def test_convert_unknown_method():
     with pytest.raises(snnc.UnsupportedError, match="unknown conversion method 'bust'. Did you mean 'burst'"):
         snnc.convert(_Hand(), torch.rand(2, 1, 28, 28), method="bust")
+
+
+def test_snn_artifact_round_trip(tmp_path):
+    snn = snnc.compile(SPECS / "mnist_conv.yaml", target="snn", timesteps=5)
+    path = snnc.save(snn, tmp_path / "snn.pt")
+    again = snnc.load(path)
+    x = torch.rand(2, 1, 28, 28)
+    for a, b in zip(snn(x), again(x)):
+        assert a.shape[0] == 5
+        torch.testing.assert_close(a, b)

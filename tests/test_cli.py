@@ -115,3 +115,12 @@ def test_console_script_runs():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "mnist_fc" in proc.stdout
+
+
+def test_large_graphs_are_summarised_by_block():
+    result = runner.invoke(app, ["summary", str(SPECS / "ghostnet_dfc.yaml")], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "│ blocks.15 " in result.output and "blocks.15.ghost1" not in result.output
+    assert "4,888,718" in result.output
+    flat = runner.invoke(app, ["summary", str(SPECS / "ghostnet_dfc.yaml"), "--depth", "0"], terminal_width=200)
+    assert "blocks.15.ghost1.primary_conv" in flat.output
