@@ -157,7 +157,8 @@ def summary_table(graph, title: str, depth: int = 0) -> Table:
 
     costs = graph_costs(graph)
     table = Table(title=title, show_footer=True, header_style="bold")
-    table.add_column("node", footer="total")
+    longest = max((len(n.name) for n in graph.nodes), default=5)
+    table.add_column("node", footer="total", min_width=min(longest, 40), overflow="fold")  # never "…" a name
     table.add_column("op")
     table.add_column("output shape")
     tp = sum(c.params for c in costs.values())
