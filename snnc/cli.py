@@ -159,7 +159,7 @@ def summary_table(graph, title: str, depth: int = 0) -> Table:
     table = Table(title=title, show_footer=True, header_style="bold")
     longest = max((len(n.name) for n in graph.nodes), default=5)
     table.add_column("node", footer="total", min_width=min(longest, 40), overflow="fold")  # never "…" a name
-    table.add_column("op")
+    table.add_column("op", overflow="fold")
     table.add_column("output shape")
     tp = sum(c.params for c in costs.values())
     tm = sum(c.macs for c in costs.values())
