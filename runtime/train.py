@@ -198,7 +198,7 @@ class _Reporter:
 
     def batch(self, task: Any, loss: float, acc: float) -> None:
         if self.progress is not None:
-            self.progress.update(task, advance=1, loss=loss, acc=acc)
+            self.progress.update(task, advance=1, loss=loss, acc=acc, refresh=True)
 
     def finish(self, task: Any) -> None:
         if self.progress is not None:
@@ -262,7 +262,7 @@ def train(
     target: str = "snn",
     dataset: str = "mnist-sample",
     data_dir: str | Path | None = None,
-    epochs: int = 3,
+    epochs: int = 5,
     batch_size: int = 128,
     lr: float = 2e-3,
     optimizer: str = "adam",

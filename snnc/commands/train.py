@@ -22,7 +22,7 @@ from snnc.compiler.errors import SnncError
 
 SAMPLE = "mnist-sample"
 
-TRAIN_DEFAULTS: dict[str, Any] = {"target": "snn", "dataset": SAMPLE, "epochs": 3, "batch_size": 128, "lr": 2e-3,
+TRAIN_DEFAULTS: dict[str, Any] = {"target": "snn", "dataset": SAMPLE, "epochs": 5, "batch_size": 128, "lr": 2e-3,
                                   "optimizer": "adam", "schedule": None, "loss": None, "seed": 0,
                                   "val_fraction": 0.1}
 """Defaults of ``snnc train`` for options not given (and not read from a resumed run's config)."""
@@ -61,7 +61,7 @@ def train_cmd(
                                           show_default=False),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder holding the dataset's files "
                                             "(default: $SNNC_DATA_DIR, then ../shared/data)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="total epochs (default: 3)",
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="total epochs (default: 5)",
                                          show_default=False),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="samples per batch (default: 128)",
                                              show_default=False),
