@@ -9,24 +9,25 @@ from .base import NodeBase
 Pair = tuple[int, int]
 
 
-class MaxPool2d(NodeBase):
+class _Window2d(NodeBase):
+    """Fields of a pooling window sliding over ``[C, H, W]``."""
+
+    kernel_size: Pair
+    stride: Pair
+    padding: Pair = (0, 0)
+    ceil_mode: bool = False
+
+
+class MaxPool2d(_Window2d):
     """Max pooling over ``[C, H, W]`` windows (in spiking targets: a max over spikes per step)."""
 
     kind: Literal["maxpool2d"] = "maxpool2d"
-    kernel_size: Pair
-    stride: Pair
-    padding: Pair = (0, 0)
-    ceil_mode: bool = False
 
 
-class AvgPool2d(NodeBase):
+class AvgPool2d(_Window2d):
     """Average pooling over ``[C, H, W]`` windows (linear; makes spike inputs non-binary)."""
 
     kind: Literal["avgpool2d"] = "avgpool2d"
-    kernel_size: Pair
-    stride: Pair
-    padding: Pair = (0, 0)
-    ceil_mode: bool = False
 
 
 class AdaptiveAvgPool2d(NodeBase):
