@@ -14,8 +14,9 @@ for four implementations built from the same ann module:
 * ``snnc`` — ``ann_to_snn(gm)`` (default mode);
 * ``snnc compile=True`` — ``ann_to_snn(gm, compile=True)``.
 
-It first checks that every implementation gives the tutorial's spikes, then prints a table of medians and
-ratios, and the cold compile time (first training step and first inference call) of the compiled ones.
+It checks which fraction of the output spikes equals the tutorial's (100 % expected: same spikes, not just
+similar ones), then prints a table of medians and ratios, and the cold compile time (first inference call and
+first training step) of the compiled ones.
 
 Usage::
 
@@ -134,6 +135,12 @@ def bench_net(name: str, *, compiled: bool, warmup: int, reps: int) -> list[dict
     """Time every implementation of one sample network; returns one row per implementation."""
     torch.manual_seed(0)
     gm = snnc.compile(snnc.load_spec(SPECS / f"mnist_{name}.yaml"))
+    if name == "conv":
+        # Why: at the initial scale (beta 0.5) the conv net's upper layers never fire, which would make the
+        # spike check trivial; x3 gives trained-like firing (timing does not depend on it).
+        with torch.no_grad():
+            for layer in ("conv1", "conv2", "fc1"):
+                gm.get_submodule(layer).weight.mul_(3.0)
     x, target = torch.rand(BATCH, 1, 28, 28), torch.randint(0, 10, (BATCH,))
     builders: dict[str, Callable[[], nn.Module]] = {
         "snntorch loop": lambda: TUTORIALS[name](gm),
@@ -151,7 +158,7 @@ def bench_net(name: str, *, compiled: bool, warmup: int, reps: int) -> list[dict
         row = {"net": name, "impl": label}
         start = time.perf_counter()
         with torch.no_grad():
-            row["same"] = torch.equal(net(x)[0], want)
+            row["same"] = (net(x)[0] == want).float().mean().item()
         cold_infer = time.perf_counter() - start
         cold_train = _first_call_s(train)
         if "compile" in label:
@@ -166,15 +173,14 @@ def print_table(rows: list[dict]) -> None:
     """Print medians and speed-ups against the snnTorch loop of the same network."""
     base = {r["net"]: r for r in rows if r["impl"] == "snntorch loop"}
     head = (f"{'net':<5} {'implementation':<30} {'train ms':>9} {'x':>6} {'infer ms':>9} {'samples/s':>10} "
-            f"{'x':>6}  same spikes")
+            f"{'x':>6}  same spikes as the loop")
     print(head)
     print("-" * len(head))
     for r in rows:
         b = base[r["net"]]
-        same = "yes" if r["same"] else "NO"
         print(f"{r['net']:<5} {r['impl']:<30} {r['train_ms']:9.1f} {b['train_ms'] / r['train_ms']:6.2f} "
               f"{r['infer_ms']:9.1f} {BATCH / r['infer_ms'] * 1e3:10.0f} {b['infer_ms'] / r['infer_ms']:6.2f}  "
-              f"{same}")
+              f"{r['same']:.4%}")
     cold = [r for r in rows if "cold_train_s" in r]
     if cold:
         print("\ncold compile (first call, includes the step itself):")

@@ -103,7 +103,7 @@ class SpikingModule(nn.Module):
         size = self.chunk
         if size is None:
             size = steps
-            if not self.compiled and self._sample_numel:
+            if self._sample_numel:
                 size = CHUNK_BYTES // (batch * self._sample_numel * 4)
         count = -(-steps // max(1, min(steps, size)))
         base, extra = divmod(steps, count)

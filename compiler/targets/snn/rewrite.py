@@ -248,9 +248,10 @@ def ann_to_snn(
         encoding: input encoding (kind string, mapping or IR model); default ``graph.encoding``.
         decoding: output decoding for :meth:`SpikingModule.decode`; default ``graph.decoding``.
         record: count spikes per layer on every call (see :meth:`SpikingModule.spike_counts`).
-        chunk: time steps per chunk of the folded batch; None picks about
-            :data:`~.module.CHUNK_BYTES` of the largest activation per chunk (all steps with ``compile``).
-        compile: run the body through ``torch.compile`` with unrolled neurons (first call compiles).
+        chunk: time steps per chunk of the folded batch; None picks about :data:`~.module.CHUNK_BYTES` of the
+            largest activation per chunk.
+        compile: run the body through ``torch.compile`` with unrolled neurons. The first call compiles (tens of
+            seconds; two graphs, for the first chunk and the following ones, per grad mode).
         mode: ``fused`` (default), or ``reference`` to run the snnTorch neuron modules step by step.
         channels_last: run convolutions channels-last; None means yes when the net has a convolution.
 
