@@ -137,14 +137,6 @@ def _check_choice(value: Any, choices: Mapping[str, Any] | tuple, what: str) -> 
                                f"Choose one of: {', '.join(choices)}")
 
 
-def _spec_text(spec: Any, loaded: Any) -> str:
-    if loaded.source.text:
-        return loaded.source.text
-    import yaml
-
-    return yaml.safe_dump(spec if isinstance(spec, dict) else loaded.data, sort_keys=False)
-
-
 def _compare_config(stored: dict[str, Any], current: dict[str, Any], run: RunDir) -> None:
     diffs = [f"{k}={stored.get(k)!r} (now {current.get(k)!r})" for k in current
              if k not in RESUME_IGNORED and stored.get(k) != current.get(k)]
@@ -349,7 +341,7 @@ def train(
 
     loaded = snnc.load_spec(spec, params)
     graph = snnc.build_graph(loaded)
-    spec_text = _spec_text(spec, loaded)
+    spec_text = loaded.document_text  # self-contained: a spec that extends another is stored merged
     check_dataset_fits(graph, dataset)
     decoding = graph.decoding.kind if target == "snn" else None
     loss_name, loss_fn = resolve_loss(loss, target, graph.decoding.kind, loss_options)

@@ -154,3 +154,12 @@ def test_bad_settings_are_user_errors(tmp_path, tiny_spec, quick):
         train(tiny_spec(), dataset="cifar10", run_dir=tmp_path / "a", **quick)
     with pytest.raises(SnncError, match="cannot hold out a validation split"):
         train(tiny_spec(), run_dir=tmp_path / "a", **{**quick, "limit_train": 1})
+
+
+def test_spec_given_as_data_is_stored_as_yaml(tmp_path, tiny_spec, quick):
+    import yaml
+
+    data = yaml.safe_load(tiny_spec().read_text())
+    result = train(data, run_dir=tmp_path / "run", **{**quick, "epochs": 1, "limit_test": 0})
+    assert yaml.safe_load((result.run_dir / "spec.yaml").read_text()) == data
+    assert snnc.load(result.best_checkpoint).timesteps == 4
