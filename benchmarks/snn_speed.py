@@ -15,7 +15,7 @@ for four implementations built from the same ann module:
 * ``snnc compile=True`` — ``ann_to_snn(gm, compile=True)``.
 
 It checks which fraction of the output spikes equals the tutorial's (100 % expected: same spikes, not just
-similar ones), then prints a table of medians and ratios, and the cold compile time (first inference call and
+similar ones), then prints a table of medians and ratios (repetitions interleaved across implementations), and the cold compile time (first inference call and
 first training step) of the compiled ones.
 
 Usage::
@@ -96,18 +96,7 @@ class TutorialConv(nn.Module):
 TUTORIALS = {"fc": TutorialFC, "conv": TutorialConv}
 
 
-def _median_ms(fn: Callable[[], None], warmup: int, reps: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
-def _first_call_s(fn: Callable[[], None]) -> float:
+def _time_s(fn: Callable[[], None]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -151,21 +140,32 @@ def bench_net(name: str, *, compiled: bool, warmup: int, reps: int) -> list[dict
         builders["snnc compile=True"] = lambda: ann_to_snn(gm, compile=True)
     with torch.no_grad():
         want = TUTORIALS[name](gm)(x)[0]
-    rows = []
+    rows, steps = [], []
     for label, build in builders.items():
         net = build()
         train, infer = _steps(net, x, target)
-        row = {"net": name, "impl": label}
+        row = {"net": name, "impl": label, "train": [], "infer": []}
         start = time.perf_counter()
         with torch.no_grad():
             row["same"] = (net(x)[0] == want).float().mean().item()
         cold_infer = time.perf_counter() - start
-        cold_train = _first_call_s(train)
+        cold_train = _time_s(train)
         if "compile" in label:
             row["cold_infer_s"], row["cold_train_s"] = cold_infer, cold_train
-        row["train_ms"] = _median_ms(train, warmup, reps)
-        row["infer_ms"] = _median_ms(infer, warmup, reps)
+        for _ in range(warmup):
+            train()
+            infer()
         rows.append(row)
+        steps.append((train, infer))
+    # Why interleaved: on a machine shared with other jobs, load changes over a run; alternating the
+    # implementations exposes all of them to the same conditions.
+    for _ in range(reps):
+        for row, (train, infer) in zip(rows, steps):
+            row["train"].append(_time_s(train))
+            row["infer"].append(_time_s(infer))
+    for row in rows:
+        row["train_ms"] = statistics.median(row.pop("train")) * 1e3
+        row["infer_ms"] = statistics.median(row.pop("infer")) * 1e3
     return rows
 
 

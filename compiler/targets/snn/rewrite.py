@@ -16,7 +16,8 @@ touched):
 4. finalise — ``graph.lint()`` and a ``GraphModule`` per program, sharing the copied submodules.
 
 Why folding works: every node except a neuron is stateless and batch-first, so ``[T * B, ...]`` is just a
-bigger batch.
+bigger batch. (One difference remains: a batch-norm after the first neuron, in training mode, takes its batch
+statistics over the ``k * B`` samples of a chunk rather than over the ``B`` samples of one step.)
 """
 
 from __future__ import annotations
