@@ -1,0 +1,158 @@
+"""``snnc convert``: convert a trained ANN to burst-spiking networks and report accuracy against time steps.
+
+A thin command over :mod:`snnc.runtime.convert`: it loads the ANN (spec + trained weights), calibrates the
+thresholds on training data, scores the ANN on the test split, then converts once per ``--gamma`` and scores
+the SNN at every ``--timesteps`` value from one run per batch. It prints the tables and writes
+``results.json``, ``results.md`` and ``results.png`` into ``--output``. Torch is imported inside the command.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import typer
+from rich.table import Table
+
+from snnc.cli import ParamOpt, app, console, err_console, handle_errors, parse_params
+from snnc.compiler.errors import SnncError
+
+
+def sweep_tables(results: Mapping[str, Any], title: str) -> list[Table]:
+    """Rich tables of a sweep: one per metric (rows ``T``, a column per gamma, the ANN last), then spikes per
+    sample."""
+    from snnc.runtime.convert import gamma_label, result_rows
+
+    gammas = results["gammas"]
+    by_gamma = {g: result_rows(results, g) for g in gammas}
+    tables = []
+    for metric in results["metrics"]:
+        table = Table(title=f"{title}: {metric} (%)", header_style="bold")
+        table.add_column("T", justify="right")
+        for g in gammas:
+            table.add_column(gamma_label(g), justify="right")
+        table.add_column("ANN", justify="right", style="bold")
+        ann = results["ann"][metric]
+        for t in results["timesteps"]:
+            cells = []
+            for g in gammas:
+                value = by_gamma[g][t][metric]
+                style = "green" if value >= ann - 0.01 else ""
+                cells.append(f"[{style}]{100 * value:.2f}[/]" if style else f"{100 * value:.2f}")
+            table.add_row(str(t), *cells, f"{100 * ann:.2f}")
+        tables.append(table)
+    table = Table(title=f"{title}: spikes per sample", header_style="bold")
+    table.add_column("T", justify="right")
+    for g in gammas:
+        table.add_column(gamma_label(g), justify="right")
+    for t in results["timesteps"]:
+        table.add_row(str(t), *(f"{by_gamma[g][t]['spikes_per_sample']:,.0f}" for g in gammas))
+    tables.append(table)
+    return tables
+
+
+@app.command("convert")
+@handle_errors
+def convert_cmd(
+    spec: Path = typer.Argument(..., help="the spec file (YAML) the ANN was trained from", show_default=False),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="the trained ANN: an artifact of the ann "
+                                    "target (snnc train -t ann, snnc compile -o) or a state dict",
+                                    show_default=False),
+    dataset: str = typer.Option("mnist-sample", "--dataset", "-d", help="dataset: calibration on its train "
+                                "split, scores on its test split"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder holding the dataset's files "
+                                            "(default: $SNNC_DATA_DIR, then ../shared/data)"),
+    timesteps: str = typer.Option("4,8,16,32,64,128", "--timesteps", "-T", help="comma-separated time steps to "
+                                  "report (one run of the largest per gamma)"),
+    gamma: str = typer.Option("1,2,3,4,5", "--gamma", "-g", help="comma-separated burst sizes (1: IF neurons)"),
+    percentile: float = typer.Option(99.99, "--percentile", help="activation percentile that sets each "
+                                     "threshold"),
+    channelwise: bool = typer.Option(False, "--channelwise", help="one threshold per channel"),
+    v_init: float = typer.Option(0.5, "--v-init", help="initial membrane, as a fraction of the threshold"),
+    calibration_batches: int = typer.Option(8, "--calibration-batches", help="training batches used for the "
+                                            "thresholds"),
+    batch_size: int = typer.Option(256, "--batch-size", "-b", help="samples per batch"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="score on the first N test samples only"),
+    seed: int = typer.Option(0, "--seed", help="seed of the calibration draw"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="folder for results.json, results.md "
+                                          "and results.png (default: runs/convert-<spec>-<dataset>)"),
+    as_json: bool = typer.Option(False, "--json", help="print the results as JSON only (no tables, no "
+                                 "progress bar)"),
+    param: Optional[list[str]] = ParamOpt,
+) -> None:
+    """Convert a trained ANN to burst SNNs (one per --gamma) and report test accuracy against T next to the
+    ANN's, with spikes per sample; writes results.json and a plot."""
+    from snnc.runtime import convert as rc
+
+    ts = rc.parse_int_list(timesteps, "--timesteps")
+    gammas = rc.parse_int_list(gamma, "--gamma")
+    if calibration_batches < 1:
+        raise SnncError(f"--calibration-batches must be >= 1, got {calibration_batches}")
+    if batch_size < 1:
+        raise SnncError(f"--batch-size must be >= 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise SnncError(f"--limit must be >= 1, got {limit}")
+    started = time.perf_counter()
+    from snnc.runtime.data import dataset_info, load_dataset, make_loader
+
+    info = dataset_info(dataset)
+    ann = rc.load_ann(spec, checkpoint, parse_params(param))
+    graph = ann.meta["snnc_graph"]
+    rc.check_dataset_fits(graph, info.name)
+    normalize = rc.wants_normalized(graph)
+    calibration = rc.calibration_batches(info.name, samples=calibration_batches * batch_size,
+                                         batch_size=batch_size, normalize=normalize, data_dir=data_dir, seed=seed)
+    test = load_dataset(info.name, "test", data_dir, normalize=normalize, limit=limit)
+    if len(test) == 0:
+        raise SnncError(f"the test split of '{info.name}' is empty (check --limit)")
+    loader = make_loader(test, batch_size)
+    out_dir = output or Path("runs") / f"convert-{graph.name}-{info.name}"
+    title = f"{graph.name} on {info.title}"
+    total = len(loader) * (1 + len(gammas))
+    results = _run(rc, ann, calibration, loader, gammas, ts, info.task, percentile, channelwise, v_init, total,
+                   as_json)
+    results.update({"spec": str(spec), "checkpoint": str(checkpoint), "dataset": info.name,
+                    "wall_seconds": round(time.perf_counter() - started, 2)})
+    paths = rc.write_sweep(results, out_dir, title=title)
+    if as_json:
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        return
+    for table in sweep_tables(results, title):
+        console.print(table)
+    console.print(f"[green]✓[/] {results['samples']:,} test samples, calibration on "
+                  f"{results['settings']['calibration_samples']:,} training samples, "
+                  f"{results['wall_seconds']:.1f} s; wrote {paths['json']} and {paths['plot']}")
+
+
+def _run(rc: Any, ann: Any, calibration: Any, loader: Any, gammas: list[int], ts: list[int], task: str,
+         percentile: float, channelwise: bool, v_init: float, total: int, quiet: bool) -> dict[str, Any]:
+    """The sweep, under a progress bar on stderr (none when ``quiet``)."""
+    options = dict(gammas=gammas, timesteps=ts, task=task, percentile=percentile, channelwise=channelwise,
+                   v_init=v_init)
+    if quiet:
+        return rc.sweep(ann, calibration, loader, **options)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        bar = progress.add_task("ANN", total=total)
+        per_gamma = len(loader)
+        done = {"batches": 0}
+
+        def on_batch(_: int) -> None:
+            done["batches"] += 1
+            k = done["batches"]
+            label = "ANN" if k < per_gamma else rc.gamma_label(gammas[min((k - per_gamma) // per_gamma,
+                                                                          len(gammas) - 1)])
+            progress.update(bar, advance=1, description=label)
+
+        def on_gamma(g: int, results: dict) -> None:
+            best = max(ts)
+            scores = ", ".join(f"{k} {100 * v:.2f}%" for k, v in results[best].items() if k != "spikes_per_sample")
+            progress.console.print(f"{rc.gamma_label(g)}: T={best}: {scores}")
+
+        return rc.sweep(ann, calibration, loader, on_batch=on_batch, on_gamma=on_gamma, **options)

@@ -1,0 +1,111 @@
+"""``snnc convert`` through typer's test runner: tables, results.json and the PNG on a tiny trained spec model,
+and the messages for what a user gets wrong."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import snnc
+from snnc.cli import app
+from snnc.runtime.data import load_dataset, make_loader
+
+runner = CliRunner()
+
+TINY_CNN = """\
+name: tiny_cnn
+input: {shape: [1, 28, 28], range: [0, 1]}
+task: {kind: classification, classes: 10}
+layers:
+  - {name: conv1, kind: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: pool1, kind: maxpool2d, kernel_size: 2}
+  - {name: lif1, kind: spike}
+  - {kind: flatten}
+  - {name: fc, kind: linear, out_features: 10}
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(spec path, ann artifact path): the tiny CNN after 20 Adam steps on the bundled sample."""
+    folder = tmp_path_factory.mktemp("cli_convert")
+    spec = folder / "tiny_cnn.yaml"
+    spec.write_text(TINY_CNN)
+    torch.manual_seed(0)
+    ann = snnc.compile(spec, "ann")
+    optimizer = torch.optim.Adam(ann.parameters(), lr=1e-2)
+    for step, (x, y) in enumerate(make_loader(load_dataset("mnist-sample", "train"), 64, shuffle=True)):
+        loss = torch.nn.functional.cross_entropy(ann(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step == 20:
+            break
+    return spec, snnc.save(ann.eval(), folder / "ann.pt")
+
+
+def convert(spec, checkpoint, *extra: str):
+    return runner.invoke(app, ["convert", str(spec), "--checkpoint", str(checkpoint), "--limit", "64",
+                               "--batch-size", "32", "--calibration-batches", "2", "-T", "4,8", "-g", "1,3",
+                               *extra], terminal_width=160)
+
+
+def test_convert_prints_tables_and_writes_results(trained, tmp_path):
+    spec, checkpoint = trained
+    out = tmp_path / "out"
+    result = convert(spec, checkpoint, "--output", str(out))
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "tiny_cnn on MNIST sample (bundled): accuracy (%)" in text
+    assert "tiny_cnn on MNIST sample (bundled): spikes per sample" in text
+    assert "Γ=1 (IF)" in text and "Γ=3" in text and "ANN" in text
+    assert "64 test samples, calibration on 64 training samples" in text
+    data = json.loads((out / "results.json").read_text())
+    assert data["gammas"] == [1, 3] and data["timesteps"] == [4, 8] and data["samples"] == 64
+    assert data["dataset"] == "mnist-sample" and data["checkpoint"] == str(checkpoint)
+    assert data["ann"]["accuracy"] > 0.3  # trained, not chance
+    assert len(data["rows"]) == 4 and all(r["spikes_per_sample"] > 0 for r in data["rows"])
+    for row in data["rows"]:
+        assert f"{100 * row['accuracy']:.2f}" in text
+    assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| T | Γ=1 (IF) | Γ=3 | ANN |" in (out / "results.md").read_text()
+
+
+def test_convert_json_prints_only_json(trained, tmp_path):
+    spec, checkpoint = trained
+    result = convert(spec, checkpoint, "--output", str(tmp_path), "--json", "--percentile", "99")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["settings"]["percentile"] == 99.0 and (tmp_path / "results.json").is_file()
+
+
+def test_convert_missing_checkpoint(trained, tmp_path):
+    spec, _ = trained
+    result = convert(spec, tmp_path / "nope.pt")
+    assert result.exit_code == 1
+    assert f"no file at '{tmp_path / 'nope.pt'}'" in result.output and "Traceback" not in result.output
+
+
+def test_convert_missing_dataset(trained, tmp_path):
+    spec, checkpoint = trained
+    result = convert(spec, checkpoint, "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty"))
+    assert result.exit_code == 1
+    assert "Fashion-MNIST" in result.output and "not found" in result.output and "--data-dir" in result.output
+
+
+def test_convert_unknown_dataset_and_bad_lists(trained):
+    spec, checkpoint = trained
+    result = convert(spec, checkpoint, "--dataset", "fasion-mnist")
+    assert result.exit_code == 1 and "unknown dataset 'fasion-mnist'" in result.output
+    result = convert(spec, checkpoint, "--timesteps", "4,eight")
+    assert result.exit_code == 1 and "--timesteps expects comma-separated positive integers" in result.output
+
+
+def test_convert_refuses_a_non_ann_artifact(trained, tmp_path):
+    spec, _ = trained
+    path = snnc.save(snnc.compile(spec, "snn"), tmp_path / "snn.pt", target="snn")
+    result = convert(spec, path)
+    assert result.exit_code == 1 and "needs a trained ANN" in result.output
