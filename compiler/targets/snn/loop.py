@@ -53,6 +53,12 @@ step by step) or ``unrolled`` (stateless torch ops, for ``torch.compile``)."""
 def check_mode(mode: str) -> str:
     """Return ``mode`` if it is a known neuron-loop mode.
 
+    Args:
+        mode: the requested mode.
+
+    Returns:
+        ``mode`` unchanged.
+
     Raises:
         UnsupportedError: ``mode`` is not one of :data:`MODES`.
     """

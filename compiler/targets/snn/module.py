@@ -162,7 +162,7 @@ class SpikingModule(nn.Module):
 
     @property
     def neurons(self) -> dict[str, NeuronLoop]:
-        """The neuron layers by node name, in graph order."""
+        """The neuron layers by module name (the spike nodes' names)."""
         return dict(self._loops)
 
     @property
