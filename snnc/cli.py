@@ -234,8 +234,21 @@ def compile_cmd(spec: Path = SpecArg,
                                                         "time steps (spiking targets)"),
                 max_memory: Optional[str] = MaxMemOpt,
                 quiet: bool = typer.Option(False, "--quiet", "-q", help="do not print the summary table"),
-                depth: Optional[int] = DepthOpt) -> None:
-    """Compile a spec to a target module, print its cost summary and optionally save it."""
+                depth: Optional[int] = DepthOpt,
+                checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="burst: the trained "
+                                                          "ANN (an artifact from 'snnc train -t ann' or "
+                                                          "'snnc compile -o')"),
+                calibration: Optional[str] = typer.Option(None, "--calibration", help="burst: DATASET or "
+                                                          "DATASET:N training images that set the thresholds"),
+                gamma: int = typer.Option(5, "--gamma", help="burst: the largest burst per step (1: IF)"),
+                percentile: float = typer.Option(99.99, "--percentile", help="burst: activation percentile "
+                                                 "that sets each threshold"),
+                data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="burst: where the "
+                                                        "calibration dataset is")) -> None:
+    """Compile a spec to a target module, print its cost summary and optionally save it.
+
+    The burst target converts a trained ANN: give --checkpoint and --calibration.
+    """
     from snnc.compiler.targets.registry import target_info
 
     target_info(target)
@@ -246,7 +259,19 @@ def compile_cmd(spec: Path = SpecArg,
     import snnc
 
     options = {"timesteps": timesteps} if timesteps is not None and target != "ann" else {}
-    module = snnc.compile(spec, target, params=params, max_memory=_max_memory(max_memory), **options)
+    if target == "burst":
+        if checkpoint is None or calibration is None:
+            raise SnncError("the burst target converts a trained ANN: give --checkpoint ANN.pt and "
+                            "--calibration DATASET[:N] (e.g. --calibration fashion-mnist:2048)")
+        if output is not None:
+            raise SnncError("saving a converted burst network is not supported yet; keep the ANN checkpoint and "
+                            "convert again (conversion takes seconds)")
+        from snnc.runtime.convert import compile_burst
+
+        module = compile_burst(spec, checkpoint, calibration, gamma=gamma, percentile=percentile,
+                               params=params, data_dir=data_dir, **options)
+    else:
+        module = snnc.compile(spec, target, params=params, max_memory=_max_memory(max_memory), **options)
     if not quiet:
         console.print(summary_table(graph, f"{graph.name} → {target}", _auto_depth(graph, depth)))
     n_params = sum(p.numel() for p in module.parameters())

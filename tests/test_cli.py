@@ -124,3 +124,15 @@ def test_large_graphs_are_summarised_by_block():
     assert "4,888,718" in result.output
     flat = runner.invoke(app, ["summary", str(SPECS / "ghostnet_dfc.yaml"), "--depth", "0"], terminal_width=200)
     assert "blocks.15.ghost1.primary_conv" in flat.output and "…" not in flat.output
+
+
+def test_compile_burst_from_an_ann_checkpoint(tmp_path):
+    ann = tmp_path / "ann.pt"
+    assert runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "-o", str(ann), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "--target", "burst", "-q",
+                                 "--checkpoint", str(ann), "--calibration", "mnist-sample:64", "-T", "8",
+                                 "--gamma", "3"])
+    assert result.exit_code == 0, result.output
+    assert "compiled mnist_conv to burst: BurstSNN" in result.output
+    missing = runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "--target", "burst"])
+    assert missing.exit_code == 1 and "give --checkpoint ANN.pt and --calibration" in missing.output
