@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnc.compiler.artifact import atomic_torch_save, atomic_write_bytes, safe_torch_load
+from snnc.runtime.convert import gamma_label, result_rows
 
 
 def setup(seed: int, threads: int = 2) -> None:
@@ -186,3 +187,39 @@ def count_macs(model: nn.Module, example: torch.Tensor) -> int:
         for handle in handles:
             handle.remove()
     return total
+
+
+def comparison_table(name: str, results: Mapping[str, Any], baseline: Mapping[int, Any] | None,
+                     if_percentile: float, key: str = "accuracy") -> str:
+    """A markdown table of one sweep: ``T`` rows; a column per ``Γ``, the IF baseline (when given) and the
+    ANN. ``key`` is a metric (shown in percent, with the ANN column) or ``"spikes_per_sample"``.
+
+    Args:
+        name: the network's name (top-left cell, with the sweep's percentile).
+        results: a :func:`snnc.runtime.convert.sweep` result.
+        baseline: ``{T: {key: value}}`` of the IF baseline, or None.
+        if_percentile: the baseline's percentile, for its header.
+        key: what to show.
+    """
+    gammas = results["gammas"]
+    by_gamma = {g: result_rows(results, g) for g in gammas}
+    metric = key in results["ann"]
+    heads = [gamma_label(g) for g in gammas]
+    if baseline is not None:
+        heads.append(f"IF @ p{if_percentile:g}")
+    if metric:
+        heads.append("ANN")
+    pct = results["settings"]["percentile"]
+    lines = [f"| {name}, p{pct:g} | " + " | ".join(heads) + " |", "|" + " ---: |" * (len(heads) + 1)]
+
+    def fmt(value: float) -> str:
+        return f"{100 * value:.2f}" if metric else f"{value:,.0f}"
+
+    for t in results["timesteps"]:
+        cells = [fmt(by_gamma[g][t][key]) for g in gammas]
+        if baseline is not None:
+            cells.append(fmt(baseline[t][key]))
+        if metric:
+            cells.append(fmt(results["ann"][key]))
+        lines.append(f"| T={t} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -39,8 +39,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from burst_common import (Log, TensorBatches, count_macs, image_tensors, setup, train_ann,  # noqa: E402
-                          trained, write_json, write_text)
+from burst_common import (Log, TensorBatches, comparison_table, count_macs, image_tensors, setup,  # noqa: E402
+                          train_ann, trained, write_json, write_text)
 
 import snnc  # noqa: E402
 from snnc.runtime.convert import evaluate_snn, gamma_label, parse_int_list, result_rows, sweep  # noqa: E402
@@ -222,30 +222,6 @@ def check_targets(results: Mapping[str, Any], baseline: Mapping[str, Any] | None
     return out
 
 
-def markdown_table(name: str, results: Mapping[str, Any], baseline: Mapping[int, Any] | None,
-                   if_percentile: float, key: str = "accuracy") -> str:
-    """One network's table: ``T`` rows; a column per ``Γ``, the IF baseline, the ANN (``key`` in percent, or
-    spikes per sample)."""
-    gammas = results["gammas"]
-    by_gamma = {g: result_rows(results, g) for g in gammas}
-    pct = results["settings"]["percentile"]
-    heads = [gamma_label(g) for g in gammas]
-    if baseline is not None:
-        heads.append(f"IF @ p{if_percentile:g}")
-    if key == "accuracy":
-        heads.append("ANN")
-    lines = [f"| {name}, p{pct:g} | " + " | ".join(heads) + " |", "|" + " ---: |" * (len(heads) + 1)]
-    fmt = (lambda v: f"{100 * v:.2f}") if key == "accuracy" else (lambda v: f"{v:,.0f}")
-    for t in results["timesteps"]:
-        cells = [fmt(by_gamma[g][t][key]) for g in gammas]
-        if baseline is not None:
-            cells.append(fmt(baseline[t][key]))
-        if key == "accuracy":
-            cells.append(fmt(results["ann"]["accuracy"]))
-        lines.append(f"| T={t} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def run_model(name: str, args: argparse.Namespace, data: Mapping[str, torch.Tensor], log: Log) -> dict[str, Any]:
     """Train (or reuse) one network, sweep its conversions and write its reports."""
     setup(args.seed, args.threads)
@@ -291,9 +267,9 @@ def run_model(name: str, args: argparse.Namespace, data: Mapping[str, torch.Tens
     results["model"] = {"name": name, "parameters": sum(p.numel() for p in model.parameters()),
                         "macs": count_macs(model, data["x_test"])}
     write_sweep(results, out, title=f"{name} on Fashion-MNIST (p{args.percentile:g})")
-    results["tables"] = {"accuracy": markdown_table(name, results, baseline, args.if_percentile),
-                         "spikes": markdown_table(name, results, baseline, args.if_percentile,
-                                                  "spikes_per_sample")}
+    results["tables"] = {"accuracy": comparison_table(name, results, baseline, args.if_percentile),
+                         "spikes": comparison_table(name, results, baseline, args.if_percentile,
+                                                    "spikes_per_sample")}
     log(f"{name}: targets {results['targets']}")
     return results
 

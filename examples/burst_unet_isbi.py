@@ -30,9 +30,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from burst_common import Log, count_macs, setup, train_ann, trained, write_json, write_text  # noqa: E402
+from burst_common import (Log, comparison_table, count_macs, setup, train_ann, trained, write_json,  # noqa: E402
+                          write_text)
 
-from snnc.runtime.convert import gamma_label, markdown_tables, parse_int_list, sweep, write_sweep  # noqa: E402
+import snnc  # noqa: E402
+from snnc.runtime.convert import evaluate_snn, gamma_label, parse_int_list, sweep, write_sweep  # noqa: E402
 from snnc.runtime.data import load_dataset, make_loader  # noqa: E402
 
 
@@ -104,9 +106,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crop", type=int, default=64, help="side of the random training crops")
     p.add_argument("--crops-per-slice", type=int, default=32, help="training crops per slice and epoch")
     p.add_argument("--test-tile", type=int, default=128, help="side of the grid tiles of the held-out slices")
-    p.add_argument("--gammas", default="1,2,3,5", help="burst sizes, comma-separated")
+    p.add_argument("--gammas", default="1,2,3,4,5", help="burst sizes, comma-separated")
     p.add_argument("--timesteps", default="4,8,16,32,64", help="time steps T, comma-separated")
-    p.add_argument("--percentile", type=float, default=99.0)
+    p.add_argument("--percentile", type=float, default=95.0, help="threshold percentile of every sweep column")
+    p.add_argument("--if-percentile", type=float, default=99.0,
+                   help="threshold percentile of the extra IF baseline (0: no baseline)")
     p.add_argument("--channelwise", action="store_true")
     p.add_argument("--v-init", type=float, default=0.5)
     p.add_argument("--calibration", type=int, default=64, help="random training tiles for the thresholds")
@@ -121,7 +125,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.crops_per_slice, args.test_limit = 1, 1, args.test_limit or 4
-        args.gammas, args.timesteps, args.calibration = "1,5", "4,8", 8
+        args.gammas, args.timesteps, args.calibration, args.if_percentile = "1,5", "4,8", 8, 0.0
     return args
 
 
@@ -167,6 +171,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ann = results["ann"]
     log(f"unet: ANN pixel accuracy {100 * ann['pixel_accuracy']:.2f}, IoU {100 * ann['iou']:.2f}, "
         f"F1 {100 * ann['f1']:.2f}")
+    baseline = None
+    if args.if_percentile:
+        start = time.perf_counter()
+        snn = snnc.convert(model, calibration, "if", percentile=args.if_percentile, channelwise=args.channelwise,
+                           v_init=args.v_init, fold_batch=4 * args.batch_size)
+        baseline = evaluate_snn(snn, test_loader, ts, task="segmentation")
+        results["if_baseline"] = {"percentile": args.if_percentile, "seconds": round(time.perf_counter() - start, 2),
+                                  "rows": [{"timesteps": t, **baseline[t]} for t in ts]}
+        log(f"unet: IF @ p{args.if_percentile:g}: " + ", ".join(
+            f"T={t} IoU {100 * r['iou']:.2f} F1 {100 * r['f1']:.2f}" for t, r in baseline.items()))
     results["metrics"] = ["iou", "f1", "pixel_accuracy"]
     results["train"] = {"seconds": round(train_seconds, 2), "fresh": fresh, "epochs": args.epochs}
     results["model"] = {"name": "unet", "width": args.width, "parameters": sum(p.numel() for p in model.parameters()),
@@ -177,7 +191,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results["wall_seconds"] = round(log.elapsed(), 1)
     text = (f"# {title}\n\n`{results['command']}` — {results['wall_seconds']:.0f} s, {results['samples']} test tiles "
             f"of {args.test_tile}x{args.test_tile} from slices {test.slice_ids}, membrane = positive class.\n\n"
-            + markdown_tables(results))
+            + "\n".join(f"## {heading}\n\n" + comparison_table("unet", results, baseline, args.if_percentile, key)
+                        for key, heading in [*((m, f"{m} (%)") for m in results["metrics"]),
+                                             ("spikes_per_sample", "spikes per tile")]))
     write_text(args.out / "results.md", text)
     write_json(args.out / "results.json", results)
     print(text)
