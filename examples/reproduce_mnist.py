@@ -6,7 +6,10 @@ trained on all 60,000 training images and tested on the 10,000 test images):
 * ``fc`` — ``specs/mnist_fc.yaml`` (784-1000-10 LIF, snnTorch tutorial 5): lr 5e-4, 1 epoch, per-step
   cross-entropy on the output membrane (``ce_membrane_per_step``). Target: ≥ 93 % test accuracy.
 * ``conv`` — ``specs/mnist_conv.yaml`` (12C5-MP2-64C5-MP2-1024FC10, tutorial 6): lr 1e-2, 3 epochs,
-  ``ce_rate_loss``. Target: ≥ 98 % test accuracy.
+  ``ce_rate_loss``. Target: ≥ 98 % test accuracy. The tutorial keeps the learning rate constant; at 1e-2 Adam
+  the last epoch's accuracy then varies by about a point between seeds (97.2-98.1 % measured), so by default the
+  learning rate follows a cosine decay from 1e-2 over the 3 epochs (``--schedule cosine``, per batch);
+  ``--schedule none`` is the tutorial's constant rate.
 
 Usage (from the repository root; the full MNIST IDX files in ``../shared/data/mnist``)::
 
@@ -20,7 +23,7 @@ resumed from those run directories when started again. The same runs with the CL
     snnc train specs/mnist_fc.yaml --dataset mnist --epochs 1 --lr 5e-4 --batch-size 128 \\
         --loss ce_membrane_per_step --val-fraction 0 --seed 0
     snnc train specs/mnist_conv.yaml --dataset mnist --epochs 3 --lr 1e-2 --batch-size 128 \\
-        --loss ce_rate_loss --val-fraction 0 --seed 0
+        --loss ce_rate_loss --val-fraction 0 --seed 0 --schedule cosine
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Experiment:
         loss: the loss name.
         goal: the test accuracy to reach (mean over seeds).
         tutorial: where the recipe comes from.
+        schedule: the default learning-rate schedule (None: constant, as in the tutorials).
     """
 
     spec: Path
@@ -58,11 +62,13 @@ class Experiment:
     loss: str
     goal: float
     tutorial: str
+    schedule: str | None = None
 
 
 EXPERIMENTS = {
     "fc": Experiment(SPECS / "mnist_fc.yaml", 5e-4, 1, "ce_membrane_per_step", 0.93, "snnTorch tutorial 5"),
-    "conv": Experiment(SPECS / "mnist_conv.yaml", 1e-2, 3, "ce_rate_loss", 0.98, "snnTorch tutorial 6"),
+    "conv": Experiment(SPECS / "mnist_conv.yaml", 1e-2, 3, "ce_rate_loss", 0.98, "snnTorch tutorial 6",
+                       "cosine"),
 }
 """Experiment name → recipe."""
 
@@ -80,14 +86,16 @@ def run_experiment(name: str, seed: int, args: argparse.Namespace, console: Cons
         ``{"experiment", "seed", "accuracy", "train_seconds", "run_dir"}``.
     """
     exp = EXPERIMENTS[name]
+    schedule = exp.schedule if args.schedule == "default" else (None if args.schedule == "none" else args.schedule)
     run_dir = args.runs / f"{name}-seed{seed}"
     console.rule(f"{name} ({exp.tutorial}), seed {seed}")
     result = train(exp.spec, target="snn", dataset=args.dataset, data_dir=args.data_dir, epochs=exp.epochs,
-                   batch_size=128, lr=exp.lr, betas=(0.9, 0.999), optimizer="adam", loss=exp.loss, seed=seed,
+                   batch_size=128, lr=exp.lr, betas=(0.9, 0.999), optimizer="adam", schedule=schedule,
+                   loss=exp.loss, seed=seed,
                    val_fraction=0.0, timesteps=args.timesteps, limit_train=args.limit_train,
                    limit_test=args.limit_test, run_dir=run_dir, resume=(run_dir / "last.pt").is_file(),
                    plots=not args.no_plots, progress=not args.quiet, console=console)
-    return {"experiment": name, "seed": seed, "accuracy": result.test_accuracy,
+    return {"experiment": name, "seed": seed, "schedule": schedule, "accuracy": result.test_accuracy,
             "train_seconds": sum(r["seconds"] for r in result.epochs), "run_dir": str(run_dir)}
 
 
@@ -122,6 +130,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None, help="folder with the MNIST IDX files "
                         "(default: $SNNC_DATA_DIR/mnist, then ../shared/data/mnist)")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "reproduce", help="where run directories go")
+    parser.add_argument("--schedule", choices=["default", "none", "cosine", "step"], default="default",
+                        help="learning-rate schedule (default: each experiment's, see above)")
     parser.add_argument("--timesteps", type=int, default=None, help="override the specs' 25 steps (smoke tests)")
     parser.add_argument("--limit-train", type=int, default=None, help="first N training images (smoke tests)")
     parser.add_argument("--limit-test", type=int, default=None, help="first N test images (smoke tests)")

@@ -140,6 +140,9 @@ def save(module: "nn.Module", path: str | Path, *, target: str | None = None, ex
 
     meta = _meta_of(module)
     target = target or meta.get("snnc_target", "ann")
+    if target == "burst":
+        # The conversion record (calibration data and samples, ...) is not needed to rebuild, but is kept.
+        extra = {"config": dict(module.config), **(extra or {})}
     art = make_artifact(module, meta["snnc_spec_text"], target, meta.get("snnc_params"),
                         meta.get("snnc_options"), extra)
     atomic_torch_save(art, path)
@@ -155,9 +158,32 @@ def load(path: str | Path) -> "nn.Module":
     from snnc.compiler.artifact import read_artifact
 
     art = read_artifact(path)
-    module = compile(art["spec"], art["target"], params=art.get("params") or None, **(art.get("options") or {}))
+    options = dict(art.get("options") or {})
+    params = art.get("params") or None
+    if art["target"] == "burst":
+        module = _burst_skeleton(art["spec"], params, options)
+    else:
+        module = compile(art["spec"], art["target"], params=params, **options)
     module.load_state_dict(art["state_dict"])
+    if art["target"] == "burst":
+        module.config.update((art.get("extra") or {}).get("config") or {})
+        module.meta = {"snnc_spec_text": art["spec"], "snnc_params": dict(params or {}), "snnc_target": "burst",
+                       "snnc_options": options}
     return module
+
+
+def _burst_skeleton(spec_text: str, params: dict | None, options: dict) -> "nn.Module":
+    """A burst network of the right structure for a saved state dict to be loaded into.
+
+    Why: a converted network's structure (folded layers, a neuron per ReLU site, threshold shapes) depends
+    only on the spec and the conversion settings; its weights and thresholds are all in the state dict. So
+    the spec's ANN is converted with a placeholder calibration batch, and every value is then overwritten.
+    """
+    import torch
+
+    ann = compile(spec_text, "ann", params=params)
+    placeholder = torch.ones(2, *ann.meta["snnc_graph"].input.shape)
+    return convert(ann, placeholder, **options)
 
 
 def _meta_of(module: "nn.Module") -> dict:

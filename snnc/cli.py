@@ -263,9 +263,6 @@ def compile_cmd(spec: Path = SpecArg,
         if checkpoint is None or calibration is None:
             raise SnncError("the burst target converts a trained ANN: give --checkpoint ANN.pt and "
                             "--calibration DATASET[:N] (e.g. --calibration fashion-mnist:2048)")
-        if output is not None:
-            raise SnncError("saving a converted burst network is not supported yet; keep the ANN checkpoint and "
-                            "convert again (conversion takes seconds)")
         from snnc.runtime.convert import compile_burst
 
         module = compile_burst(spec, checkpoint, calibration, gamma=gamma, percentile=percentile,

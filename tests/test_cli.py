@@ -136,3 +136,19 @@ def test_compile_burst_from_an_ann_checkpoint(tmp_path):
     assert "compiled mnist_conv to burst: BurstSNN" in result.output
     missing = runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "--target", "burst"])
     assert missing.exit_code == 1 and "give --checkpoint ANN.pt and --calibration" in missing.output
+
+
+def test_compile_burst_writes_a_loadable_network(tmp_path):
+    ann, out = tmp_path / "ann.pt", tmp_path / "burst.pt"
+    assert runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "-o", str(ann), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "--target", "burst", "-q",
+                                 "--checkpoint", str(ann), "--calibration", "mnist-sample:64", "-T", "8",
+                                 "--gamma", "3", "--percentile", "99.9", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output
+    import snnc
+    from snnc.compiler.targets.burst import BurstSNN
+
+    snn = snnc.load(out)
+    assert isinstance(snn, BurstSNN) and snn.timesteps == 8
+    assert snn.config["gamma"] == 3 and snn.config["percentile"] == 99.9
