@@ -23,3 +23,16 @@ def test_reproduction_script_smoke(tmp_path):
     config = json.loads((runs / "fc-seed0" / "config.json").read_text())
     assert (config["lr"], config["epochs"], config["loss"], config["val_fraction"]) == (
         5e-4, 1, "ce_membrane_per_step", 0.0)
+
+
+def test_conv_reproduction_uses_a_cosine_schedule_unless_told_otherwise(tmp_path):
+    base = [sys.executable, str(REPO / "examples" / "reproduce_mnist.py"), "--dataset", "mnist-sample", "--which",
+            "conv", "--seeds", "0", "--timesteps", "2", "--limit-train", "64", "--limit-test", "32", "--no-plots",
+            "--quiet"]
+    for extra, runs, want in ([], tmp_path / "a", "cosine"), (["--schedule", "none"], tmp_path / "b", None):
+        out = subprocess.run([*base, *extra, "--runs", str(runs)], capture_output=True, text=True, timeout=300,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        config = json.loads((runs / "conv-seed0" / "config.json").read_text())
+        assert (config["lr"], config["epochs"], config["loss"], config["schedule"]) == (1e-2, 3, "ce_rate_loss", want)
+        assert json.loads((runs / "summary.json").read_text())["rows"][0]["schedule"] == want
