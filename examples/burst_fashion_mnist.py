@@ -267,11 +267,24 @@ def run_model(name: str, args: argparse.Namespace, data: Mapping[str, torch.Tens
     results["model"] = {"name": name, "parameters": sum(p.numel() for p in model.parameters()),
                         "macs": count_macs(model, data["x_test"])}
     write_sweep(results, out, title=f"{name} on Fashion-MNIST (p{args.percentile:g})")
-    results["tables"] = {"accuracy": comparison_table(name, results, baseline, args.if_percentile),
-                         "spikes": comparison_table(name, results, baseline, args.if_percentile,
-                                                    "spikes_per_sample")}
+    write_text(out / "results.md", model_section(name, results))
     log(f"{name}: targets {results['targets']}")
     return results
+
+
+def model_section(name: str, results: Mapping[str, Any]) -> str:
+    """One network's markdown: accuracy and spikes per sample against ``T`` (a column per ``Γ``, the IF
+    baseline and the ANN), the targets, and the threshold study when there is one."""
+    base = results.get("if_baseline")
+    baseline = {int(r["timesteps"]): r for r in base["rows"]} if base else None
+    pct = base["percentile"] if base else 0.0
+    text = (f"## {name}: accuracy (%)\n\n{comparison_table(name, results, baseline, pct)}\n"
+            f"## {name}: spikes per sample\n\n{comparison_table(name, results, baseline, pct, 'spikes_per_sample')}\n"
+            f"Targets: {results['targets']}\n")
+    if "study" in results:
+        text += (f"\n## {name}: threshold study (accuracy %, first {results['study']['limit']:,} test images)\n\n"
+                 f"{results['study']['table']}")
+    return text
 
 
 def load_data(args: argparse.Namespace) -> dict[str, torch.Tensor]:
@@ -303,13 +316,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 f"{len(data['x_test']):,} test images, v_init {args.v_init}, "
                 f"{'channel' if args.channelwise else 'layer'}-wise thresholds, "
                 f"calibration on {args.calibration:,} training images.\n"]
-    for name, res in report["models"].items():
-        sections.append(f"## {name}: accuracy (%)\n\n{res['tables']['accuracy']}\n"
-                        f"## {name}: spikes per sample\n\n{res['tables']['spikes']}\n"
-                        f"Targets: {res['targets']}\n")
-        if "study" in res:
-            sections.append(f"## {name}: threshold study (accuracy %, first {res['study']['limit']:,} test images)"
-                            f"\n\n{res['study']['table']}")
+    sections += [model_section(name, res) for name, res in report["models"].items()]
     write_text(args.out / "results.md", "\n".join(sections))
     write_json(args.out / "results.json", report)
     print("\n".join(sections))

@@ -46,7 +46,9 @@ def test_fashion_mnist_quick(tmp_path):
         assert results["gammas"] == [1, 5] and results["timesteps"] == [4, 8] and results["samples"] == 128
         assert set(results["targets"]) >= {"within_1pt", "burst_beats_if", "first_T_within_1pt"}
         assert (tmp_path / name / "ann.pt").is_file() and (tmp_path / name / "results.png").is_file()
-        assert f"| {name}, p" in results["tables"]["accuracy"]
+        section = (tmp_path / name / "results.md").read_text()
+        assert f"| {name}, p" in section and f"## {name}: spikes per sample" in section
+        assert section == module.model_section(name, json.loads((tmp_path / name / "results.json").read_text()))
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["models"]["vgg"]["rows"] == report["models"]["vgg"]["rows"]
     text = (tmp_path / "results.md").read_text()
