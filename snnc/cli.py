@@ -243,6 +243,10 @@ def compile_cmd(spec: Path = SpecArg,
                 gamma: int = typer.Option(5, "--gamma", help="burst: the largest burst per step (1: IF)"),
                 percentile: float = typer.Option(99.99, "--percentile", help="burst: activation percentile "
                                                  "that sets each threshold"),
+                channelwise: bool = typer.Option(False, "--channelwise", help="burst: one threshold per "
+                                                 "channel"),
+                v_init: float = typer.Option(0.5, "--v-init", help="burst: initial membrane, as a fraction of "
+                                             "the threshold (0 as in the paper)"),
                 data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="burst: where the "
                                                         "calibration dataset is")) -> None:
     """Compile a spec to a target module, print its cost summary and optionally save it.
@@ -266,7 +270,7 @@ def compile_cmd(spec: Path = SpecArg,
         from snnc.runtime.convert import compile_burst
 
         module = compile_burst(spec, checkpoint, calibration, gamma=gamma, percentile=percentile,
-                               params=params, data_dir=data_dir, **options)
+                               channelwise=channelwise, v_init=v_init, params=params, data_dir=data_dir, **options)
     else:
         module = snnc.compile(spec, target, params=params, max_memory=_max_memory(max_memory), **options)
     if not quiet:

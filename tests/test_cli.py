@@ -143,7 +143,8 @@ def test_compile_burst_writes_a_loadable_network(tmp_path):
     assert runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "-o", str(ann), "-q"]).exit_code == 0
     result = runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "--target", "burst", "-q",
                                  "--checkpoint", str(ann), "--calibration", "mnist-sample:64", "-T", "8",
-                                 "--gamma", "3", "--percentile", "99.9", "-o", str(out)])
+                                 "--gamma", "3", "--percentile", "99.9", "--channelwise", "--v-init", "0",
+                                 "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output
     import snnc
@@ -152,3 +153,5 @@ def test_compile_burst_writes_a_loadable_network(tmp_path):
     snn = snnc.load(out)
     assert isinstance(snn, BurstSNN) and snn.timesteps == 8
     assert snn.config["gamma"] == 3 and snn.config["percentile"] == 99.9
+    assert snn.config["channelwise"] is True and snn.config["v_init"] == 0.0
+    assert snn.thresholds()["lif1"].shape == (12, 1, 1)
