@@ -81,4 +81,5 @@ def test_unet_isbi_quick(tmp_path):
     assert {(r["gamma"], r["timesteps"]) for r in results["rows"]} == {(1, 4), (1, 8), (5, 4), (5, 8)}
     for name in ("results.json", "results.md", "results.png", "results_f1.png", "ann.pt"):
         assert (tmp_path / name).is_file()
-    assert "**iou (%)**" in (tmp_path / "results.md").read_text()
+    text = (tmp_path / "results.md").read_text()
+    assert "## iou (%)" in text and "## f1 (%)" in text and "## spikes per tile" in text and "| unet, p95 |" in text
