@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # snnc's main job, a few minutes on a laptop CPU: compile Spiking GhostNetV2 (DFC attention) to an SNN with its
-# cost summary, then train, evaluate and measure a small SNN on the bundled MNIST sample (progress bars, plots).
+# cost summary, then train, evaluate and measure a small SNN on the bundled MNIST sample (progress bars, plots),
+# and convert a trained ANN to a burst-spiking SNN (accuracy against time steps).
 # Run from the repository root after installing (see README.md). Outputs go to $SNNC_OUT (default runs/main_job).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +27,11 @@ snnc eval specs/mnist_fc.yaml --checkpoint "$out/mnist_fc/best.pt"
 echo "== 5. Measure its cost on data: spikes, synaptic operations and energy against the ANN =="
 snnc report specs/mnist_fc.yaml --target snn --checkpoint "$out/mnist_fc/best.pt" --dataset mnist-sample
 
-echo "== Done. Plots: $out/mnist_fc/plots/ (loss/accuracy curves, spike raster, firing rates) =="
-ls "$out/mnist_fc/plots"
+echo "== 6. Or train an ANN and convert it: the tutorial CSNN as an ANN, then burst spikes, accuracy against T =="
+rm -rf "$out/mnist_conv_ann"
+snnc train specs/mnist_conv.yaml --target ann --dataset mnist-sample --epochs 5 --run-dir "$out/mnist_conv_ann"
+snnc convert specs/mnist_conv.yaml --checkpoint "$out/mnist_conv_ann/best.pt" --dataset mnist-sample \
+    --timesteps 4,8,16,32 --gamma 1,3 --percentile 95 --output "$out/burst"
+
+echo "== Done. Plots: $out/mnist_fc/plots/ (loss/accuracy curves, spike raster, firing rates), $out/burst/ =="
+ls "$out/mnist_fc/plots" "$out/burst"
