@@ -258,12 +258,6 @@ def compile_burst(spec: Any, checkpoint: str | Path, calibration: str, gamma: in
     snn = snnc.convert(ann, batches, "burst" if gamma > 1 else "if", gamma=gamma, percentile=percentile,
                        channelwise=channelwise, v_init=v_init, normalization=normalization, timesteps=timesteps)
     snn.config["calibration"] = f"{name}:{sum(len(b) for b in batches)}"
-    # Why: with the ANN's spec and the conversion settings beside its state dict, snnc.save can write the
-    # converted network and snnc.load rebuild it (see snnc.api.load).
-    snn.meta = {**ann.meta, "snnc_target": "burst",
-                "snnc_options": {"method": snn.config["method"], "gamma": gamma, "percentile": percentile,
-                                 "channelwise": channelwise, "normalization": normalization, "v_init": v_init,
-                                 "timesteps": timesteps}}
     return snn
 
 

@@ -109,7 +109,9 @@ def convert(model: "nn.Module", calibration: Any, method: str = "burst", **optio
             ``timesteps``, ``v_init``, ... (see :func:`snnc.compiler.targets.burst.convert`).
 
     Returns:
-        A :class:`~snnc.compiler.targets.burst.BurstSNN` running ``timesteps`` steps per call.
+        A :class:`~snnc.compiler.targets.burst.BurstSNN` running ``timesteps`` steps per call. When ``model``
+        was built from a spec (:func:`compile`), the result carries that spec and can be written with
+        :func:`save`.
 
     Raises:
         UnsupportedError: an op the converter cannot handle (names the node, the op and what to do).
@@ -121,14 +123,23 @@ def convert(model: "nn.Module", calibration: Any, method: str = "burst", **optio
                                "Methods: burst, if")
     from snnc.compiler.targets.burst import convert as burst_convert
 
-    return burst_convert(model, calibration, method=method, **options)
+    snn = burst_convert(model, calibration, method=method, **options)
+    meta = getattr(model, "meta", None)
+    if isinstance(meta, dict) and "snnc_spec_text" in meta:
+        # Why: the spec, plus the settings that shape the converted network, is what load() rebuilds it from.
+        settings = ("method", "gamma", "percentile", "channelwise", "normalization", "v_init")
+        snn.meta = {"snnc_spec_text": meta["snnc_spec_text"], "snnc_params": dict(meta.get("snnc_params") or {}),
+                    "snnc_target": "burst",
+                    "snnc_options": {**{k: snn.config[k] for k in settings}, "timesteps": snn.timesteps}}
+    return snn
 
 
 def save(module: "nn.Module", path: str | Path, *, target: str | None = None, extra: dict | None = None) -> Path:
     """Save a compiled module as an artifact (spec text + state dict), atomically.
 
     Args:
-        module: a module returned by :func:`compile` (it carries its spec).
+        module: a module returned by :func:`compile`, or by :func:`convert` of a spec-built ANN (it carries
+            its spec).
         path: where to write (``.pt``).
         target: the target name (default: read from the module).
         extra: plain-typed metadata to store beside it.
@@ -189,6 +200,6 @@ def _burst_skeleton(spec_text: str, params: dict | None, options: dict) -> "nn.M
 def _meta_of(module: "nn.Module") -> dict:
     meta = getattr(module, "meta", None)
     if not isinstance(meta, dict) or "snnc_spec_text" not in meta:
-        raise UnsupportedError("this module was not compiled by snnc.compile (it carries no spec); "
-                               "save hand-written models with torch.save(model.state_dict(), path)")
+        raise UnsupportedError("this module was not built from a spec by snnc.compile / snnc.convert (it carries "
+                               "no spec); save it with torch.save(model.state_dict(), path)")
     return meta

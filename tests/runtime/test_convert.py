@@ -159,6 +159,18 @@ def test_a_converted_network_saves_and_loads_exactly(spec, checkpoint, tmp_path,
     assert again.config["gamma"] == gamma
 
 
+def test_convert_of_a_spec_built_ann_can_be_saved_but_a_hand_written_one_cannot(ann, tmp_path):
+    x, _ = next(iter(make_loader(load_dataset("mnist-sample", "train", limit=64), 64)))
+    snn = snnc.convert(ann, x, gamma=2, percentile=99, timesteps=6)
+    back = snnc.load(snnc.save(snn, tmp_path / "burst.pt"))
+    assert back.config["gamma"] == 2 and back.timesteps == 6
+    with torch.no_grad():
+        assert torch.equal(back(x[:8]), snn(x[:8]))
+    hand = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10), torch.nn.ReLU())
+    with pytest.raises(UnsupportedError, match=r"carries no spec.*torch\.save\(model\.state_dict"):
+        snnc.save(snnc.convert(hand, x), tmp_path / "hand.pt")
+
+
 def test_compile_burst_if_method_and_errors(spec, checkpoint, tmp_path):
     snn = rc.compile_burst(spec, checkpoint, "mnist-sample:32", gamma=1)
     assert snn.config["method"] == "if" and snn.config["gamma"] == 1
