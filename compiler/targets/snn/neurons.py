@@ -108,27 +108,18 @@ both agree).
 """
 
 
+def _membrane_options(p: NeuronParams, spike_grad: SurrogateFn) -> dict:
+    """The keyword arguments snnTorch's Leaky and Synaptic share."""
+    return dict(beta=p.beta, threshold=p.threshold, spike_grad=spike_grad, learn_beta=p.learn_beta,
+                learn_threshold=p.learn_threshold, reset_mechanism=p.reset)
+
+
 def _leaky(p: NeuronParams, spike_grad: SurrogateFn) -> snn.SpikingNeuron:
-    return snn.Leaky(
-        beta=p.beta,
-        threshold=p.threshold,
-        spike_grad=spike_grad,
-        learn_beta=p.learn_beta,
-        learn_threshold=p.learn_threshold,
-        reset_mechanism=p.reset,
-    )
+    return snn.Leaky(**_membrane_options(p, spike_grad))
 
 
 def _synaptic(p: NeuronParams, spike_grad: SurrogateFn) -> snn.SpikingNeuron:
-    return snn.Synaptic(
-        alpha=p.alpha,
-        beta=p.beta,
-        threshold=p.threshold,
-        spike_grad=spike_grad,
-        learn_beta=p.learn_beta,
-        learn_threshold=p.learn_threshold,
-        reset_mechanism=p.reset,
-    )
+    return snn.Synaptic(alpha=p.alpha, **_membrane_options(p, spike_grad))
 
 
 def _integrate_and_fire(p: NeuronParams, spike_grad: SurrogateFn) -> snn.SpikingNeuron:
