@@ -177,9 +177,8 @@ def load(path: str | Path) -> "nn.Module":
         module = compile(art["spec"], art["target"], params=params, **options)
     module.load_state_dict(art["state_dict"])
     if art["target"] == "burst":
+        # The skeleton's meta (spec and settings) is set by convert(); its record names the placeholder.
         module.config.update((art.get("extra") or {}).get("config") or {})
-        module.meta = {"snnc_spec_text": art["spec"], "snnc_params": dict(params or {}), "snnc_target": "burst",
-                       "snnc_options": options}
     return module
 
 
