@@ -1,0 +1,12 @@
+"""Training methods, by name: each owns the loss of a step (see :class:`~snnc.runtime.methods.base.Method`)."""
+
+from snnc.compiler.registry import Registry
+
+from .base import Batch, Method, MethodContext, NoOptions, StepInfo, StepOutput, tapped
+
+METHODS: Registry = Registry("training method", {
+    "erm": "snnc.runtime.methods.erm:ERM",
+})
+"""Method name → :class:`Method` subclass, imported on first use."""
+
+__all__ = ["Batch", "METHODS", "Method", "MethodContext", "NoOptions", "StepInfo", "StepOutput", "tapped"]
