@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 FORMAT = "snnc.artifact"
 VERSION = 1
@@ -61,28 +62,93 @@ def safe_torch_load(path: str | Path) -> Any:
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise DataError(f"cannot read '{path}' as a checkpoint: {str(exc).splitlines()[0]}") from None
+        # Why not torch's message: it advises weights_only=False, which is unsafe for a file of unknown origin.
+        import zipfile
+
+        with open(p, "rb") as f:
+            head = f.read(2)
+        saved_by_torch = zipfile.is_zipfile(p) or head[:1] == b"\x80"
+        what = ("it holds Python objects that a safe load refuses (it was written by another program than snnc)"
+                if saved_by_torch and "Unsupported global" in str(exc) else
+                "it is not a readable checkpoint (neither a torch.save file nor complete)")
+        raise DataError(f"'{path}' is not an snnc checkpoint or artifact: {what}. snnc reads checkpoints "
+                        "written by 'snnc train', 'snnc compile -o' or snnc.save") from None
 
 
-def make_artifact(module, spec_text: str, target: str, params: dict | None = None, options: dict | None = None,
-                  extra: dict | None = None) -> dict:
-    """The artifact dict for ``module`` compiled from ``spec_text``."""
-    return {"format": FORMAT, "version": VERSION, "target": target, "spec": spec_text, "params": dict(params or {}),
-            "options": dict(options or {}), "state_dict": module.state_dict(), "extra": dict(extra or {})}
+@dataclass(frozen=True)
+class Artifact:
+    """A compiled model on disk: the spec it was built from, the target and its options, and the weights.
+
+    Attributes:
+        target: the target's name.
+        spec: the self-contained YAML text of the spec.
+        params: spec parameter overrides.
+        options: the target's options, as plain values (what ``snnc.compile`` takes again).
+        state_dict: the weights.
+        extra: free-form plain metadata (for example the burst conversion record).
+        training: what resuming a training run needs (training checkpoints only), else None.
+    """
+
+    target: str
+    spec: str
+    params: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    state_dict: dict = field(default_factory=dict, repr=False)
+    extra: dict = field(default_factory=dict)
+    training: Optional[dict] = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        """The plain dict written to disk (``torch.load(..., weights_only=True)`` reads it back)."""
+        out = {"format": FORMAT, "version": VERSION, "target": self.target, "spec": self.spec,
+               "params": dict(self.params), "options": dict(self.options), "state_dict": self.state_dict,
+               "extra": dict(self.extra)}
+        if self.training is not None:
+            out["training"] = self.training
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str = "the file") -> "Artifact":
+        """Check and wrap a dict read from disk.
+
+        Raises:
+            DataError: not an snnc artifact, or one written by a newer snnc.
+        """
+        from .errors import DataError
+
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise DataError(f"{where} is not an snnc checkpoint or artifact (expected a file written by "
+                            "'snnc train', 'snnc compile -o' or snnc.save)")
+        if obj.get("version", 0) > VERSION:
+            raise DataError(f"{where} was written by a newer snnc (artifact version {obj['version']})")
+        missing = [k for k in ("target", "spec", "state_dict") if k not in obj]
+        if missing:
+            raise DataError(f"{where} is a damaged snnc artifact: it lacks {', '.join(missing)}")
+        training = obj.get("training")
+        return cls(str(obj["target"]), str(obj["spec"]), dict(obj.get("params") or {}),
+                   dict(obj.get("options") or {}), obj["state_dict"], dict(obj.get("extra") or {}),
+                   training if isinstance(training, dict) else None)
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically; returns ``path``."""
+        atomic_torch_save(self.to_dict(), path)
+        return Path(path)
+
+    @property
+    def spec_name(self) -> str:
+        """The ``name:`` of the embedded spec (read without validating it), or ``"?"``."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(self.spec)
+        except Exception:  # a damaged spec is reported when it is built
+            return "?"
+        return str(data.get("name", "?")) if isinstance(data, dict) else "?"
 
 
-def read_artifact(path: str | Path) -> dict:
-    """Read and check an artifact written by :func:`make_artifact` + :func:`atomic_torch_save`.
+def read_artifact(path: str | Path) -> Artifact:
+    """Read and check an artifact or training checkpoint (``weights_only=True``: the file cannot run code).
 
     Raises:
-        DataError: not an snnc artifact, or a newer version.
+        DataError: missing, unreadable, not an snnc artifact, or a newer version.
     """
-    from .errors import DataError
-
-    obj = safe_torch_load(path)
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise DataError(f"'{path}' is not an snnc artifact (expected a file written by 'snnc compile -o' "
-                        "or 'snnc train')")
-    if obj.get("version", 0) > VERSION:
-        raise DataError(f"'{path}' was written by a newer snnc (artifact version {obj['version']})")
-    return obj
+    return Artifact.from_dict(safe_torch_load(path), f"'{path}'")

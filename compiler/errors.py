@@ -114,6 +114,10 @@ class TrainingDiverged(SnncError):
     """Training produced a non-finite loss; the last good checkpoint is kept."""
 
 
+class TrainingInterrupted(SnncError):
+    """Training stopped on request (Ctrl-C) after saving a resumable checkpoint; the message says how to resume."""
+
+
 class InternalError(Exception):
     """A bug in snnc (for example a pass that broke an IR invariant). Not a user error."""
 

@@ -1,8 +1,7 @@
 """Training checkpoints: an snnc artifact plus what resuming needs, loadable with ``weights_only=True``.
 
-A checkpoint is the artifact dict of :mod:`snnc.compiler.artifact` (``format``, ``spec``, ``target``, ``params``,
-``options``, ``state_dict``, ``extra``), so ``snnc.load("run/best.pt")`` rebuilds the trained model, plus one key,
-``training``::
+A checkpoint is an :class:`~snnc.compiler.artifact.Artifact` (spec, target, options, weights) whose ``training``
+holds what resuming needs, so ``snnc.load("run/best.pt")`` rebuilds the trained model::
 
     {"epoch": 3,                          # epochs finished
      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() or None,
@@ -23,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from snnc.compiler.artifact import atomic_torch_save, make_artifact, read_artifact
+from snnc.compiler.artifact import Artifact, read_artifact
 from snnc.compiler.errors import DataError
+from snnc.compiler.pipeline import artifact_of
 
 
 def capture_rng() -> dict[str, Any]:
@@ -48,88 +48,29 @@ def restore_rng(state: dict[str, Any]) -> None:
                          npy["cached_gaussian"]))
 
 
-def make_checkpoint(model: nn.Module, *, spec_text: str, target: str, params: dict | None, options: dict | None,
-                    training: dict[str, Any], extra: dict | None = None) -> dict[str, Any]:
-    """The checkpoint dict: an artifact of ``model`` plus the ``training`` state.
+def make_checkpoint(model: nn.Module, *, training: dict[str, Any], extra: dict | None = None) -> Artifact:
+    """The checkpoint of a model built by snnc: its artifact plus the ``training`` state.
 
     Args:
-        model: the model being trained (its ``state_dict`` is stored).
-        spec_text: the spec text it was compiled from.
-        target: the compile target.
-        params: spec parameter overrides.
-        options: target options (e.g. ``{"timesteps": 25}``), as ``snnc.compile`` takes them.
+        model: the model being trained (built by :func:`snnc.compiler.pipeline.compile`).
         training: epoch, optimizer, scheduler, RNG, best and history (plain types and tensors only).
-        extra: free-form plain metadata for the artifact.
-
-    Returns:
-        The dict to save.
+        extra: free-form plain metadata.
     """
-    art = make_artifact(model, spec_text, target, params, options, extra)
-    art["training"] = training
-    return art
+    return artifact_of(model, extra=extra, training=training)
 
 
-def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
-    """Write a checkpoint atomically (a temporary file in the same folder, then a rename).
-
-    Returns:
-        The path written.
-    """
-    atomic_torch_save(checkpoint, path)
-    return Path(path)
-
-
-def load_checkpoint(path: str | Path, *, require_training: bool = False) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, *, require_training: bool = False) -> Artifact:
     """Read a checkpoint or a plain artifact with ``weights_only=True``.
 
     Args:
         path: the ``.pt`` file.
-        require_training: insist on the ``training`` state (for resuming).
-
-    Returns:
-        The dict.
+        require_training: insist on the training state (for resuming).
 
     Raises:
         DataError: missing, unreadable or not an snnc artifact; no training state when required.
     """
     art = read_artifact(path)
-    if require_training and not isinstance(art.get("training"), dict):
+    if require_training and art.training is None:
         raise DataError(f"'{path}' is a model artifact without training state; only checkpoints written by "
                         "'snnc train' (last.pt, best.pt) can be resumed")
     return art
-
-
-def model_from_artifact(art: dict[str, Any], *, timesteps: int | None = None) -> nn.Module:
-    """Rebuild the model of an artifact and load its weights.
-
-    Args:
-        art: a dict from :func:`load_checkpoint`.
-        timesteps: override the stored number of steps (snn target).
-
-    Returns:
-        The module, in eval mode.
-
-    Raises:
-        SpecError: the embedded spec no longer validates. DataError: the weights do not fit the spec.
-    """
-    import snnc
-
-    options = dict(art.get("options") or {})
-    if timesteps is not None and art["target"] != "ann":
-        options["timesteps"] = timesteps
-    model = snnc.compile(art["spec"], art["target"], params=art.get("params") or None, **options)
-    load_weights(model, art["state_dict"], where="the checkpoint")
-    return model.eval()
-
-
-def load_weights(model: nn.Module, state_dict: dict[str, Any], *, where: str) -> None:
-    """``model.load_state_dict(state_dict)`` with a clear error when they do not fit.
-
-    Raises:
-        DataError: missing or unexpected keys, or shapes that differ (the first few are named).
-    """
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][:4]
-        raise DataError(f"the weights in {where} do not fit this model: " + " ".join(lines)) from None

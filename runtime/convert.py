@@ -2,8 +2,8 @@
 
 The pieces, each usable alone:
 
-* :func:`load_ann` builds the ANN from its spec and loads trained weights (an snnc artifact or a plain state
-  dict); :func:`compile_burst` adds calibration on a named dataset and returns the converted
+* :func:`compile_burst` loads the trained ANN (:func:`snnc.compiler.pipeline.load_ann`), calibrates it on a
+  named dataset and returns the converted
   :class:`~snnc.compiler.targets.burst.BurstSNN` (``snnc compile SPEC --target burst --checkpoint ...``);
 * :func:`sweep` converts one ANN once per burst size ``gamma`` and scores it at every ``T`` of a list, reading
   all of them from one :meth:`~snnc.compiler.targets.burst.BurstSNN.accumulate` run per batch, next to the
@@ -36,8 +36,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from snnc.compiler.artifact import FORMAT, atomic_write_bytes, safe_torch_load
-from snnc.compiler.errors import DataError, SnncError, UnsupportedError
+from snnc.compiler.artifact import atomic_write_bytes
+from snnc.compiler.errors import SnncError
+from snnc.compiler.pipeline import convert, graph_of, load_ann
+
+from .data import check_fits
 
 DEFAULT_TIMESTEPS = (4, 8, 16, 32, 64, 128)
 """The ``T`` values ``snnc convert`` reports by default."""
@@ -106,85 +109,6 @@ def parse_calibration(text: str) -> tuple[str, int]:
 
 # --- the ANN ------------------------------------------------------------------------------------------------
 
-def read_state_dict(checkpoint: str | Path) -> dict[str, torch.Tensor]:
-    """The ANN weights in ``checkpoint``: an snnc artifact of the ann target, or a plain state dict.
-
-    Read with ``weights_only=True``, so the file cannot run code.
-
-    Raises:
-        DataError: missing or unreadable file, or neither an artifact nor a state dict.
-        UnsupportedError: an artifact of another target (the burst converter needs the trained ANN).
-    """
-    obj = safe_torch_load(checkpoint)
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        target = obj.get("target")
-        if target != "ann":
-            raise UnsupportedError(f"'{checkpoint}' holds a model compiled for the '{target}' target; the burst "
-                                   "converter needs a trained ANN (train with --target ann)")
-        return obj["state_dict"]
-    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return obj
-    raise DataError(f"'{checkpoint}' is neither an snnc artifact nor a state dict of tensors")
-
-
-def load_ann(spec: Any, checkpoint: str | Path, params: dict[str, Any] | None = None) -> nn.Module:
-    """Build the ANN of ``spec`` and load the trained weights of ``checkpoint`` into it.
-
-    Args:
-        spec: the spec (path, YAML text, dict or loaded spec) the ANN was trained from.
-        checkpoint: an artifact (``snnc compile -o``, ``snnc train``, :func:`snnc.save`) or a state dict.
-        params: spec parameter overrides.
-
-    Returns:
-        The ANN (a ``torch.fx.GraphModule``, in eval mode; ``meta["snnc_graph"]`` is its IR graph).
-
-    Raises:
-        SpecError: invalid spec. DataError / UnsupportedError: see :func:`read_state_dict`.
-        SnncError: the weights do not fit the spec (the message lists what differs).
-    """
-    import snnc
-
-    ann = snnc.compile(spec, "ann", params=params)
-    state = read_state_dict(checkpoint)
-    own = ann.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-             if k in state and state[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        parts = [f"missing {', '.join(missing[:5])}" if missing else "",
-                 f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
-                 f"shape mismatch {', '.join(wrong[:5])}" if wrong else ""]
-        raise SnncError(f"the weights in '{checkpoint}' do not fit the spec ({'; '.join(p for p in parts if p)}); "
-                        "pass the spec the checkpoint was trained from")
-    ann.load_state_dict(state)
-    return ann.eval()
-
-
-def wants_normalized(graph: Any) -> bool:
-    """Whether the network takes standardised inputs: its spec's ``input.range`` reaches below zero."""
-    return graph is not None and float(graph.input.value_range[0]) < 0.0
-
-
-def check_dataset_fits(graph: Any, dataset: str) -> None:
-    """Check that a dataset's images (and classes, for classification) fit the network.
-
-    Raises:
-        DataError: unknown dataset, or channels, size or classes disagree (both sides named).
-    """
-    from snnc.runtime.data import dataset_info
-
-    info = dataset_info(dataset)
-    shape = tuple(graph.input.shape)
-    if len(shape) == 3 and info.size is not None:
-        if shape[0] != info.channels or (info.task == "classification" and tuple(shape[1:]) != info.size):
-            raise DataError(f"dataset '{info.name}' has {info.channels}x{info.size[0]}x{info.size[1]} images but "
-                            f"the spec '{graph.name}' takes input {list(shape)}")
-    if info.task == "classification" and info.class_names and graph.task.classes != info.num_classes:
-        raise DataError(f"dataset '{info.name}' has {info.num_classes} classes but the spec '{graph.name}' has "
-                        f"task.classes {graph.task.classes}")
-
-
 def calibration_batches(dataset: str, *, samples: int, batch_size: int = 256, normalize: bool = False,
                         data_dir: str | Path | None = None, seed: int = 0,
                         **options: Any) -> list[torch.Tensor]:
@@ -218,6 +142,29 @@ def calibration_batches(dataset: str, *, samples: int, batch_size: int = 256, no
     return out
 
 
+class Calibration(list):
+    """Calibration input batches that remember where they came from (``label``, e.g. ``"mnist:2048"``); a
+    conversion records the label in its settings."""
+
+    def __init__(self, batches: Iterable[torch.Tensor], label: str):
+        super().__init__(batches)
+        self.label = label
+
+
+def calibration_data(graph: Any, calibration: str, *, data_dir: str | Path | None = None, batch_size: int = 256,
+                     seed: int = 0) -> Calibration:
+    """The calibration batches named by ``DATASET`` or ``DATASET:N`` for a network, as it takes its input.
+
+    Raises:
+        SnncError: a bad ``:N``. DataError: the dataset is missing or does not fit the network.
+    """
+    name, samples = parse_calibration(calibration)
+    check_fits(graph, name)
+    batches = calibration_batches(name, samples=samples, batch_size=batch_size, normalize=graph.input.standardized,
+                                  data_dir=data_dir, seed=seed)
+    return Calibration(batches, f"{name}:{sum(len(b) for b in batches)}")
+
+
 def compile_burst(spec: Any, checkpoint: str | Path, calibration: str, gamma: int = 5, percentile: float = 99.99,
                   timesteps: int = 64, *, channelwise: bool = False, v_init: float = 0.5,
                   normalization: str = "percentile", params: dict[str, Any] | None = None,
@@ -247,17 +194,10 @@ def compile_burst(spec: Any, checkpoint: str | Path, calibration: str, gamma: in
         SpecError, DataError, UnsupportedError, SnncError: see :func:`load_ann`,
         :func:`calibration_batches` and :func:`snnc.convert`.
     """
-    import snnc
-
-    name, samples = parse_calibration(calibration)
     ann = load_ann(spec, checkpoint, params)
-    graph = ann.meta["snnc_graph"]
-    check_dataset_fits(graph, name)
-    batches = calibration_batches(name, samples=samples, batch_size=batch_size, normalize=wants_normalized(graph),
-                                  data_dir=data_dir, seed=seed)
-    snn = snnc.convert(ann, batches, "burst" if gamma > 1 else "if", gamma=gamma, percentile=percentile,
+    batches = calibration_data(graph_of(ann), calibration, data_dir=data_dir, batch_size=batch_size, seed=seed)
+    snn = convert(ann, batches, "burst" if gamma > 1 else "if", gamma=gamma, percentile=percentile,
                        channelwise=channelwise, v_init=v_init, normalization=normalization, timesteps=timesteps)
-    snn.config["calibration"] = f"{name}:{sum(len(b) for b in batches)}"
     return snn
 
 
@@ -466,8 +406,6 @@ def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequenc
     Returns:
         The result dict described in the module docstring.
     """
-    import snnc
-
     wanted = sorted({int(t) for t in timesteps})
     gammas = sorted({int(g) for g in gammas})
     metrics = list(scorer_for(task).metrics)
@@ -481,7 +419,7 @@ def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequenc
     batch = getattr(loader, "batch_size", None) or 256
     for g in gammas:
         start = time.perf_counter()
-        snn = snnc.convert(ann, calibration, "burst" if g > 1 else "if", gamma=g, percentile=percentile,
+        snn = convert(ann, calibration, "burst" if g > 1 else "if", gamma=g, percentile=percentile,
                            channelwise=channelwise, v_init=v_init, normalization=normalization,
                            timesteps=wanted[-1], fold_batch=max(1, batch * fold_steps))
         calibrated = snn.config.get("calibration_samples", 0)

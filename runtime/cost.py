@@ -39,9 +39,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from snnc.compiler.artifact import Artifact, read_artifact
 from snnc.compiler.errors import DataError, SnncError, UnsupportedError, did_you_mean
 from snnc.compiler.ir.costs import graph_costs
 from snnc.compiler.passes.spike_values import SpikeValue, infer_spike_values
+from snnc.compiler import pipeline
+from snnc.compiler.pipeline import build_graph, graph_of, load, load_ann, load_weights, target_of
+from snnc.compiler.targets.base import Target, is_spiking
+from snnc.compiler.targets.registry import get_target
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -292,14 +297,14 @@ def _real_origin(graph, values: Mapping[str, SpikeValue], node) -> str:
     return f"real input from {origin.kind} '{origin.name}'"
 
 
-def build_report(graph, *, target: str = "ann", technology: "str | Path | Technology" = DEFAULT_TECHNOLOGY,
+def build_report(graph, *, target: "str | Target" = "ann", technology: "str | Path | Technology" = DEFAULT_TECHNOLOGY,
                  activity: Activity | None = None, timesteps: int | None = None,
                  assume_rate: float | None = None, weights: str = "none") -> CostReport:
     """Assemble the cost report of ``graph`` on ``target`` (pure arithmetic: no torch).
 
     Args:
         graph: the IR graph.
-        target: ``ann``, ``snn`` or ``burst``.
+        target: the target (name or object) whose execution is costed.
         technology: the energy table (preset name, file, or :class:`Technology`).
         activity: spikes measured by :func:`measure_activity`; without it spiking targets get a static report.
         timesteps: ``T`` (default: the activity's, else the graph's; ann: 1).
@@ -314,16 +319,15 @@ def build_report(graph, *, target: str = "ann", technology: "str | Path | Techno
         UnsupportedError: an unknown target. SnncError: ``assume_rate`` out of range.
     """
     tech = load_technology(technology)
-    if target not in ("ann", "snn", "burst"):
-        raise UnsupportedError(f"cost reports exist for ann, snn and burst, not '{target}'")
+    tgt = get_target(target)
     if assume_rate is not None and not (0.0 <= assume_rate and math.isfinite(assume_rate)):
         raise SnncError(f"assume_rate must be a firing rate >= 0 (spikes per element per step), got {assume_rate}")
-    spiking = target != "ann"
+    spiking = tgt.spiking
     steps = 1 if not spiking else int(activity.timesteps if activity else (timesteps or graph.timesteps))
     if activity is not None:
         assume_rate = None
     costs = graph_costs(graph)
-    values = infer_spike_values(graph, target=target)
+    values = infer_spike_values(graph, target=tgt.spike_roles)
     samples = activity.samples if activity else 0
     layers: list[LayerCost] = []
     for node in graph.nodes:
@@ -371,18 +375,18 @@ def build_report(graph, *, target: str = "ann", technology: "str | Path | Techno
         "ann_energy_uj": ann_energy,
         "energy_ratio": (ann_energy / energy) if energy else None,
     }
-    notes = _notes(graph, target, layers, activity, assume_rate, steps, tech)
+    notes = _notes(graph, tgt, values, layers, activity, assume_rate, steps, tech)
     accuracy = (activity.correct / activity.labelled) if activity is not None and activity.labelled else None
-    return CostReport(graph.name, target, steps, tech, layers, totals, dynamic=activity is not None,
+    return CostReport(graph.name, tgt.name, steps, tech, layers, totals, dynamic=activity is not None,
                       samples=samples, accuracy=accuracy, assumed_rate=assume_rate, weights=weights, notes=notes,
                       graph=graph)
 
 
-def _notes(graph, target: str, layers: list[LayerCost], activity: Activity | None, assume_rate: float | None,
-           steps: int, tech: Technology) -> list[str]:
+def _notes(graph, target: Target, values: Mapping[str, SpikeValue], layers: list[LayerCost],
+           activity: Activity | None, assume_rate: float | None, steps: int, tech: Technology) -> list[str]:
     notes = [f"energy per inference in μJ with {tech.name}: E_MAC {tech.e_mac_pj:g} pJ, E_AC {tech.e_ac_pj:g} pJ "
              f"({tech.reference})"]
-    if target == "ann":
+    if not target.spiking:
         return notes + ["every conv/linear layer is a MAC layer, one pass; " + NOTE_FREE]
     ac = [layer.name for layer in layers if layer.charged_as == "AC"]
     mac = [f"{layer.name} (×{layer.runs})" for layer in layers if layer.charged_as == "MAC"]
@@ -397,10 +401,8 @@ def _notes(graph, target: str, layers: list[LayerCost], activity: Activity | Non
     elif ac:
         notes.append("dynamic costs (firing rates, SOPs, the spiking energy) need data: pass --dataset "
                      "(Python: data= or dataset=), or --assume-rate R for a labelled estimate")
-    if target == "burst":
-        notes.append("burst: spikes carry k·θ; a burst of k spikes counts k; batch-norm is folded, max-pooling is "
-                     "LIPooling; time-invariant layers are charged once though the runner recomputes them each step")
-    if graph.encoding.kind != "direct" and target == "snn":
+    notes += list(target.cost_notes)
+    if values[graph.input.name].spikes:
         notes.append(f"{graph.encoding.kind} encoding: the input is spikes, so the first layer is charged as AC")
     return notes
 
@@ -457,11 +459,14 @@ UNIT_KINDS = ("maxpool2d", "flatten", "reshape", "slice", "dropout", "identity",
 burst spikes: the value-preserving kinds of the spike-value tables."""
 
 
-def _burst_units(module, graph, values: Mapping[str, SpikeValue]) -> dict[str, "torch.Tensor"]:
-    """Per spike-valued node, the value one spike has at each element (``θ`` of the neuron it came from)."""
+def _spike_units(module, graph, values: Mapping[str, SpikeValue]) -> dict[str, "torch.Tensor"]:
+    """Per spike-valued node, the value one spike has at each element (from the network's ``spike_values``);
+    empty when every spike is worth 1 (then a non-zero input is one spike)."""
     import torch
 
-    neurons = module.neurons()
+    worth = module.spike_values()
+    if all(isinstance(v, (int, float)) and v == 1 for v in worth.values()):
+        return {}
     ops = _unit_ops()
     units: dict[str, torch.Tensor] = {}
     for node in graph.nodes:
@@ -469,10 +474,10 @@ def _burst_units(module, graph, values: Mapping[str, SpikeValue]) -> dict[str, "
         if not value.spikes:
             continue
         if value.role == "spikes":
-            if node.name not in neurons:
-                raise UnsupportedError(f"the burst module has no neuron for spike node '{node.name}' (neurons: "
-                                       f"{', '.join(neurons)}); cannot count its bursts")
-            theta = neurons[node.name].threshold.detach().to(torch.float64).cpu()
+            if node.name not in worth:
+                raise UnsupportedError(f"the network has no neuron for spike node '{node.name}' (neurons: "
+                                       f"{', '.join(worth)}); cannot count its spikes")
+            theta = torch.as_tensor(worth[node.name]).detach().to(torch.float64).cpu()
             units[node.name] = torch.ones(1, *node.shape, dtype=torch.float64) * theta
         else:
             units[node.name] = ops[node.kind](node, [units[i] for i in node.inputs])
@@ -491,52 +496,44 @@ def _batches(data: Any) -> Iterable[tuple["torch.Tensor", "torch.Tensor | None"]
             yield batch, None
 
 
-def _target_of(module) -> str:
-    from snnc.compiler.targets.burst import BurstSNN
-    from snnc.compiler.targets.snn import SpikingModule
-
-    if isinstance(module, SpikingModule):
-        return "snn"
-    if isinstance(module, BurstSNN):
-        return "burst"
-    return "ann"
-
-
 def measure_activity(module: "nn.Module", graph, data: Any, *, timesteps: int | None = None,
-                     max_batches: int | None = None, seed: int = 0) -> Activity:
-    """Run a spiking module on data and count spikes and synaptic operations per layer.
+                     max_batches: int | None = None, seed: int = 0, target: "str | Target | None" = None
+                     ) -> Activity:
+    """Run a spiking network on data and count spikes and synaptic operations per layer.
 
-    Neuron layers report their own spike counts (``spike_counts()`` of the snn and burst modules; a burst of
-    ``k`` counts ``k``). For every conv/linear layer whose input is spikes (by ``infer-spike-values``), a
-    forward pre-hook counts the spikes arriving at each input element (snn: non-zero inputs; burst: ``x / θ``
-    with ``θ`` carried from the source neuron) and adds ``Σ spikes × fan-out`` (see :data:`FANOUT`). Hooks are
-    removed and training modes restored afterwards; the global random state is left untouched (rate encoding
-    draws from a generator seeded with ``seed``).
+    Neuron layers report their own spike counts (the network's ``recording()``; a burst of ``k`` counts ``k``).
+    For every conv/linear layer whose input is spikes (by ``infer-spike-values``), a forward pre-hook counts the
+    spikes arriving at each input element (a non-zero input, or ``x / v`` where ``v`` is the value one spike
+    carries, from the network's ``spike_values``) and adds ``Σ spikes × fan-out`` (see :data:`FANOUT`). Hooks
+    are removed and training modes restored afterwards; the global random state is left untouched (rate
+    encoding draws from a generator seeded with ``seed``).
 
     Args:
-        module: a :class:`~snnc.compiler.targets.snn.SpikingModule` or a
-            :class:`~snnc.compiler.targets.burst.BurstSNN` whose layers are named after ``graph``'s nodes.
+        module: a spiking network built by snnc from ``graph``'s spec (snn, burst).
         graph: the IR graph the module was compiled from.
         data: a tensor ``[N, ...]`` or an iterable of batches (tensors or ``(x, y)`` pairs).
         timesteps: ``T`` (default: the module's).
         max_batches: stop after this many batches.
         seed: seeds torch's generator for the run (rate encoding).
+        target: the target the network was built for (default: the one it carries, when snnc built it).
 
     Returns:
         The :class:`Activity` (totals over all samples and steps).
 
     Raises:
-        UnsupportedError: not a spiking module, or a layer of the graph is missing from it.
+        UnsupportedError: not a spiking network built by snnc, or a layer of the graph is missing from it.
         DataError: no data.
     """
     import torch
 
-    target = _target_of(module)
-    if target == "ann":
-        raise UnsupportedError(f"measure_activity needs an snn or burst module, got {type(module).__name__}")
-    values = infer_spike_values(graph, target=target)
-    root = module.network if target == "burst" else module
-    units = _burst_units(module, graph, values) if target == "burst" else {}
+    target = get_target(target) if target is not None else target_of(module)
+    if not is_spiking(module):
+        raise UnsupportedError(f"measure_activity needs a spiking network, got {type(module).__name__}")
+    if target is None:
+        raise UnsupportedError("this network does not say which target it was built for (it was not built by "
+                               "snnc.compile / snnc.convert of a spec-built ANN): pass target='burst' or 'snn'")
+    values = infer_spike_values(graph, target=target.spike_roles)
+    units = _spike_units(module, graph, values)
     steps = int(timesteps or module.timesteps)
     activity = Activity(samples=0, timesteps=steps)
     hooks = []
@@ -547,10 +544,10 @@ def measure_activity(module: "nn.Module", graph, data: Any, *, timesteps: int | 
             if node.kind not in FANOUT or not values[node.name].input_spikes:
                 continue
             try:
-                layer = root.get_submodule(node.name)
+                layer = module.layer(node.name)
             except AttributeError:
-                raise UnsupportedError(f"the {target} module has no layer '{node.name}'; was it compiled from "
-                                       f"this spec?") from None
+                raise UnsupportedError(f"the {target.name} network has no layer '{node.name}'; was it compiled "
+                                       "from this spec?") from None
             in_shape = tuple(graph.node(node.inputs[0]).shape)
             unit = units.get(node.inputs[0])
             hooks.append(layer.register_forward_pre_hook(
@@ -558,11 +555,13 @@ def measure_activity(module: "nn.Module", graph, data: Any, *, timesteps: int | 
             activity.input_spikes[node.name] = 0.0
             activity.sops[node.name] = 0.0
         module.eval()
-        if target == "snn":
-            module.timesteps = steps
+        module.timesteps = steps
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            _run(module, target, data, steps, max_batches, activity)
+            with module.recording():
+                _loop(module, data, max_batches, activity)
+                activity.spikes = {k: float(v) for k, v in module.spike_counts().items()}
+            activity.neurons = dict(module.neuron_counts())
     finally:
         for hook in hooks:
             hook.remove()
@@ -595,19 +594,7 @@ def _counter(name: str, in_shape: tuple[int, ...], fanout, unit, activity: Activ
     return hook
 
 
-def _run(module, target: str, data: Any, steps: int, max_batches: int | None, activity: Activity) -> None:
-    if target == "snn":
-        with module.recording():
-            _loop(module, target, data, steps, max_batches, activity)
-            activity.spikes = {k: float(v) for k, v in module.spike_counts().items()}
-    else:
-        module.reset_counts()
-        _loop(module, target, data, steps, max_batches, activity)
-        activity.spikes = {k: float(v) for k, v in module.spike_counts().items()}
-    activity.neurons = dict(module.neuron_counts())
-
-
-def _loop(module, target: str, data: Any, steps: int, max_batches: int | None, activity: Activity) -> None:
+def _loop(module, data: Any, max_batches: int | None, activity: Activity) -> None:
     params = list(module.parameters())
     device = params[0].device if params else None
     for i, (x, y) in enumerate(_batches(data)):
@@ -615,11 +602,7 @@ def _loop(module, target: str, data: Any, steps: int, max_batches: int | None, a
             break
         if device is not None:
             x = x.to(device)
-        if target == "snn":
-            spk, mem = module(x)
-            scores = module.decode(spk, mem)
-        else:
-            scores = module(x, timesteps=steps)
+        scores = module.scores(x)
         activity.samples += x.shape[0]
         if y is not None and scores.dim() >= 2:
             y = y.to(scores.device)
@@ -630,144 +613,121 @@ def _loop(module, target: str, data: Any, steps: int, max_batches: int | None, a
 # --- from a spec, a checkpoint and a dataset ------------------------------------------------------------------
 
 
-def report(spec: Any = None, *, target: str = "ann", model: "nn.Module | None" = None,
+def report(spec: Any = None, *, target: "str | Target" = "ann", model: "nn.Module | None" = None,
            checkpoint: "str | Path | None" = None, data: Any = None, dataset: str | None = None,
            data_dir: "str | Path | None" = None, split: str = "test", batches: int = 4, batch_size: int = 32,
            timesteps: int | None = None, tech: "str | Path | Technology" = DEFAULT_TECHNOLOGY,
            params: dict[str, Any] | None = None, assume_rate: float | None = None, gamma: int | None = None,
-           calibration: Any = None, normalize: bool | None = None, seed: int = 0) -> CostReport:
+           calibration: Any = None, seed: int = 0) -> CostReport:
     """The cost report of a model: static from the spec, dynamic when data is given.
 
     Args:
         spec: the spec (path, YAML text, dict or loaded spec); may be omitted with ``checkpoint`` (its embedded
-            spec is used) or with an ann ``model`` that carries its graph.
-        target: ``ann``, ``snn`` or ``burst``.
-        model: an already built module for ``target`` (e.g. after training or conversion); else one is compiled
+            spec is used) or with a ``model`` built by snnc.
+        target: the target (name or object) to cost.
+        model: an already built module for ``target`` (e.g. after training or conversion); else one is built
             from the spec, with the checkpoint's weights if given (untrained otherwise).
-        checkpoint: an artifact or training checkpoint (``snnc.save`` / ``snnc train``). For ``snn`` an ann
-            checkpoint loads too (the neurons keep their spec values); ``burst`` converts the ann weights.
+        checkpoint: an artifact or training checkpoint. A checkpoint of ``target`` itself is loaded as it is;
+            ANN weights load into an snn (the neurons keep their spec values) and are converted for burst.
         data: batches to measure on (a DataLoader, an iterable of tensors or ``(x, y)``, or a tensor).
         dataset: a dataset name for :func:`snnc.runtime.data.load_dataset` when ``data`` is not given.
         data_dir: where the dataset's files are.
         split: the dataset split to measure on.
         batches: measure on at most this many batches.
         batch_size: batch size for ``dataset``.
-        timesteps: ``T`` (default: the checkpoint's or spec's for snn, 64 for burst).
+        timesteps: ``T`` (default: the checkpoint's or the target's).
         tech: the energy technology (preset name, YAML/JSON file, or :class:`Technology`).
         params: spec parameter overrides.
         assume_rate: without data, estimate spiking costs at this input firing rate (clearly labelled).
-        gamma: the burst target's largest burst (default 5).
-        calibration: calibration batches for the burst conversion (default: ``batches`` batches of the
-            dataset's train split, or ``data``).
-        normalize: standardise dataset images (default: when the spec's input range reaches below 0).
+        gamma: the burst target's largest burst (when converting an ANN checkpoint).
+        calibration: calibration batches for a conversion (default: ``batches`` batches of the dataset's train
+            split, or ``data``).
         seed: seeds rate encoding during measurement.
 
     Returns:
         The :class:`CostReport` (``.to_dict()`` for JSON).
 
     Raises:
-        SpecError, UnsupportedError, DataError: a bad spec, target, checkpoint, dataset or technology.
+        SpecError, UnsupportedError, DataError: a bad spec, target, checkpoint, dataset or technology; a
+        checkpoint whose weights do not fit the spec (also without data).
     """
-    from snnc.compiler.targets.registry import target_info
-
     technology = load_technology(tech)
-    target_info(target)
-    if target not in ("ann", "snn", "burst"):
-        raise UnsupportedError(f"cost reports exist for ann, snn and burst, not '{target}'")
+    tgt = get_target(target)
     if batches < 1 or batch_size < 1:
         raise SnncError(f"batches and batch_size must be >= 1, got {batches} and {batch_size}")
-    art = _read_checkpoint(checkpoint) if checkpoint is not None else None
+    art = read_artifact(checkpoint) if checkpoint is not None else None
     source, src_params = _spec_source(spec, art, params)
     graph = _graph_of(source, src_params, model)
     if data is None and dataset is not None:
-        data = _loader(graph, dataset, data_dir, split, batches, batch_size, normalize)
-    if target == "ann" or data is None:  # the ann's costs do not depend on data or weights
-        return build_report(graph, target=target, technology=technology, timesteps=timesteps,
+        data = _loader(graph, dataset, data_dir, split, batches, batch_size)
+    if model is None and art is not None:
+        # Why also without data: a checkpoint that does not fit the spec must be refused, not ignored.
+        model = _build_module(source, src_params, graph, tgt, art, timesteps, gamma, calibration, data, dataset,
+                              data_dir, batches, batch_size, need_data=data is not None)
+    if not tgt.spiking or data is None:  # the ann's costs do not depend on data or weights
+        return build_report(graph, target=tgt, technology=technology, timesteps=timesteps,
                             assume_rate=assume_rate)
     weights = "trained" if (model is not None or art is not None) else "untrained"
     if model is None:
-        model = _build_module(source, src_params, graph, target, art, timesteps, gamma, calibration, data,
-                              dataset, data_dir, batches, batch_size, normalize)
+        model = _build_module(source, src_params, graph, tgt, None, timesteps, gamma, calibration, data, dataset,
+                              data_dir, batches, batch_size, need_data=True)
     activity = measure_activity(model, graph, data, timesteps=timesteps, max_batches=batches, seed=seed)
-    rep = build_report(graph, target=target, technology=technology, activity=activity, weights=weights)
+    rep = build_report(graph, target=tgt, technology=technology, activity=activity, weights=weights)
     if weights == "untrained":
         rep.notes.append("UNTRAINED weights (no checkpoint): firing rates and SOPs are those of a random network")
     return rep
 
 
-def _read_checkpoint(path: "str | Path") -> dict:
-    from snnc.compiler.artifact import read_artifact
-
-    return read_artifact(path)
-
-
-def _spec_source(spec: Any, art: dict | None, params: dict | None) -> tuple[Any, dict | None]:
+def _spec_source(spec: Any, art: Artifact | None, params: dict | None) -> tuple[Any, dict | None]:
     if spec is not None:
         return spec, params
     if art is not None:
-        return art["spec"], {**(art.get("params") or {}), **(params or {})} or None
+        return art.spec, {**art.params, **(params or {})} or None
     return None, params
 
 
 def _graph_of(source: Any, params: dict | None, model: Any):
     if source is not None:
-        from snnc.api import build_graph
-
         return build_graph(source, params)
-    graph = getattr(model, "meta", {}).get("snnc_graph") if model is not None else None
+    graph = graph_of(model) if model is not None else None
     if graph is None:
-        raise SnncError("a cost report needs the spec (or a checkpoint that embeds it, or an ann module from "
+        raise SnncError("a cost report needs the spec (or a checkpoint that embeds it, or a module built by "
                         "snnc.compile)")
     return graph
 
 
-def _loader(graph, dataset: str, data_dir, split: str, batches: int, batch_size: int, normalize: bool | None):
-    from snnc.runtime.data import dataset_info, load_dataset, make_loader
+def _loader(graph, dataset: str, data_dir, split: str, batches: int, batch_size: int):
+    from snnc.runtime.data import load_for, make_loader
 
-    info = dataset_info(dataset)
-    shape = tuple(graph.input.shape)
-    if info.size is not None and len(shape) == 3 and (info.channels, *info.size) != shape:
-        raise DataError(f"dataset '{info.name}' has {info.channels}x{info.size[0]}x{info.size[1]} images but the "
-                        f"spec '{graph.name}' takes input {list(shape)}: pick a matching dataset or change "
-                        "input.shape (e.g. with --param)")
-    if normalize is None:
-        normalize = float(graph.input.value_range[0]) < 0.0
-    ds = load_dataset(dataset, split, data_dir, normalize=normalize, limit=batches * batch_size)
-    return make_loader(ds, batch_size=batch_size)
+    return make_loader(load_for(graph, dataset, split, data_dir, limit=batches * batch_size), batch_size=batch_size)
 
 
-def _build_module(source, params, graph, target: str, art: dict | None, timesteps, gamma, calibration, data,
-                  dataset, data_dir, batches: int, batch_size: int, normalize):
-    import snnc
-
-    options = dict(art.get("options") or {}) if art is not None and art.get("target") == target else {}
-    if target == "snn":
-        if timesteps is not None:
-            options["timesteps"] = timesteps
-        module = snnc.compile(source, "snn", params=params, **options)
-        if art is not None:
-            _load_weights(module, art, strict=art.get("target") == "snn")
-        return module.eval()
-    ann = snnc.compile(source, "ann", params=params)
+def _build_module(source, params, graph, target: Target, art: Artifact | None, timesteps, gamma, calibration,
+                  data, dataset, data_dir, batches: int, batch_size: int, *, need_data: bool):
+    """The module to measure: the checkpoint's own, or built from the spec (with ANN weights if given)."""
+    steps = {"timesteps": timesteps} if timesteps else {}
+    if art is not None and get_target(art.target) is target:
+        return load(art, spec=source, params=params, options=steps)
+    if target.needs_trained_ann:
+        ann = load_ann(source, art, params) if art is not None else pipeline.compile(source, "ann", params=params).eval()
+        if not need_data:
+            return None
+        if calibration is None:
+            calibration = (_loader(graph, dataset, data_dir, "train", batches, batch_size)
+                           if dataset is not None else data)
+        options = {**steps, **({"gamma": gamma} if gamma else {})}
+        return pipeline.lower(ann, target, options, calibration=calibration)
+    module = pipeline.compile(source, target, params=params, options=steps)
     if art is not None:
-        _load_weights(ann, art, strict=art.get("target") == "ann")
-    ann.eval()
-    if calibration is None:
-        calibration = (_loader(graph, dataset, data_dir, "train", batches, batch_size, normalize)
-                       if dataset is not None else data)
-    from snnc.compiler.targets.burst import convert
-
-    return convert(ann, calibration, gamma=gamma, **({"timesteps": timesteps} if timesteps else {}))
-
-
-def _load_weights(module, art: dict, *, strict: bool) -> None:
-    try:
-        result = module.load_state_dict(art["state_dict"], strict=strict)
-    except RuntimeError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()][:4]
-        raise DataError("the checkpoint's weights do not fit this model: " + " ".join(lines)) from None
-    missing = [k for k in result.missing_keys if k.rsplit(".", 1)[-1] not in ("beta", "threshold", "alpha")
-               and ".neuron." not in k]
-    if missing:
-        raise DataError(f"the checkpoint lacks weights of this model: {', '.join(missing[:4])}"
-                        + (" ..." if len(missing) > 4 else ""))
+        load_weights(module, art.state_dict, where=f"the checkpoint ({art.target})", made_from=art.spec_name,
+                     built_from=graph.name, strict=get_target(art.target) is target)
+        missing = [k for k in set(module.state_dict()) - set(art.state_dict)
+                   if k.rsplit(".", 1)[-1] not in ("beta", "threshold", "alpha") and ".neuron." not in k]
+        if missing and art.spec_name != graph.name:
+            raise DataError(f"the checkpoint was made from spec '{art.spec_name}', but the model is built from spec "
+                            f"'{graph.name}': their layers differ. Pass the '{art.spec_name}' spec, or leave the "
+                            "spec out to use the checkpoint's own")
+        if missing:
+            raise DataError(f"the checkpoint lacks weights of this model: {', '.join(sorted(missing)[:4])}"
+                            + (" ..." if len(missing) > 4 else ""))
+    return module.eval()

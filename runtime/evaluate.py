@@ -19,85 +19,51 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from snnc.compiler.errors import DataError, InternalError, UnsupportedError
+from snnc.compiler.pipeline import graph_of, load, provenance
+from snnc.compiler.targets.base import is_spiking
 
-from .losses import LossFn, resolve_loss
+from .data import load_for, make_loader
+from .losses import RECORDING, SCORES, LossFn, resolve_loss
+from .methods import Batch
 from .metrics import ConfusionMatrix, RunningMean, count_correct, predictions, scores
 
 
 @dataclass
 class ModelInfo:
-    """What evaluation needs to know about a model.
+    """What evaluation needs to know about a model (asked of the model, never of a target name).
 
     Attributes:
-        target: ``snn`` (output ``(spk, mem)``) or ``ann`` (logits).
-        decoding: the snn decoding kind, or None for logits.
-        timesteps: steps per call (snn), else None.
+        target: the target's name, for the record (``"module"`` for a module snnc did not build).
+        form: the output form, :data:`~snnc.runtime.losses.RECORDING` or :data:`~snnc.runtime.losses.SCORES`.
+        spiking: whether the model keeps the spiking-network contract (spike counts are read).
+        decoding: the decoding kind of a recording output, else None.
+        timesteps: steps per call of a spiking model, else None.
         graph: the IR graph when known (input range and shape, task), else None.
     """
 
     target: str
+    form: str
+    spiking: bool
     decoding: Optional[str]
     timesteps: Optional[int]
     graph: Any = None
 
 
 def describe_model(model: nn.Module, graph: Any = None) -> ModelInfo:
-    """Find a model's target, decoding and graph.
+    """What a model is: its target, output form, decoding and graph.
 
     Args:
-        model: a module from ``snnc.compile`` (ann ``GraphModule`` or snn ``SpikingModule``) or any module
-            returning logits.
+        model: a module built by snnc, or any module returning logits.
         graph: the IR graph if the caller has it.
-
-    Returns:
-        The :class:`ModelInfo`.
     """
-    from snnc.compiler.ir import Graph
-
-    if graph is None:
-        meta = getattr(model, "meta", None)
-        graph = meta.get("snnc_graph") if isinstance(meta, dict) else None
-    if graph is None and isinstance(getattr(model, "graph", None), Graph):
-        graph = model.graph
-    decoding = getattr(model, "decoding", None)
-    if decoding is not None and hasattr(model, "timesteps"):
-        return ModelInfo("snn", getattr(decoding, "kind", decoding), int(model.timesteps), graph)
-    return ModelInfo("ann", None, None, graph)
-
-
-def input_normalize(graph: Any) -> bool:
-    """Whether a network expects standardised inputs rather than pixels in [0, 1].
-
-    Why: the spec's ``input.range`` says what the network was built for; [0, 1] (the default, as in the snnTorch
-    tutorials) means raw pixels / 255, a range reaching below zero means ``(x - mean) / std``.
-
-    Args:
-        graph: the IR graph, or None (then: no normalisation).
-    """
-    if graph is None:
-        return False
-    return float(graph.input.value_range[0]) < 0.0
-
-
-def check_dataset_fits(graph: Any, dataset: str) -> None:
-    """Check that a named dataset's images and classes fit the network's input and output.
-
-    Raises:
-        DataError: channels, image size or number of classes disagree (both sides are named).
-    """
-    from snnc.runtime.data import dataset_info
-
-    info = dataset_info(dataset)
-    if graph is None:
-        return
-    shape = tuple(graph.input.shape)
-    if len(shape) == 3 and info.size is not None and (info.channels, *info.size) != shape:
-        raise DataError(f"dataset '{info.name}' has {info.channels}x{info.size[0]}x{info.size[1]} images but the "
-                        f"spec '{graph.name}' takes input {list(shape)}: pick a matching dataset or change "
-                        "input.shape in the spec")
-    if info.class_names and graph.task.classes != info.num_classes:
-        raise DataError(f"dataset '{info.name}' has {info.num_classes} classes but the spec '{graph.name}' has "
-                        f"task.classes {graph.task.classes}")
+    graph = graph if graph is not None else graph_of(model)
+    prov = provenance(model)
+    name = prov.target if prov is not None else "module"
+    if not is_spiking(model):
+        return ModelInfo(name, SCORES, False, None, None, graph)
+    form = model.output_form
+    decoding = getattr(getattr(model, "decoding", None), "kind", None) if form == RECORDING else None
+    return ModelInfo(name, form, True, decoding, int(model.timesteps), graph)
 
 
 def class_names_of(dataset: Dataset, classes: int) -> list[str]:
@@ -130,6 +96,7 @@ class EvalResult:
         spikes_per_sample: neuron layer → spikes per sample (snn only).
         total_spikes_per_sample: the sum over layers.
         neurons: neuron layer → neurons per sample.
+        environments: environment → ``{"accuracy", "samples"}`` when the data labels environments.
         seconds: wall time of the evaluation.
     """
 
@@ -149,6 +116,7 @@ class EvalResult:
     spikes_per_sample: dict[str, float] = field(default_factory=dict)
     total_spikes_per_sample: float = 0.0
     neurons: dict[str, int] = field(default_factory=dict)
+    environments: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,25 +134,10 @@ def _progress(enabled: bool, console: Any, total: int, label: str):
 
 
 def _load_model(source: nn.Module | str | Path, spec: Any, params: dict | None, timesteps: int | None
-                ) -> tuple[nn.Module, Any]:
-    from .checkpoint import load_checkpoint, load_weights, model_from_artifact
-
+                ) -> nn.Module:
     if isinstance(source, nn.Module):
-        return source, None
-    art = load_checkpoint(source)
-    if spec is None:
-        model = model_from_artifact(art, timesteps=timesteps)
-        import snnc
-
-        return model, snnc.build_graph(art["spec"], art.get("params") or None)
-    import snnc
-
-    options = dict(art.get("options") or {})
-    if timesteps is not None and art["target"] != "ann":
-        options["timesteps"] = timesteps
-    model = snnc.compile(spec, art["target"], params=params, **options)
-    load_weights(model, art["state_dict"], where=f"'{source}'")
-    return model.eval(), snnc.build_graph(spec, params)
+        return source
+    return load(source, spec=spec, params=params, options={"timesteps": timesteps} if timesteps else None)
 
 
 def evaluate(
@@ -230,14 +183,14 @@ def evaluate(
         DataError: a missing or unfitting dataset or checkpoint. SpecError: the spec does not validate.
         UnsupportedError: an unknown loss, or ``timesteps`` for a non-spiking model.
     """
-    model, built_graph = _load_model(model_or_checkpoint, spec, params, timesteps)
+    model = _load_model(model_or_checkpoint, spec, params, timesteps)
     steps_before = getattr(model, "timesteps", None)
     if timesteps is not None:
-        if steps_before is None:
+        if not is_spiking(model):
             raise UnsupportedError("timesteps applies to spiking models only")
         model.timesteps = timesteps  # the caller's module gets its own number back in the end
     try:
-        return _evaluate(model, describe_model(model, graph if graph is not None else built_graph), dataset,
+        return _evaluate(model, describe_model(model, graph), dataset,
                          split=split, data_dir=data_dir, batch_size=batch_size, limit=limit, loss=loss, name=name,
                          progress=progress, console=console)
     finally:
@@ -248,33 +201,31 @@ def evaluate(
 def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, split: str, data_dir: Any,
               batch_size: int, limit: int | None, loss: Any, name: str | None, progress: bool, console: Any
               ) -> EvalResult:
-    from snnc.runtime.data import make_loader
-
     if isinstance(dataset, str):
-        from snnc.runtime.data import load_dataset
-
-        check_dataset_fits(info.graph, dataset)
         name = name or dataset
-        data = load_dataset(dataset, split, data_dir, normalize=input_normalize(info.graph), limit=limit)
+        data = load_for(info.graph, dataset, split, data_dir, limit=limit)
     else:
         name, data = name or getattr(dataset, "name", type(dataset).__name__), dataset
     if len(data) == 0:
         raise DataError(f"the {split} split of '{name}' is empty (limit={limit})")
-    loss_name, loss_fn = resolve_loss(loss, info.target, info.decoding or "rate")
+    loss_name, loss_fn = resolve_loss(loss, info.form, info.decoding)
     classes = int(info.graph.task.classes) if info.graph is not None else None
 
     loader = make_loader(data, batch_size, shuffle=False)
     mean_loss = RunningMean()
     confusion: ConfusionMatrix | None = ConfusionMatrix(classes) if classes else None
     correct = seen = 0
-    recording = model.recording() if hasattr(model, "recording") else contextlib.nullcontext()
+    per_env: dict[str, list] = {}
+    recording = model.recording() if info.spiking else contextlib.nullcontext()
     was_training = model.training
     model.eval()
     start = time.perf_counter()
     try:
         with torch.no_grad(), recording, _progress(progress, console, len(loader), f"eval {name}/{split}") as bar:
             task = bar.add_task("eval", total=len(loader)) if bar is not None else None
-            for x, y in loader:
+            for raw in loader:
+                batch = Batch.of(raw)
+                x, y = batch.x, batch.y
                 output = model(x)
                 value = loss_fn(output, y)
                 mean_loss.add(float(value), len(y))
@@ -284,12 +235,19 @@ def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, spli
                 if confusion is None:
                     confusion = ConfusionMatrix(int(scores(output, info.decoding).shape[1]))
                 confusion.update(pred, y)
+                if batch.env is not None:
+                    hits = (pred == y).reshape(len(y), -1).float().mean(1)
+                    for env in batch.env.unique().tolist():
+                        mask = batch.env == env
+                        slot = per_env.setdefault(str(env), [0.0, 0])
+                        slot[0] += float(hits[mask].sum())
+                        slot[1] += int(mask.sum())
                 if bar is not None:
                     bar.advance(task)
         seconds = time.perf_counter() - start
         samples = len(data)
         rates, spikes, neurons = {}, {}, {}
-        if hasattr(model, "spike_counts"):
+        if info.spiking:
             rates = dict(model.firing_rates())
             spikes = {k: v / samples for k, v in model.spike_counts().items()}
             neurons = dict(model.neuron_counts())
@@ -303,5 +261,6 @@ def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, spli
         class_names=class_names_of(data, confusion.matrix.shape[0]), confusion=confusion.tolist(),
         per_class_accuracy=confusion.per_class_accuracy(), firing_rates=rates, spikes_per_sample=spikes,
         total_spikes_per_sample=float(sum(spikes.values())), neurons=neurons, seconds=seconds,
+        environments={k: {"accuracy": c / n if n else 0.0, "samples": n} for k, (c, n) in sorted(per_env.items())},
     )
 

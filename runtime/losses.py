@@ -1,6 +1,6 @@
 """Training losses by name: snnTorch's spiking losses for the snn target, cross-entropy for the ann target.
 
-Each entry of :data:`LOSSES` says which target it serves, which recording it reads (output spikes ``spk`` or
+Each entry of :data:`LOSSES` says which output form it serves, which recording it reads (output spikes ``spk`` or
 membrane ``mem``, both ``[T, B, classes]``; or the ann's logits ``[B, classes]``) and how to build it. A built
 loss is a callable ``loss(output, targets) -> scalar`` where ``output`` is what the model returned: ``(spk, mem)``
 for the snn target, logits for the ann target.
@@ -13,7 +13,7 @@ The snn losses are ``snntorch.functional``'s own (their results are reshaped to 
 (cross-entropy of the output membrane at every step, averaged over the batch and summed over time).
 
 The spec's decoding picks the default (:func:`default_loss`): ``rate`` → ``ce_rate_loss``, ``count`` →
-``ce_count_loss``, ``membrane`` → ``ce_membrane_per_step``; the ann target always uses ``cross_entropy``.
+``ce_count_loss``, ``membrane`` → ``ce_membrane_per_step``; scores (an ann's logits) use ``cross_entropy``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ from torch import Tensor
 
 from snnc.compiler.errors import UnsupportedError, did_you_mean
 
+RECORDING = "recording"
+"""The output form ``(spk, mem)``, each ``[T, B, classes]`` (see the spiking-network contract)."""
+SCORES = "scores"
+"""The output form of scores ``[B, classes]``: an ann's logits, a converted network's averaged output."""
+
 LossFn = Callable[[Any, Tensor], Tensor]
 """A built loss: ``loss(model_output, targets) -> scalar tensor``."""
 
@@ -40,14 +45,15 @@ class LossInfo:
 
     Attributes:
         name: the name ``--loss`` takes.
-        target: the compile target whose output it reads (``snn`` or ``ann``).
+        form: the model output it reads: ``recording`` (``(spk, mem)`` of a trainable spiking network) or
+            ``scores`` (logits, or the decoded output of a converted network).
         reads: ``spk`` (output spikes), ``mem`` (output membrane) or ``logits``.
         description: one line for ``--help`` and error messages.
         factory: builds the criterion from keyword options (the options are the factory's keyword arguments).
     """
 
     name: str
-    target: str
+    form: str
     reads: str
     description: str
     factory: Callable[..., Callable[[Tensor, Tensor], Tensor]]
@@ -113,19 +119,19 @@ def _cross_entropy(label_smoothing: float = 0.0) -> Callable[[Tensor, Tensor], T
 
 
 LOSSES: Mapping[str, LossInfo] = MappingProxyType({
-    "ce_rate_loss": LossInfo("ce_rate_loss", "snn", "spk", "cross-entropy of the output spikes at every step, "
+    "ce_rate_loss": LossInfo("ce_rate_loss", RECORDING, "spk", "cross-entropy of the output spikes at every step, "
                              "averaged over time (snntorch.functional)", _ce_rate),
-    "ce_count_loss": LossInfo("ce_count_loss", "snn", "spk", "cross-entropy of the total output spike counts "
+    "ce_count_loss": LossInfo("ce_count_loss", RECORDING, "spk", "cross-entropy of the total output spike counts "
                               "(snntorch.functional)", _ce_count),
-    "mse_count_loss": LossInfo("mse_count_loss", "snn", "spk", "squared error of spike counts against "
+    "mse_count_loss": LossInfo("mse_count_loss", RECORDING, "spk", "squared error of spike counts against "
                                "correct_rate/incorrect_rate × T (snntorch.functional)", _mse_count),
-    "ce_max_membrane_loss": LossInfo("ce_max_membrane_loss", "snn", "mem", "cross-entropy of the maximum output "
+    "ce_max_membrane_loss": LossInfo("ce_max_membrane_loss", RECORDING, "mem", "cross-entropy of the maximum output "
                                      "membrane over time (snntorch.functional)", _ce_max_membrane),
-    "mse_membrane_loss": LossInfo("mse_membrane_loss", "snn", "mem", "squared error of the output membrane against "
+    "mse_membrane_loss": LossInfo("mse_membrane_loss", RECORDING, "mem", "squared error of the output membrane against "
                                   "on_target/off_target at every step (snntorch.functional)", _mse_membrane),
-    "ce_membrane_per_step": LossInfo("ce_membrane_per_step", "snn", "mem", "sum over steps of the cross-entropy of "
+    "ce_membrane_per_step": LossInfo("ce_membrane_per_step", RECORDING, "mem", "sum over steps of the cross-entropy of "
                                      "the output membrane (snnTorch tutorial 5)", _ce_membrane_per_step),
-    "cross_entropy": LossInfo("cross_entropy", "ann", "logits", "cross-entropy of the logits",
+    "cross_entropy": LossInfo("cross_entropy", SCORES, "logits", "cross-entropy of the logits",
                               _cross_entropy),
 })
 """Loss name → :class:`LossInfo`."""
@@ -138,24 +144,24 @@ DEFAULT_LOSS: Mapping[str, str] = MappingProxyType({
 """The spec's decoding kind → the snn target's default loss."""
 
 
-def default_loss(target: str, decoding: str) -> str:
-    """The default loss name for a target and an output decoding.
+def default_loss(form: str, decoding: str | None) -> str:
+    """The default loss name for a model output form and an output decoding.
 
     Args:
-        target: ``snn`` or ``ann``.
+        form: :data:`RECORDING` or :data:`SCORES`.
         decoding: the spec's decoding kind (``rate``, ``count`` or ``membrane``).
 
     Returns:
-        ``cross_entropy`` for ``ann``; for ``snn`` the entry of :data:`DEFAULT_LOSS`.
+        ``cross_entropy`` for scores; for recordings the entry of :data:`DEFAULT_LOSS`.
 
     Raises:
-        UnsupportedError: an snn decoding without a default loss.
+        UnsupportedError: a decoding without a default loss.
     """
-    if target != "snn":
+    if form != RECORDING:
         return "cross_entropy"
     if decoding not in DEFAULT_LOSS:
         raise UnsupportedError(f"no default loss for decoding '{decoding}'; pass --loss "
-                               f"({', '.join(n for n, i in LOSSES.items() if i.target == 'snn')})")
+                               f"({', '.join(n for n, i in LOSSES.items() if i.form == RECORDING)})")
     return DEFAULT_LOSS[decoding]
 
 
@@ -171,24 +177,25 @@ def loss_info(name: str) -> LossInfo:
     return info
 
 
-def make_loss(name: str, target: str, **options: Any) -> LossFn:
-    """Build a named loss for a target's model output.
+def make_loss(name: str, form: str, **options: Any) -> LossFn:
+    """Build a named loss for a model output form.
 
     Args:
         name: a key of :data:`LOSSES`.
-        target: ``snn`` (the model returns ``(spk, mem)``) or ``ann`` (logits).
+        form: :data:`RECORDING` (the model returns ``(spk, mem)``) or :data:`SCORES` (logits).
         **options: the loss's options (e.g. ``correct_rate`` for ``mse_count_loss``).
 
     Returns:
         ``loss(output, targets) -> scalar``.
 
     Raises:
-        UnsupportedError: unknown loss, a loss of the other target, or an option the loss does not take.
+        UnsupportedError: unknown loss, a loss of the other output form, or an option the loss does not take.
     """
     info = loss_info(name)
-    if info.target != target:
-        fitting = ", ".join(n for n, i in LOSSES.items() if i.target == target)
-        raise UnsupportedError(f"loss '{name}' is for the {info.target} target; losses for {target}: {fitting}")
+    if info.form != form:
+        fitting = ", ".join(n for n, i in LOSSES.items() if i.form == form)
+        what = {RECORDING: "spiking networks trained through time (snn)", SCORES: "scores or logits (ann)"}
+        raise UnsupportedError(f"loss '{name}' is for {what[info.form]}; losses for {what[form]}: {fitting}")
     allowed = info.options()
     for key in options:
         if key not in allowed:
@@ -203,13 +210,13 @@ def make_loss(name: str, target: str, **options: Any) -> LossFn:
     return criterion
 
 
-def resolve_loss(loss: str | LossFn | None, target: str, decoding: str, options: dict[str, Any] | None = None
+def resolve_loss(loss: str | LossFn | None, form: str, decoding: str | None, options: dict[str, Any] | None = None
                  ) -> tuple[str, LossFn]:
     """Turn the ``loss`` argument of :func:`~snnc.runtime.train.train` into a name and a callable.
 
     Args:
         loss: a loss name, a callable ``loss(output, targets)``, or None for :func:`default_loss`.
-        target: the compile target.
+        form: the model's output form (:data:`RECORDING` or :data:`SCORES`).
         decoding: the spec's decoding kind.
         options: options of a named loss.
 
@@ -223,8 +230,8 @@ def resolve_loss(loss: str | LossFn | None, target: str, decoding: str, options:
         if options:
             raise UnsupportedError("loss options apply to named losses only, not to a loss function")
         return getattr(loss, "__name__", type(loss).__name__), loss
-    name = loss or default_loss(target, decoding)
-    return name, make_loss(name, target, **(options or {}))
+    name = loss or default_loss(form, decoding)
+    return name, make_loss(name, form, **(options or {}))
 
 
 def is_finite(value: Tensor) -> bool:

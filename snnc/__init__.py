@@ -9,16 +9,31 @@ trained ANN (``burst``) or a memristive network on MemTorch (``mnn``)::
     ann = snnc.compile(spec, target="ann")
     snn = snnc.compile(spec, target="snn")
 
-Importing ``snnc`` is cheap: torch is imported only when a function that needs it is called.
+Importing ``snnc`` is cheap: torch and the runtime are imported only when a function that needs them is used.
 """
 
-from snnc.api import build_graph, compile, convert, load, load_spec, save
-from snnc.runtime.cost import report
-from snnc.zoo import list_models
+from snnc.api import build_graph, compile, convert, load, load_ann, load_spec, save
 from snnc.compiler.errors import (BackendUnavailable, DataError, InternalError, SnncError, SpecError,
                                   UnsupportedError)
 
 __version__ = "0.1.0"
 
+_LAZY = {"report": ("snnc.runtime.cost", "report"), "list_models": ("snnc.zoo", "list_models"),
+         "train": ("snnc.runtime.train", "train"), "evaluate": ("snnc.runtime.evaluate", "evaluate")}
+"""Public names whose modules are imported on first use (they import torch or the runtime)."""
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'snnc' has no attribute '{name}'")
+
+
 __all__ = ["BackendUnavailable", "DataError", "InternalError", "SnncError", "SpecError", "UnsupportedError",
-           "build_graph", "compile", "convert", "list_models", "load", "load_spec", "report", "save", "__version__"]
+           "build_graph", "compile", "convert", "evaluate", "list_models", "load", "load_ann", "load_spec", "report",
+           "save", "train", "__version__"]

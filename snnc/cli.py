@@ -16,9 +16,10 @@ from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from snnc.compiler.errors import InternalError, SnncError, SpecError
+from snnc.compiler.errors import InternalError, SnncError, SpecError, TrainingInterrupted
 
 app = typer.Typer(name="snnc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="snnc: compile brain-inspired neural networks from one YAML spec to ann, snn, burst and "
@@ -56,6 +57,9 @@ def handle_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except TrainingInterrupted as exc:
+            err_console.print(f"[yellow]interrupted[/]: {escape(str(exc).removeprefix('interrupted '))}")
+            raise typer.Exit(130) from None
         except SpecError as exc:
             if os.environ.get("SNNC_DEBUG"):
                 raise
@@ -64,15 +68,15 @@ def handle_errors(fn: Callable) -> Callable:
         except SnncError as exc:
             if os.environ.get("SNNC_DEBUG"):
                 raise
-            err_console.print(f"[bold red]error[/]: {exc}", markup=True)
+            err_console.print(f"[bold red]error[/]: {escape(str(exc))}")
             raise typer.Exit(EXIT_USER_ERROR) from None
         except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
+            err_console.print("[yellow]interrupted[/]: nothing was saved by this command")
             raise typer.Exit(130) from None
         except (InternalError, Exception) as exc:  # a bug in snnc, not the user's fault
             if os.environ.get("SNNC_DEBUG"):
                 raise
-            err_console.print(f"[bold red]internal error[/] ({type(exc).__name__}): {exc}\n"
+            err_console.print(f"[bold red]internal error[/] ({type(exc).__name__}): {escape(str(exc))}\n"
                               "This is a bug in snnc. Run again with SNNC_DEBUG=1 for a traceback and report it.")
             raise typer.Exit(EXIT_INTERNAL) from None
 
@@ -197,8 +201,8 @@ DepthOpt = typer.Option(None, "--depth", "-d", help="roll nodes up by the first 
 def validate(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
              max_memory: Optional[str] = MaxMemOpt) -> None:
     """Check a spec: syntax, types, wiring, shapes and sizes. Exits non-zero with located errors if invalid."""
-    from snnc.api import build_graph
     from snnc.compiler.ir.costs import graph_costs
+    from snnc.compiler.pipeline import build_graph
 
     graph = build_graph(spec, parse_params(param), max_memory=_max_memory(max_memory))
     costs = graph_costs(graph)
@@ -213,7 +217,7 @@ def validate(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
 def summary(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
             max_memory: Optional[str] = MaxMemOpt, depth: Optional[int] = DepthOpt) -> None:
     """Show every node with its op, output shape, parameters and MACs (one sample, one time step), with totals."""
-    from snnc.api import build_graph
+    from snnc.compiler.pipeline import build_graph
 
     graph = build_graph(spec, parse_params(param), max_memory=_max_memory(max_memory))
     console.print(summary_table(graph, f"{graph.name} ({spec})", _auto_depth(graph, depth)))
@@ -223,63 +227,86 @@ def summary(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
                   f"{_fmt_int(sum(int(__import__('math').prod(n.shape)) for n in spikes))} neurons")
 
 
+OptionOpt = typer.Option(None, "--option", "-O", help="a target option KEY=VALUE (repeatable; 'snnc targets' lists "
+                         "each target's options)")
+
+
+def target_options(target, items: list[str] | None, **flags: Any) -> dict[str, Any]:
+    """The options of ``--option KEY=VALUE`` items and of the common flags given (those not None), validated by
+    the target's options model.
+
+    Raises:
+        OptionsError: an unknown option (with did-you-mean) or a bad value, naming the target.
+    """
+    options = parse_params(items)
+    options.update({k: v for k, v in flags.items() if v is not None})
+    target.options(options)
+    return options
+
+
 @app.command("compile")
 @handle_errors
 def compile_cmd(spec: Path = SpecArg,
-                target: str = typer.Option("ann", "--target", "-t", help="ann, snn, burst or mnn"),
+                target: str = typer.Option("ann", "--target", "-t", help="a target: ann, snn, burst, ... "
+                                           "('snnc targets' lists them with their options)"),
                 output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the compiled model "
                                                       "(spec + state dict, loadable with snnc.load)"),
                 param: Optional[list[str]] = ParamOpt,
+                option: Optional[list[str]] = OptionOpt,
                 timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="override the spec's "
                                                         "time steps (spiking targets)"),
                 max_memory: Optional[str] = MaxMemOpt,
                 quiet: bool = typer.Option(False, "--quiet", "-q", help="do not print the summary table"),
                 depth: Optional[int] = DepthOpt,
-                checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="burst: the trained "
-                                                          "ANN (an artifact from 'snnc train -t ann' or "
-                                                          "'snnc compile -o')"),
+                checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="targets built from a "
+                                                          "trained ANN (burst): its weights (an artifact from "
+                                                          "'snnc train -t ann' or 'snnc compile -o')"),
                 calibration: Optional[str] = typer.Option(None, "--calibration", help="burst: DATASET or "
                                                           "DATASET:N training images that set the thresholds"),
-                gamma: int = typer.Option(5, "--gamma", help="burst: the largest burst per step (1: IF)"),
-                percentile: float = typer.Option(99.99, "--percentile", help="burst: activation percentile "
-                                                 "that sets each threshold"),
+                gamma: Optional[int] = typer.Option(None, "--gamma", help="burst: the largest burst per step "
+                                                    "(1: IF; default 5)", show_default=False),
+                percentile: Optional[float] = typer.Option(None, "--percentile", help="burst: activation "
+                                                           "percentile that sets each threshold",
+                                                           show_default=False),
                 channelwise: bool = typer.Option(False, "--channelwise", help="burst: one threshold per "
                                                  "channel"),
-                v_init: float = typer.Option(0.5, "--v-init", help="burst: initial membrane, as a fraction of "
-                                             "the threshold (0 as in the paper)"),
+                v_init: Optional[float] = typer.Option(None, "--v-init", help="burst: initial membrane, as a "
+                                                       "fraction of the threshold (default 0.5; 0 as in the "
+                                                       "paper)", show_default=False),
                 data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="burst: where the "
                                                         "calibration dataset is")) -> None:
-    """Compile a spec to a target module, print its cost summary and optionally save it.
+    """Compile a spec to a target module, print what was built and optionally save it.
 
-    The burst target converts a trained ANN: give --checkpoint and --calibration.
+    Targets built from a trained ANN (burst) take --checkpoint, and burst also --calibration.
     """
-    from snnc.compiler.targets.registry import target_info
+    from snnc.compiler.targets.registry import get_target
 
-    target_info(target)
+    tgt = get_target(target)
     params = parse_params(param)
-    from snnc.api import build_graph
+    options = target_options(tgt, option, timesteps=timesteps, gamma=gamma, percentile=percentile,
+                             channelwise=channelwise or None, v_init=v_init)
+    from snnc.compiler import pipeline
 
-    graph = build_graph(spec, params, max_memory=_max_memory(max_memory))
-    import snnc
+    graph = pipeline.build_graph(spec, params, max_memory=_max_memory(max_memory))
+    if tgt.needs_trained_ann and checkpoint is None:
+        raise SnncError(f"the {tgt.name} target is built from a trained ANN: give --checkpoint ANN.pt (an artifact "
+                        "from 'snnc train -t ann' or 'snnc compile -o', or a state dict)")
+    calib = None
+    if calibration is not None:
+        from snnc.runtime.convert import calibration_data
 
-    options = {"timesteps": timesteps} if timesteps is not None and target != "ann" else {}
-    if target == "burst":
-        if checkpoint is None or calibration is None:
-            raise SnncError("the burst target converts a trained ANN: give --checkpoint ANN.pt and "
-                            "--calibration DATASET[:N] (e.g. --calibration fashion-mnist:2048)")
-        from snnc.runtime.convert import compile_burst
-
-        module = compile_burst(spec, checkpoint, calibration, gamma=gamma, percentile=percentile,
-                               channelwise=channelwise, v_init=v_init, params=params, data_dir=data_dir, **options)
-    else:
-        module = snnc.compile(spec, target, params=params, max_memory=_max_memory(max_memory), **options)
-    if not quiet:
-        console.print(summary_table(graph, f"{graph.name} → {target}", _auto_depth(graph, depth)))
+        calib = calibration_data(graph, calibration, data_dir=data_dir)
+    module = pipeline.compile(spec, tgt, params=params, max_memory=_max_memory(max_memory), options=options,
+                              checkpoint=checkpoint, calibration=calib)
+    if not quiet and not tgt.needs_trained_ann:
+        console.print(summary_table(graph, f"{graph.name} → {tgt.name}", _auto_depth(graph, depth)))
     n_params = sum(p.numel() for p in module.parameters())
-    console.print(f"[green]✓[/] compiled [bold]{graph.name}[/] to [bold]{target}[/]: "
+    console.print(f"[green]✓[/] compiled [bold]{graph.name}[/] to [bold]{tgt.name}[/]: "
                   f"{type(module).__name__}, {_fmt_int(n_params)} parameters")
+    for line in tgt.describe(module):
+        console.print(line)
     if output is not None:
-        snnc.save(module, output, target=target)
+        pipeline.save(module, output)
         console.print(f"wrote {output} (load it with snnc.load('{output}'))")
 
 
@@ -303,12 +330,38 @@ def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="w
 @app.command()
 @handle_errors
 def targets() -> None:
-    """List the compilation targets and whether each is available."""
+    """List the compilation targets with what each is and its options (pass them as --option KEY=VALUE)."""
+    from snnc.compiler.errors import BackendUnavailable
     from snnc.compiler.targets.registry import TARGETS
 
-    for t in TARGETS.values():
-        mark = "[green]✓[/]" if t.available else "[yellow]–[/]"
-        console.print(f"{mark} [bold]{t.name:6}[/] {t.description}" + ("" if t.available else f" ({t.note})"))
+    for name in TARGETS:
+        tgt = TARGETS.get(name)
+        try:
+            tgt.check_available()
+            mark, note = "[green]✓[/]", ""
+        except BackendUnavailable as exc:
+            mark, note = "[yellow]–[/]", f" ({exc})"
+        flags = [f for f, on in (("trainable", tgt.trainable), ("spiking", tgt.spiking),
+                                 ("from a trained ANN", tgt.needs_trained_ann)) if on]
+        console.print(f"{mark} [bold]{name:6}[/] {tgt.description}{note}" + (f" [dim]({', '.join(flags)})[/]"
+                                                                            if flags else ""))
+        for key, info in tgt.Options.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            console.print(f"      [cyan]{key}[/] = {default!r}  [dim]{info.description or ''}[/]")
+
+
+@app.command()
+@handle_errors
+def methods() -> None:
+    """List the training methods ('snnc train --method NAME') with their options (--method-option KEY=VALUE)."""
+    from snnc.runtime.methods import METHODS
+
+    for name in METHODS:
+        method = METHODS.get(name)
+        console.print(f"[bold]{name:16}[/] {method.description}")
+        for key, info in method.Options.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            console.print(f"      [cyan]{key}[/] = {default!r}  [dim]{info.description or ''}[/]")
 
 
 def _register_command_modules() -> None:

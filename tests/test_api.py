@@ -39,7 +39,8 @@ def test_convert_hand_written_and_spec_built():
 
 
 def test_convert_unknown_method():
-    with pytest.raises(snnc.UnsupportedError, match="unknown conversion method 'bust'. Did you mean 'burst'"):
+    with pytest.raises(snnc.SnncError, match=r"target 'burst': option 'method': Input should be 'burst' or 'if' "
+                                             r"\(got 'bust'\) \(did you mean 'burst'\?\)"):
         snnc.convert(_Hand(), torch.rand(2, 1, 28, 28), method="bust")
 
 

@@ -106,6 +106,6 @@ def test_convert_unknown_dataset_and_bad_lists(trained):
 
 def test_convert_refuses_a_non_ann_artifact(trained, tmp_path):
     spec, _ = trained
-    path = snnc.save(snnc.compile(spec, "snn"), tmp_path / "snn.pt", target="snn")
+    path = snnc.save(snnc.compile(spec, "snn"), tmp_path / "snn.pt")
     result = convert(spec, path)
-    assert result.exit_code == 1 and "needs a trained ANN" in result.output
+    assert result.exit_code == 1 and "an ANN's trained weights are needed" in result.output

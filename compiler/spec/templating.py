@@ -13,14 +13,20 @@ import re
 from functools import lru_cache
 from typing import Any, Callable
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
 from ..errors import did_you_mean
 
 _FULL = re.compile(r"^\$\{(.+)\}$", re.DOTALL)
 _PART = re.compile(r"\$\{([^{}]+)\}")
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+
+
+@lru_cache(maxsize=1)
+def _environment():
+    """The sandbox, built on first use. Why lazily: most specs hold no expression, and importing Jinja2 is a
+    good part of ``snnc validate``'s start-up time."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined)
 
 
 class TemplateProblem(Exception):
@@ -33,7 +39,7 @@ class TemplateProblem(Exception):
 
 @lru_cache(maxsize=4096)
 def _compile(expr: str) -> Callable[..., Any]:
-    return _ENV.compile_expression(expr, undefined_to_none=False)
+    return _environment().compile_expression(expr, undefined_to_none=False)
 
 
 def evaluate(expr: str, scope: dict[str, Any]) -> Any:
@@ -42,6 +48,8 @@ def evaluate(expr: str, scope: dict[str, Any]) -> Any:
     Raises:
         TemplateProblem: syntax errors and unknown names (with a did-you-mean over ``scope``).
     """
+    from jinja2 import StrictUndefined, TemplateError, UndefinedError
+
     try:
         value = _compile(expr.strip())(**scope)
     except UndefinedError as exc:

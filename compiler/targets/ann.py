@@ -23,6 +23,7 @@ from torch import fx, nn
 
 from ..errors import UnsupportedError
 from ..ir import Graph
+from .base import Target
 
 Lowering = Callable[[object, list[fx.Node], "_Builder"], fx.Node]
 
@@ -159,3 +160,20 @@ def spike_nodes(gm: fx.GraphModule) -> list[fx.Node]:
     """The fx nodes of ``gm`` that are spike nodes (where a neuron fires), in graph order."""
     return [n for n in gm.graph.nodes if getattr(n.meta.get("snnc_node"), "kind", None) == "spike"
             and n.op == "call_module"]
+
+
+class AnnTarget(Target):
+    """The ``ann`` target: the spec's network as a plain module (spike nodes are ReLUs); takes no options."""
+
+    name = "ann"
+    description = "plain PyTorch module (torch.fx GraphModule); spike nodes are ReLUs"
+    trainable = True
+    ann_weights = True
+    spike_roles = "ann"
+    title = "ANN"
+
+    def build(self, ann: fx.GraphModule, options, *, calibration=None) -> fx.GraphModule:
+        return ann
+
+
+TARGET = AnnTarget()

@@ -1,42 +1,27 @@
-"""The targets snnc can compile to, with what each needs. Targets live in their own modules, imported lazily."""
+"""The targets snnc compiles to, by name: the only place a target is chosen by its name.
+
+Each entry is a :class:`~snnc.compiler.targets.base.Target` object, imported on first lookup.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..registry import Registry
+from .base import Target
 
-from ..errors import UnsupportedError, did_you_mean
-
-
-@dataclass(frozen=True)
-class TargetInfo:
-    """One target: its name, a one-line description and whether it is built in this version."""
-
-    name: str
-    description: str
-    available: bool
-    note: str = ""
+TARGETS: Registry[Target] = Registry("target", {
+    "ann": "snnc.compiler.targets.ann:TARGET",
+    "snn": "snnc.compiler.targets.snn.target:TARGET",
+    "burst": "snnc.compiler.targets.burst.target:TARGET",
+})
+"""Target name → :class:`Target`."""
 
 
-TARGETS: dict[str, TargetInfo] = {
-    "ann": TargetInfo("ann", "plain PyTorch module (torch.fx GraphModule); spike nodes are ReLUs", True),
-    "snn": TargetInfo("snn", "spiking network of snnTorch neurons, trained with surrogate gradients and BPTT", True),
-    "burst": TargetInfo("burst", "a trained ANN converted to a burst-spike SNN (Li & Zeng, IJCAI 2022)", True),
-    "mnn": TargetInfo("mnn", "memristive network simulated by MemTorch", False,
-                      "the mnn target is not built yet in this version of snnc"),
-}
-
-
-def target_info(name: str) -> TargetInfo:
-    """The :class:`TargetInfo` for ``name``.
+def get_target(target: "str | Target") -> Target:
+    """The target object for a name (a :class:`Target` is returned as is), after checking it is available.
 
     Raises:
-        UnsupportedError: unknown target (with a did-you-mean) or a target not built yet.
+        UnsupportedError: an unknown name (with did-you-mean). BackendUnavailable: a missing optional dependency.
     """
-    info = TARGETS.get(name)
-    if info is None:
-        raise UnsupportedError(f"unknown target '{name}'.{did_you_mean(name, TARGETS)} "
-                               f"Targets: {', '.join(TARGETS)}")
-    if not info.available:
-        built = ", ".join(t for t, i in TARGETS.items() if i.available)
-        raise UnsupportedError(f"{info.note}; available targets: {built}")
-    return info
+    obj = target if isinstance(target, Target) else TARGETS.get(target)
+    obj.check_available()
+    return obj

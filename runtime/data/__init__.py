@@ -19,6 +19,7 @@ Typical use::
 from .base import ImageDataset
 from .cifar import SafeUnpickler, read_batch, safe_load_pickle
 from .colored import ColoredMNIST, colorize, make_colored_mnist
+from .fit import check_fits, load_for
 from .folder import ImageFolderDataset, load_image_folder
 from .idx import read_idx, write_idx
 from .isbi import ISBI2012Dataset, load_isbi2012
@@ -30,6 +31,8 @@ DATASET_NAMES = tuple(INFOS)
 """Every name :func:`load_dataset` takes."""
 
 __all__ = [
+    "check_fits",
+    "load_for",
     "DATASET_NAMES",
     "ENV_VAR",
     "ColoredMNIST",

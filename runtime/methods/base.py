@@ -143,6 +143,10 @@ class Method:
         """Extra trainable modules (e.g. a domain discriminator): optimised with the model and checkpointed."""
         return {}
 
+    def prepare_dataset(self, dataset: Any) -> Any:
+        """The training set as this method trains on it (e.g. resampled); the default is ``dataset`` itself."""
+        return dataset
+
     def step(self, model: nn.Module, batch: Batch, info: StepInfo) -> StepOutput:
         """The loss of one step.
 
@@ -158,9 +162,17 @@ class Method:
 
     def forward(self, model: nn.Module, x: Tensor) -> tuple[Any, dict[str, Tensor]]:
         """Run ``model`` on ``x`` and collect the outputs of :attr:`taps` (with their gradients)."""
-        with tapped(model, self.taps, batch=int(x.shape[0])) as outputs:
+        with tapped(getattr(model, "module", model) if _is_wrapper(model) else model, self.taps,
+                    batch=int(x.shape[0])) as outputs:
             out = model(x)
         return out, {name: outputs[name] for name in self.taps}
+
+
+def _is_wrapper(model: nn.Module) -> bool:
+    """Whether ``model`` is a ``DistributedDataParallel`` (or similar) wrapper around ``model.module``."""
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+    return isinstance(model, (DataParallel, DistributedDataParallel))
 
 
 @contextlib.contextmanager

@@ -96,16 +96,16 @@ def convert_cmd(
     if limit is not None and limit < 1:
         raise SnncError(f"--limit must be >= 1, got {limit}")
     started = time.perf_counter()
-    from snnc.runtime.data import dataset_info, load_dataset, make_loader
+    from snnc.compiler.pipeline import graph_of, load_ann
+    from snnc.runtime.data import dataset_info, load_for, make_loader
 
     info = dataset_info(dataset)
-    ann = rc.load_ann(spec, checkpoint, parse_params(param))
-    graph = ann.meta["snnc_graph"]
-    rc.check_dataset_fits(graph, info.name)
-    normalize = rc.wants_normalized(graph)
+    ann = load_ann(spec, checkpoint, parse_params(param))
+    graph = graph_of(ann)
+    test = load_for(graph, info.name, "test", data_dir, limit=limit)
     calibration = rc.calibration_batches(info.name, samples=calibration_batches * batch_size,
-                                         batch_size=batch_size, normalize=normalize, data_dir=data_dir, seed=seed)
-    test = load_dataset(info.name, "test", data_dir, normalize=normalize, limit=limit)
+                                         batch_size=batch_size, normalize=graph.input.standardized,
+                                         data_dir=data_dir, seed=seed)
     if len(test) == 0:
         raise SnncError(f"the test split of '{info.name}' is empty (check --limit)")
     loader = make_loader(test, batch_size)

@@ -29,10 +29,10 @@ def _energy(value: Optional[float]) -> str:
     return "?" if value is None else f"{value:.4g}"
 
 
-def _op(rep, node) -> str:
+def _op(target, layer, node) -> str:
     """The op as the target runs it (the burst target turns every spike node and ReLU into a burst IF neuron)."""
-    if rep.target == "burst" and (node.kind == "spike" or getattr(node, "function", "") == "relu"):
-        return "burst neuron (IF, k·θ)"
+    if target.neuron_label and layer.neurons is not None:
+        return target.neuron_label
     return _describe(node)
 
 
@@ -43,7 +43,10 @@ def report_table(rep, title: str) -> Table:
         rep: a :class:`~snnc.runtime.cost.CostReport`.
         title: the table's title.
     """
-    spiking = rep.target != "ann"
+    from snnc.compiler.targets.registry import get_target
+
+    target = get_target(rep.target)
+    spiking = target.spiking
     t = rep.totals
     table = Table(title=title, show_footer=True, header_style="bold",
                   caption=("rate: spikes per neuron per step (neuron layers) or per input element per step (AC "
@@ -65,7 +68,7 @@ def report_table(rep, title: str) -> Table:
         if layer.kind == "input" and not layer.macs:
             continue
         charged = layer.charged_as + (f" ×{layer.runs}" if layer.charged_as == "MAC" and spiking else "")
-        row = [layer.name, _op(rep, graph.node(layer.name)), _fmt_int(layer.params) if layer.params else "",
+        row = [layer.name, _op(target, layer, graph.node(layer.name)), _fmt_int(layer.params) if layer.params else "",
                _fmt_macs(layer.macs) if layer.macs else ""]
         if spiking:
             rate = layer.firing_rate if layer.firing_rate is not None else layer.input_rate
@@ -81,11 +84,14 @@ def report_table(rep, title: str) -> Table:
 def _summary(rep, dataset: Optional[str]) -> list[str]:
     t = rep.totals
     lines = []
-    if rep.target == "ann":
+    from snnc.compiler.targets.registry import get_target
+
+    target = get_target(rep.target)
+    if not target.spiking:
         lines.append(f"ANN energy: [bold]{t['ann_energy_uj']:.4g} μJ[/] per inference ({_fmt_macs(t['macs'])} MACs, "
                      f"one pass, {rep.technology.name})")
         return lines
-    what = "SNN" if rep.target == "snn" else "burst SNN"
+    what = target.title
     if t["energy_uj"] is None:
         lines.append(f"{what} energy: unknown without data (T = {rep.timesteps}); pass --dataset NAME to measure, "
                      "or --assume-rate R for an estimate")

@@ -17,25 +17,19 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from snnc.cli import ParamOpt, app, console, handle_errors, parse_params
+from snnc.cli import OptionOpt, ParamOpt, app, console, handle_errors, parse_params
 from snnc.compiler.errors import SnncError
+from snnc.runtime.callbacks import Callback
 
 SAMPLE = "mnist-sample"
 
-TRAIN_DEFAULTS: dict[str, Any] = {"target": "snn", "dataset": SAMPLE, "epochs": 5, "batch_size": 128, "lr": 2e-3,
-                                  "optimizer": "adam", "schedule": None, "loss": None, "seed": 0,
-                                  "val_fraction": 0.1}
-"""Defaults of ``snnc train`` for options not given (and not read from a resumed run's config)."""
-
-RESUMED_KEYS = ("target", "dataset", "data_dir", "epochs", "batch_size", "lr", "optimizer", "schedule", "loss",
-                "loss_options", "seed", "val_fraction", "timesteps", "limit_train", "limit_test", "params",
-                "betas", "weight_decay")
-"""Settings a resumed run takes from its ``config.json`` unless given on the command line."""
+NOT_RESUMED = ("spec_name", "compile", "plots", "checkpoint_every", "checkpoint_minutes")
+"""Keys of a run's ``config.json`` that ``--resume`` does not take from it (they may change between sessions)."""
 
 
 def _train_settings(given: dict[str, Any], run_dir: Optional[Path], resume: bool) -> dict[str, Any]:
-    """Merge: options given > the resumed run's config.json > :data:`TRAIN_DEFAULTS`."""
-    settings: dict[str, Any] = dict(TRAIN_DEFAULTS)
+    """Merge: options given > the resumed run's config.json (defaults come from the training config)."""
+    settings: dict[str, Any] = {}
     if resume:
         if run_dir is None:
             raise SnncError("--resume needs --run-dir: the run directory to continue")
@@ -43,11 +37,19 @@ def _train_settings(given: dict[str, Any], run_dir: Optional[Path], resume: bool
         if not config_path.is_file():
             raise SnncError(f"nothing to resume in {run_dir}: no config.json (train without --resume to start)")
         config = json.loads(config_path.read_text(encoding="utf-8"))
-        settings.update({k: config[k] for k in RESUMED_KEYS if k in config})
-        if isinstance(settings.get("betas"), list):
-            settings["betas"] = tuple(settings["betas"])
+        settings.update({k: v for k, v in config.items() if k not in NOT_RESUMED})
     settings.update({k: v for k, v in given.items() if v is not None})
     return settings
+
+
+class _SampleNote(Callback):
+    """Says, once everything is set up (not before an unrelated error), that the bundled sample is not MNIST."""
+
+    def on_fit_start(self, trainer) -> None:
+        if trainer.config.dataset == SAMPLE and trainer.resumed_from is None:
+            console.print("[yellow]note[/]: training on the bundled MNIST sample (2,000 train / 500 test images); "
+                          "its accuracy is not MNIST accuracy. For the full data: --dataset mnist --data-dir "
+                          "FOLDER (with train-images-idx3-ubyte.gz ...).")
 
 
 @app.command("train")
@@ -93,6 +95,14 @@ def train_cmd(
                                                  show_default=False),
     no_plots: bool = typer.Option(False, "--no-plots", help="do not write PNG plots"),
     compile_model: bool = typer.Option(False, "--compile", help="run the model through torch.compile"),
+    method: Optional[str] = typer.Option(None, "--method", "-m", help="training method: erm (default), ... "
+                                         "(the loss of each step; 'snnc methods' lists them)", show_default=False),
+    method_option: Optional[list[str]] = typer.Option(None, "--method-option", help="a method option name=value "
+                                                      "(repeatable)"),
+    option: Optional[list[str]] = OptionOpt,
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="also save a resumable "
+                                                   "last.pt every N steps within an epoch (default: every 2 "
+                                                   "minutes)"),
     param: Optional[list[str]] = ParamOpt,
 ) -> None:
     """Train a spec (snn: backpropagation through time) and write a run directory: spec, config, metrics,
@@ -103,16 +113,17 @@ def train_cmd(
              "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "schedule": schedule,
              "loss": loss, "loss_options": parse_params(loss_option) or None, "seed": seed, "timesteps": timesteps,
              "limit_train": limit_train, "limit_test": limit_test, "val_fraction": val_fraction,
-             "params": parse_params(param) or None}
+             "params": parse_params(param) or None, "method": method,
+             "method_options": parse_params(method_option) or None, "target_options": parse_params(option) or None,
+             "checkpoint_every": checkpoint_every}
     settings = _train_settings(given, run_dir, resume)
-    if settings["dataset"] == SAMPLE:
-        console.print("[yellow]note[/]: training on the bundled MNIST sample (2,000 train / 500 test images); its "
-                      "accuracy is not MNIST accuracy. For the full data: --dataset mnist --data-dir "
-                      "FOLDER (with train-images-idx3-ubyte.gz ...).")
-    result = train(spec, run_dir=run_dir, resume=resume, plots=not no_plots, compile=compile_model,
-                   console=console, progress=True, **settings)
+    from snnc.runtime.trainer import default_callbacks
+
+    callbacks = [_SampleNote(), *default_callbacks(progress=True, console=console, plots=not no_plots)]
+    result = train(spec, run_dir=run_dir, resume=resume, console=console, callbacks=callbacks,
+                   **{**settings, "plots": not no_plots, "compile": compile_model})
     console.print(f"[green]✓[/] run in [bold]{result.run_dir}[/]: best epoch {result.best_epoch} "
-                  f"({result.best_accuracy:.2%} {'val' if settings['val_fraction'] else 'train'} accuracy)"
+                  f"({result.best_accuracy:.2%} {'val' if settings.get('val_fraction', 0.1) else 'train'} accuracy)"
                   if result.best_accuracy is not None else f"[green]✓[/] run in [bold]{result.run_dir}[/]")
     if result.test is not None:
         console.print(f"test accuracy [bold]{result.test.accuracy:.2%}[/] ({result.test.samples} samples); "
@@ -169,7 +180,7 @@ def eval_cmd(
     from snnc.runtime.evaluate import evaluate
 
     art = load_checkpoint(checkpoint)
-    config = (art.get("training") or {}).get("config") or {}
+    config = (art.training or {}).get("config") or {}
     if dataset is None:
         dataset = config.get("dataset") or SAMPLE
         if data_dir is None and config.get("data_dir") and dataset == config.get("dataset"):

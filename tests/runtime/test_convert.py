@@ -104,14 +104,14 @@ def test_checkpoint_errors(spec, ann, tmp_path):
     with pytest.raises(DataError, match="no file at"):
         rc.load_ann(spec, tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(DataError, match="cannot read .* as a checkpoint"):
+    with pytest.raises(DataError, match="is not an snnc checkpoint or artifact: it is not a readable checkpoint"):
         rc.load_ann(spec, tmp_path / "junk.pt")
     torch.save({"weights": [1, 2]}, tmp_path / "odd.pt")
     with pytest.raises(DataError, match="neither an snnc artifact nor a state dict"):
         rc.load_ann(spec, tmp_path / "odd.pt")
-    snn_path = snnc.save(snnc.compile(spec, "snn"), tmp_path / "snn.pt", target="snn")
-    with pytest.raises(UnsupportedError, match="compiled for the 'snn' target; the burst converter needs a "
-                                               "trained ANN"):
+    snn_path = snnc.save(snnc.compile(spec, "snn"), tmp_path / "snn.pt")
+    with pytest.raises(UnsupportedError, match="compiled for the 'snn' target; an ANN's trained weights are "
+                                               "needed"):
         rc.load_ann(spec, snn_path)
     other = snnc.compile(rc_spec_with_width(spec, 6), "ann")
     torch.save(other.state_dict(), tmp_path / "other.pt")

@@ -159,7 +159,7 @@ def test_burst_counts_multiplicity():
     for name in ("lif1", "lif2"):
         burst.neurons()[name].threshold.fill_(0.5)
     graph = snnc.build_graph(spec)
-    rep = build_report(graph, target="burst", activity=measure_activity(burst, graph, x))
+    rep = build_report(graph, target="burst", activity=measure_activity(burst, graph, x, target="burst"))
     assert rep.layer("lif1").spikes == 4 * 16 * T and rep.layer("lif1").firing_rate == 2.0
     assert rep.layer("conv2").input_spikes == 4 * 16 * T
     assert rep.layer("conv2").sops == 4 * 3 * COVER_4X4 * T

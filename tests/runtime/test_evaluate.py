@@ -65,7 +65,7 @@ def test_spec_must_fit_the_weights(trained, tmp_path):
     other = tmp_path / "wide.yaml"
     other.write_text(TINY_SPEC.format(encoding="direct", decoding="rate").replace("out_features: 32",
                                                                                     "out_features: 48"))
-    with pytest.raises(DataError, match="do not fit this model: .*size mismatch for fc1.weight"):
+    with pytest.raises(DataError, match=r"do not fit the spec \(shape mismatch fc1.weight \(32, 784\) vs \(48, 784\)"):
         evaluate(best, "mnist-sample", limit=8, spec=other)
 
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from snnc.compiler.errors import DataError
-from snnc.runtime.checkpoint import capture_rng, load_checkpoint, make_checkpoint, restore_rng, save_checkpoint
+from snnc.compiler.artifact import Artifact
+from snnc.runtime.checkpoint import capture_rng, load_checkpoint, restore_rng
 from snnc.runtime.run_dir import RunDir, default_run_dir, dumps_json, records_csv
 
 
@@ -37,16 +38,16 @@ def test_metrics_json_and_csv(tmp_path):
     assert dumps_json({"x": float("inf")}) == '{\n  "x": null\n}\n'
 
 
-def _checkpoint(value: float) -> dict:
+def _checkpoint(value: float) -> Artifact:
     model = torch.nn.Linear(2, 2)
     torch.nn.init.constant_(model.weight, value)
-    return make_checkpoint(model, spec_text="name: x\n", target="ann", params={}, options={},
-                           training={"epoch": 1, "rng": capture_rng(), "history": [], "best": {}, "config": {}})
+    return Artifact("ann", "name: x\n", state_dict=model.state_dict(),
+                    training={"epoch": 1, "rng": capture_rng(), "history": [], "best": {}, "config": {}})
 
 
 def test_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    save_checkpoint(_checkpoint(1.0), path)
+    _checkpoint(1.0).save(path)
     before = path.read_bytes()
 
     def interrupted(fd):
@@ -54,18 +55,18 @@ def test_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch)
 
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt, match="killed while writing"):
-        save_checkpoint(_checkpoint(2.0), path)
+        _checkpoint(2.0).save(path)
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # the temporary file is gone
-    assert torch.equal(load_checkpoint(path)["state_dict"]["weight"], torch.ones(2, 2))
+    assert torch.equal(load_checkpoint(path).state_dict["weight"], torch.ones(2, 2))
 
 
 def test_checkpoint_loads_with_weights_only_and_restores_rng(tmp_path):
     random.seed(5)
     np.random.seed(5)
     torch.manual_seed(5)
-    path = save_checkpoint(_checkpoint(0.5), tmp_path / "c.pt")
+    path = _checkpoint(0.5).save(tmp_path / "c.pt")
     expected = (random.random(), float(np.random.rand()), torch.rand(3))
     state = torch.load(path, weights_only=True)["training"]["rng"]
     restore_rng(state)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import snnc
 from snnc.compiler.errors import DataError, SnncError, TrainingDiverged, UnsupportedError
+from snnc.compiler.targets.base import OptionsError
 from snnc.runtime.checkpoint import load_checkpoint
 from snnc.runtime.plots import is_png
 from snnc.runtime.train import train
@@ -46,7 +47,7 @@ def test_snn_run_writes_the_run_directory(tmp_path, tiny_spec, quick):
     model = snnc.load(run / "best.pt")
     assert model.timesteps == 4
     best = load_checkpoint(run / "best.pt")
-    assert best["training"]["epoch"] == result.best_epoch and best["options"] == {"timesteps": 4}
+    assert best.training["epoch"] == result.best_epoch and best.options["timesteps"] == 4
     json.dumps(result.to_dict())
 
 
@@ -76,8 +77,8 @@ def test_resume_one_plus_one_epoch_equals_two_straight(tmp_path, tiny_spec, quic
     resumed = train(spec, run_dir=tmp_path / "resumed", resume=True, **quick)
     _assert_same_state(straight.model.state_dict(), resumed.model.state_dict())
     a, b = load_checkpoint(straight.last_checkpoint), load_checkpoint(resumed.last_checkpoint)
-    _assert_same_state(a["state_dict"], b["state_dict"])
-    assert torch.equal(a["training"]["rng"]["torch"], b["training"]["rng"]["torch"])
+    _assert_same_state(a.state_dict, b.state_dict)
+    assert torch.equal(a.training["rng"]["torch"], b.training["rng"]["torch"])
     _same_history(straight.epochs, resumed.epochs)
 
 
@@ -92,10 +93,10 @@ def test_resume_after_interrupt_with_schedule_is_exact(tmp_path, tiny_spec, quic
 
     with pytest.raises(KeyboardInterrupt, match="stopped after epoch 1"):
         train(spec, run_dir=tmp_path / "run", on_epoch_end=interrupt, **quick)
-    assert load_checkpoint(tmp_path / "run" / "last.pt")["training"]["epoch"] == 1
+    assert load_checkpoint(tmp_path / "run" / "last.pt").training["epoch"] == 1
     resumed = train(spec, run_dir=tmp_path / "run", resume=True, **quick)
     _assert_same_state(straight.model.state_dict(), resumed.model.state_dict())
-    a, b = (load_checkpoint(r.last_checkpoint)["training"] for r in (straight, resumed))
+    a, b = (load_checkpoint(r.last_checkpoint).training for r in (straight, resumed))
     assert a["scheduler"] == b["scheduler"]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["loss"] == "ce_membrane_per_step"
     with pytest.raises(SnncError, match="with a schedule the number of epochs cannot change"):
@@ -132,8 +133,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_spec, 
                                                r"are kept"):
         train(tiny_spec(), run_dir=run, loss=nan_in_epoch_two, **quick)
     last = load_checkpoint(run / "last.pt")
-    assert last["training"]["epoch"] == 1
-    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    assert last.training["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in last.state_dict.values() if v.is_floating_point())
     assert len(json.loads((run / "metrics.json").read_text())["epochs"]) == 1
 
 
@@ -143,11 +144,13 @@ def test_huge_learning_rate_diverges(tmp_path, tiny_spec, quick):
 
 
 def test_bad_settings_are_user_errors(tmp_path, tiny_spec, quick):
-    with pytest.raises(UnsupportedError, match="unknown optimizer 'adamw'. Did you mean 'adam'"):
+    with pytest.raises(OptionsError, match=r"option 'optimizer': Input should be 'adam' or 'sgd' \(got 'adamw'\) "
+                                           r"\(did you mean 'adam'\?\)"):
         train(tiny_spec(), run_dir=tmp_path / "a", **{**quick, "optimizer": "adamw"})
-    with pytest.raises(UnsupportedError, match="unknown schedule 'cosin'. Did you mean 'cosine'"):
+    with pytest.raises(OptionsError, match=r"option 'schedule'.*\(got 'cosin'\) \(did you mean 'cosine'\?\)"):
         train(tiny_spec(), run_dir=tmp_path / "a", **{**quick, "schedule": "cosin"})
-    with pytest.raises(UnsupportedError, match="unknown training target 'burst'"):
+    with pytest.raises(SnncError, match=r"the burst target is not trained directly \(trainable targets: ann, snn\); "
+                                        "train an ann and convert it"):
         train(tiny_spec(), target="burst", run_dir=tmp_path / "a", **quick)
     with pytest.raises(DataError, match="dataset 'cifar10' has 3x32x32 images but the spec 'tiny_fc' takes input "
                                         r"\[1, 28, 28\]"):

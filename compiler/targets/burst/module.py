@@ -12,7 +12,8 @@ ANN's output (logits). A softmax / log-softmax / sigmoid that ended the ANN is a
 
 from __future__ import annotations
 
-from typing import Iterable
+import contextlib
+from typing import Iterable, Iterator
 
 import torch
 from torch import fx, nn
@@ -127,6 +128,33 @@ class BurstSNN(nn.Module):
         super().train(mode)
         self.network.eval()
         return self
+
+    # --- the spiking-network contract ---------------------------------------------------------------------
+
+    output_form = "scores"
+    """``forward`` returns the decoded (time-averaged) output, not a recording."""
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """The output of :meth:`forward`: time-averaged, head applied, ``[B, ...]``."""
+        return self(x)
+
+    def decode_output(self, output: torch.Tensor) -> torch.Tensor:
+        """Scores from what :meth:`forward` returned (the same tensor)."""
+        return output
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator["BurstSNN"]:
+        """Zero the spike counters and yield; read :meth:`spike_counts` inside or after the block."""
+        self.reset_counts()
+        yield self
+
+    def layer(self, name: str) -> nn.Module:
+        """The submodule of the converted network that computes IR node ``name``."""
+        return self.network.get_submodule(name)
+
+    def spike_values(self) -> dict[str, torch.Tensor]:
+        """The value one spike carries in each neuron layer: its threshold ``θ``."""
+        return self.thresholds()
 
     # --- statistics ---------------------------------------------------------------------------------------
 

@@ -146,6 +146,25 @@ class SpikingModule(nn.Module):
         timed = [p.unflatten(0, (k, batch)) for p, k in zip(pieces, chunks)]
         return timed[0] if len(timed) == 1 else torch.cat(timed)
 
+    output_form = "recording"
+    """``forward`` returns the output layer's ``(spk, mem)`` over time (see the spiking-network contract)."""
+
+    def scores(self, x: Tensor) -> Tensor:
+        """Decoded scores ``[B, ...]`` of a batch: :meth:`decode` of :meth:`forward`."""
+        return self.decode(*self(x))
+
+    def decode_output(self, output: tuple[Tensor, Tensor]) -> Tensor:
+        """Scores ``[B, ...]`` from what :meth:`forward` returned."""
+        return self.decode(*output)
+
+    def layer(self, name: str) -> nn.Module:
+        """The submodule that computes IR node ``name``."""
+        return self.get_submodule(name)
+
+    def spike_values(self) -> dict[str, float]:
+        """The value one spike carries in each neuron layer: 1."""
+        return {name: 1.0 for name, _ in self._loops}
+
     def decode(self, spk: Tensor, mem: Tensor) -> Tensor:
         """Scores ``[B, ...]`` from the outputs of :meth:`forward`, according to :attr:`decoding`.
 

@@ -1,0 +1,62 @@
+"""Start-up benchmark: wall time of two everyday commands, run as a user runs them (a fresh process each time).
+
+    python benchmarks/startup.py [--repeat 7]
+
+Prints the median, min and max over the repetitions of
+
+* ``snnc validate specs/mnist_conv.yaml`` (target: under 0.3 s) and
+* ``snnc compile specs/ghostnet_dfc.yaml --target snn`` (target: under 3 s),
+
+and the import time of ``snnc.cli`` alone. Caches are warm (the first, cold run of each command is discarded:
+it reads the files from disk and writes Python's bytecode caches). Run it on an idle machine: the figures are wall
+times and other jobs on the cores inflate them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COMMANDS = [
+    ("snnc validate specs/mnist_conv.yaml", [sys.executable, "-m", "snnc", "validate", "specs/mnist_conv.yaml"],
+     0.3),
+    ("snnc compile specs/ghostnet_dfc.yaml --target snn",
+     [sys.executable, "-m", "snnc", "compile", "specs/ghostnet_dfc.yaml", "--target", "snn"], 3.0),
+    ("python -c 'import snnc.cli'", [sys.executable, "-c", "import snnc.cli"], None),
+]
+
+
+def wall(argv: list[str]) -> float:
+    """Seconds one run of ``argv`` takes (it must succeed)."""
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**__import__("os").environ, "COLUMNS": "120"})
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per command (after one warm-up run)")
+    args = parser.parse_args(argv)
+    rows = []
+    for label, command, target in COMMANDS:
+        wall(command)  # warm-up: bytecode caches, page cache
+        times = [wall(command) for _ in range(args.repeat)]
+        rows.append((label, statistics.median(times), min(times), max(times), target))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'command':{width}}  median s   min s   max s  target  met")
+    for label, median, low, high, target in rows:
+        met = "" if target is None else ("yes" if median < target else "NO")
+        goal = "" if target is None else f"< {target:g} s"
+        print(f"{label:{width}}  {median:8.3f}  {low:6.3f}  {high:6.3f}  {goal:6}  {met}")
+    print(f"({args.repeat} warm runs each, python -m snnc; {time.strftime('%Y-%m-%d %H:%M')})")
+
+
+if __name__ == "__main__":
+    main()

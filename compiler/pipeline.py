@@ -1,0 +1,327 @@
+"""The one pipeline: spec → IR graph → ann module → target module; conversion; saving and loading artifacts.
+
+Every way snnc turns a spec or an artifact into a module goes through here: :func:`compile` builds from a
+spec, :func:`convert` converts a trained ANN, :func:`load` rebuilds a saved module (the only rebuild path: the
+API, evaluation, training, cost reports and the CLI all call it), :func:`load_ann` gives a spec's ANN with
+trained weights. A built module carries a :class:`Provenance` (the spec, its parameters, the target and its
+options, and the IR graph), which is what :func:`save` writes beside the weights.
+
+Torch is imported only by the functions that build modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .artifact import Artifact, read_artifact, safe_torch_load
+from .errors import DataError, UnsupportedError
+from .spec.load import LoadedSpec
+from .spec.load import load_spec as _load_spec
+from .targets.base import Target
+from .targets.registry import get_target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import fx, nn
+
+    from .ir import Graph
+
+PROVENANCE = "snnc_provenance"
+"""The attribute of a built module that holds its :class:`Provenance`."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a module came from: enough to save it and rebuild it.
+
+    Attributes:
+        spec_text: the self-contained YAML of the spec.
+        params: spec parameter overrides.
+        target: the target's name.
+        options: the target's options, as plain values.
+        graph: the IR graph.
+    """
+
+    spec_text: str
+    params: Mapping[str, Any]
+    target: str
+    options: Mapping[str, Any]
+    graph: "Graph" = field(repr=False, compare=False)
+
+
+def provenance(module: Any) -> Provenance | None:
+    """The :class:`Provenance` of a module built by snnc, else None."""
+    found = getattr(module, PROVENANCE, None)
+    return found if isinstance(found, Provenance) else None
+
+
+def graph_of(module: Any) -> "Graph | None":
+    """The IR graph a module was built from (None for a module snnc did not build)."""
+    prov = provenance(module)
+    if prov is not None:
+        return prov.graph
+    meta = getattr(module, "meta", None)
+    return meta.get("snnc_graph") if isinstance(meta, dict) else None
+
+
+def target_of(module: Any) -> Target | None:
+    """The target object a module was built for (None for a module snnc did not build)."""
+    prov = provenance(module)
+    return get_target(prov.target) if prov is not None else None
+
+
+def _attach(module: "nn.Module", prov: Provenance) -> "nn.Module":
+    object.__setattr__(module, PROVENANCE, prov)
+    return module
+
+
+# --- spec and graph -------------------------------------------------------------------------------------------
+
+def load_spec(spec: "str | Path | dict | LoadedSpec", params: dict[str, Any] | None = None) -> LoadedSpec:
+    """Read and validate a spec (a path, a bundled spec's name, YAML text or a dict).
+
+    Args:
+        spec: a ``.yaml`` path, YAML text, parsed data, or an already loaded spec (returned as is).
+        params: overrides of the spec's ``params``.
+
+    Raises:
+        SpecError: every problem, located by file:line:column and spec path.
+    """
+    if isinstance(spec, LoadedSpec):
+        return _load_spec(spec.document_text, params, file=spec.source.file) if params else spec
+    return _load_spec(spec, params)
+
+
+def build_graph(spec: "str | Path | dict | LoadedSpec", params: dict[str, Any] | None = None, *,
+                max_memory: int | None = None) -> "Graph":
+    """Validate a spec and lower it to the shape-checked graph IR (no torch involved).
+
+    Raises:
+        SpecError: invalid spec, wiring, shapes or sizes.
+    """
+    from .frontend import spec_to_graph
+
+    return spec_to_graph(load_spec(spec, params), max_memory=max_memory).graph
+
+
+# --- building -------------------------------------------------------------------------------------------------
+
+def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "ann", *,
+            params: dict[str, Any] | None = None, max_memory: int | None = None,
+            options: Mapping[str, Any] | None = None, checkpoint: "str | Path | Artifact | None" = None,
+            calibration: Any = None, **more_options: Any) -> "nn.Module":
+    """Compile a spec to a module for ``target``.
+
+    Args:
+        spec: the spec (path, bundled name, YAML text, dict or loaded spec).
+        target: a target name (``snnc targets`` lists them) or object.
+        params: overrides of the spec's ``params``.
+        max_memory: refuse models whose parameters or activations exceed this many bytes.
+        options: the target's options (also accepted as keyword arguments).
+        checkpoint: trained ANN weights (an artifact or a plain state dict file) for targets built from a
+            trained ANN (burst).
+        calibration: data for targets that calibrate on it (burst thresholds).
+
+    Returns:
+        The module (a ``torch.fx.GraphModule`` for ann; a spiking network for snn and burst).
+
+    Raises:
+        SpecError: invalid spec. OptionsError: a bad target option. UnsupportedError: unknown target, a node
+        the target cannot lower, or missing weights / calibration. BackendUnavailable: a missing dependency.
+    """
+    tgt = get_target(target)
+    opts = tgt.options({**dict(options or {}), **more_options})
+    loaded = load_spec(spec, params)
+    graph = build_graph(loaded, max_memory=max_memory)
+    from .targets.ann import graph_to_ann
+
+    ann = graph_to_ann(graph)
+    if checkpoint is not None:
+        if not tgt.needs_trained_ann and not tgt.ann_weights:
+            raise UnsupportedError(f"target '{tgt.name}' is not built from trained ANN weights: load a "
+                                   "checkpoint of it with snnc.load(path)")
+        _load_ann_weights(ann, checkpoint)
+        ann.eval()
+    elif tgt.needs_trained_ann and calibration is not None:
+        raise UnsupportedError(f"the {tgt.name} target converts a trained ANN: pass checkpoint=ANN.pt (or use "
+                               "snnc.convert(trained_model, calibration, ...))")
+    module = tgt.build(ann, opts, calibration=calibration)
+    prov = Provenance(loaded.document_text, dict(params or {}), tgt.name, _settled(module, opts), graph)
+    _attach(ann, Provenance(prov.spec_text, prov.params, "ann", {}, graph))
+    return _attach(module, prov)
+
+
+def lower(model: "nn.Module", target: "str | Target", options: Mapping[str, Any] | None = None, *,
+          calibration: Any = None) -> "nn.Module":
+    """Lower an (often trained) ann module of a spec to ``target``; the result carries the spec like ``model``.
+
+    Raises:
+        OptionsError: a bad option. UnsupportedError: what the target cannot lower.
+    """
+    tgt = get_target(target)
+    opts = tgt.options(options)
+    module = tgt.build(model, opts, calibration=calibration)
+    prov = provenance(model)
+    if prov is not None:
+        _attach(module, Provenance(prov.spec_text, prov.params, tgt.name, _settled(module, opts), prov.graph))
+    return module
+
+
+def _settled(module: "nn.Module", options: Any) -> dict[str, Any]:
+    """The options as the build settled them (None values resolved), for saving."""
+    settled = options.model_dump(mode="json")
+    config = getattr(module, "config", None)
+    for key, value in settled.items():
+        if value is not None:
+            continue
+        found = config.get(key) if isinstance(config, dict) else None
+        found = getattr(module, key, None) if found is None else found
+        if isinstance(found, (bool, int, float, str)):
+            settled[key] = found
+    return settled
+
+
+def convert(model: "nn.Module", calibration: Any, method: str = "burst", **options: Any) -> "nn.Module":
+    """Convert a trained ANN (spec-built or hand-written, torch.fx-traceable) to a burst-spiking network.
+
+    Args:
+        model: the trained ANN; it is never modified.
+        calibration: data for the thresholds: a tensor, or an iterable / DataLoader of tensors or ``(x, y)``.
+        method: ``burst`` (up to ``gamma`` spikes per step) or ``if`` (``gamma = 1``).
+        **options: the burst target's options (``gamma``, ``percentile``, ``channelwise``, ``normalization``,
+            ``timesteps``, ``v_init``; ``snnc targets`` lists them).
+
+    Returns:
+        A :class:`~snnc.compiler.targets.burst.BurstSNN`. When ``model`` was built from a spec, the result
+        carries it and can be written with :func:`save`.
+
+    Raises:
+        OptionsError: a bad option. UnsupportedError: an op the converter cannot handle (names the node).
+    """
+    return lower(model, "burst", {"method": method, **options}, calibration=calibration)
+
+
+# --- saving and loading ---------------------------------------------------------------------------------------
+
+def artifact_of(module: "nn.Module", *, extra: dict | None = None, training: dict | None = None) -> Artifact:
+    """The :class:`Artifact` of a module built by snnc.
+
+    Raises:
+        UnsupportedError: the module carries no spec (it was not built by snnc).
+    """
+    prov = provenance(module)
+    if prov is None:
+        raise UnsupportedError("this module was not built from a spec by snnc.compile / snnc.convert (it carries "
+                               "no spec); save it with torch.save(model.state_dict(), path)")
+    tgt = get_target(prov.target)
+    return Artifact(prov.target, prov.spec_text, dict(prov.params), dict(prov.options), module.state_dict(),
+                    {**tgt.extras(module), **(extra or {})}, training)
+
+
+def save(module: "nn.Module", path: str | Path, *, extra: dict | None = None) -> Path:
+    """Save a module built by snnc as an artifact (spec text + options + state dict), atomically.
+
+    Returns:
+        The path written.
+
+    Raises:
+        UnsupportedError: the module was not built by snnc.
+    """
+    return artifact_of(module, extra=extra).save(path)
+
+
+def load(source: "str | Path | Artifact", *, spec: Any = None, params: dict[str, Any] | None = None,
+         options: Mapping[str, Any] | None = None) -> "nn.Module":
+    """Rebuild the module of an artifact or training checkpoint and load its weights (in eval mode).
+
+    Args:
+        source: a path written by :func:`save`, ``snnc compile -o`` or ``snnc train``, or an :class:`Artifact`.
+        spec: build from this spec instead of the embedded one (its weights must fit).
+        params: spec parameter overrides (default: the artifact's, when its own spec is used).
+        options: target options that replace the stored ones (e.g. ``{"timesteps": 50}``).
+
+    Raises:
+        DataError: not an artifact, or weights that do not fit (says which spec they were made from).
+        SpecError: the spec does not validate. OptionsError: a bad option.
+    """
+    art = source if isinstance(source, Artifact) else read_artifact(source)
+    where = "the artifact" if isinstance(source, Artifact) else f"'{source}'"
+    tgt = get_target(art.target)
+    merged = {**art.options, **dict(options or {})}
+    spec_src, spec_params = (art.spec, art.params or None) if spec is None else (spec, params)
+    loaded = load_spec(spec_src, spec_params)
+    graph = build_graph(loaded)
+    from .targets.ann import graph_to_ann
+
+    opts = tgt.options(merged)
+    module = tgt.skeleton(graph_to_ann(graph), opts)
+    load_weights(module, art.state_dict, where=where, made_from=art.spec_name, built_from=graph.name)
+    tgt.restore(module, art.extra)
+    prov = Provenance(loaded.document_text, dict(spec_params or {}), tgt.name, _settled(module, opts), graph)
+    return _attach(module, prov).eval()
+
+
+def load_weights(module: "nn.Module", state_dict: Mapping[str, Any], *, where: str, made_from: str | None = None,
+                 built_from: str | None = None, strict: bool = True) -> None:
+    """``module.load_state_dict(state_dict)`` with an error a user can act on when they do not fit.
+
+    Args:
+        module: the module to fill.
+        state_dict: the weights.
+        where: where they come from, for the message.
+        made_from: the name of the spec the weights were made from, if known.
+        built_from: the name of the spec ``module`` was built from, if known.
+        strict: every key must match (else missing keys of ``module`` are allowed).
+
+    Raises:
+        DataError: missing or unexpected keys, or shapes that differ; names the spec the weights were made from.
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state_dict] if strict else []
+    unexpected = [k for k in state_dict if k not in own]
+    wrong = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+             if k in state_dict and hasattr(state_dict[k], "shape") and tuple(state_dict[k].shape) != tuple(v.shape)]
+    if not (missing or unexpected or wrong):
+        module.load_state_dict(state_dict, strict=strict)
+        return
+    if made_from and built_from and made_from != built_from:
+        raise DataError(f"{where} was made from spec '{made_from}', but the model is built from spec "
+                        f"'{built_from}': their layers differ. Use the checkpoint's own spec (leave the spec out, "
+                        f"as in 'snnc eval --checkpoint {where.strip(chr(39))}') or pass the '{made_from}' spec")
+    parts = [f"missing {', '.join(missing[:5])}" if missing else "",
+             f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
+             f"shape mismatch {', '.join(wrong[:5])}" if wrong else ""]
+    raise DataError(f"the weights in {where} do not fit the spec ({'; '.join(p for p in parts if p)}); pass the "
+                    "spec the checkpoint was trained from")
+
+
+def load_ann(spec: Any, checkpoint: "str | Path | Artifact", params: dict[str, Any] | None = None) -> "fx.GraphModule":
+    """The spec's ANN with the trained weights of ``checkpoint`` (an ann artifact or a plain state dict), in eval mode.
+
+    Raises:
+        SpecError: invalid spec. DataError: the file or its weights do not fit. UnsupportedError: an artifact of a
+        target whose weights are not an ANN's.
+    """
+    ann = compile(spec, "ann", params=params)
+    _load_ann_weights(ann, checkpoint)
+    return ann.eval()
+
+
+def _load_ann_weights(ann: "fx.GraphModule", checkpoint: "str | Path | Artifact") -> None:
+    import torch
+
+    graph = graph_of(ann)
+    where = "the artifact" if isinstance(checkpoint, Artifact) else f"'{checkpoint}'"
+    obj = checkpoint if isinstance(checkpoint, Artifact) else safe_torch_load(checkpoint)
+    made_from = None
+    if isinstance(obj, dict) and "format" in obj:
+        obj = Artifact.from_dict(obj, where)
+    if isinstance(obj, Artifact):
+        if not get_target(obj.target).ann_weights:
+            raise UnsupportedError(f"{where} holds a model compiled for the '{obj.target}' target; an ANN's "
+                                   "trained weights are needed (train with --target ann)")
+        made_from, obj = obj.spec_name, obj.state_dict
+    if not (isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
+        raise DataError(f"{where} is neither an snnc artifact nor a state dict of tensors")
+    load_weights(ann, obj, where=where, made_from=made_from, built_from=graph.name if graph else None)

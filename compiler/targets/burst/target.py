@@ -1,0 +1,89 @@
+"""The ``burst`` target object: options of the conversion and how a trained ann becomes a :class:`BurstSNN`."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from ...errors import UnsupportedError
+from ...spec.models import MAX_TIMESTEPS
+from ..base import Target, TargetOptions
+
+MAX_GAMMA = 64
+"""The largest burst a neuron may fire in one step."""
+
+
+class BurstOptions(TargetOptions):
+    """Options of the burst conversion (see :func:`~.convert.convert`)."""
+
+    method: Literal["burst", "if"] = Field("burst", description="burst neurons, or plain IF (gamma = 1)")
+    gamma: Optional[int] = Field(None, ge=1, le=MAX_GAMMA, description="the largest burst per step "
+                                 "(default 5; 1: IF)")
+    percentile: Optional[float] = Field(None, gt=0, le=100, description="activation percentile that sets each "
+                                        "threshold (default: the converter's)")
+    channelwise: bool = Field(False, description="one threshold per channel")
+    normalization: Literal["percentile", "max"] = Field("percentile", description="threshold from a percentile "
+                                                        "or the largest activation")
+    timesteps: int = Field(64, ge=1, le=MAX_TIMESTEPS, description="time steps per call")
+    v_init: float = Field(0.5, ge=0, lt=1, description="initial membrane as a fraction of the threshold")
+    max_batches: Optional[int] = Field(None, ge=1, description="calibrate on at most this many batches")
+    fold_batch: int = Field(256, ge=1, le=1 << 24, description="the most samples (steps × batch) one pass folds")
+
+
+class BurstTarget(Target):
+    """The ``burst`` target: a trained ANN converted to burst spikes (Li & Zeng, IJCAI 2022)."""
+
+    name = "burst"
+    description = "a trained ANN converted to a burst-spike SNN (Li & Zeng, IJCAI 2022)"
+    Options = BurstOptions
+    spiking = True
+    needs_trained_ann = True
+    spike_roles = "burst"
+    title = "burst SNN"
+    neuron_label = "burst neuron (IF, k·θ)"
+    cost_notes = ("burst: spikes carry k·θ; a burst of k spikes counts k; batch-norm is folded, max-pooling is "
+                  "LIPooling; time-invariant layers are charged once though the runner recomputes them each step",)
+
+    def build(self, ann, options: BurstOptions, *, calibration=None):
+        if calibration is None:
+            raise UnsupportedError("the burst target converts a trained ANN with calibration data: use "
+                                   "snnc.convert(model, calibration, ...) or 'snnc compile SPEC --target burst "
+                                   "--checkpoint ANN.pt --calibration DATASET[:N]'")
+        from .convert import convert
+
+        snn = convert(ann, calibration, **options.model_dump(exclude_none=True))
+        label = getattr(calibration, "label", None)
+        if label:
+            snn.config["calibration"] = str(label)
+        return snn
+
+    def skeleton(self, ann, options: BurstOptions):
+        """Why a placeholder calibration: a converted network's structure (folded layers, a neuron per ReLU
+        site, threshold shapes) depends only on the spec and the settings; every value is in the state dict."""
+        import torch
+
+        graph = ann.meta["snnc_graph"]
+        return self.build(ann, options, calibration=torch.ones(2, *graph.input.shape))
+
+    def extras(self, module) -> dict:
+        # The conversion record (calibration data and samples, ...) is not needed to rebuild, but is kept.
+        return {"config": dict(module.config)}
+
+    def restore(self, module, extras) -> None:
+        module.config.update(extras.get("config") or {})
+
+    def describe(self, module) -> list[str]:
+        cfg = module.config
+        lines = [f"Γ = {cfg.get('gamma')}, T = {module.timesteps}, thresholds at the {cfg.get('percentile')} "
+                 f"percentile ({cfg.get('normalization')}{', per channel' if cfg.get('channelwise') else ''}), "
+                 f"v_init {cfg.get('v_init')}θ"]
+        for name, theta in module.thresholds().items():
+            flat = theta.detach().flatten()
+            text = f"{float(flat[0]):.4g}" if flat.numel() == 1 else \
+                f"{float(flat.min()):.4g} … {float(flat.max()):.4g} ({flat.numel()} channels)"
+            lines.append(f"  {name}: θ = {text}")
+        return lines
+
+
+TARGET = BurstTarget()

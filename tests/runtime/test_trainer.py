@@ -1,0 +1,130 @@
+"""The trainer's seams and life cycle: a validated config, methods and taps, checkpoints within an epoch that resume
+exactly, Ctrl-C that saves and says how to resume, and the training-health warnings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from snnc.compiler.errors import TrainingInterrupted
+from snnc.compiler.targets.base import OptionsError
+from snnc.runtime.callbacks import Callback
+from snnc.runtime.checkpoint import load_checkpoint
+from snnc.runtime.methods import METHODS, Batch, tapped
+from snnc.runtime.train import train
+from snnc.runtime.trainer import TrainConfig, make_config
+
+import snnc
+
+
+def test_config_is_validated_with_did_you_mean():
+    with pytest.raises(OptionsError, match=r"training: unknown option 'epoch' \(did you mean 'epochs'\?\)"):
+        make_config(epoch=3)
+    with pytest.raises(OptionsError, match="option 'lr': Input should be greater than 0"):
+        make_config(lr=-1.0)
+    with pytest.raises(OptionsError, match="option 'timesteps': Input should be less than or equal to 100000"):
+        make_config(timesteps=999_999_999_999)
+    assert make_config(schedule="none").schedule is None
+
+
+def test_config_json_is_the_config_dump(tmp_path, tiny_spec, quick):
+    result = train(tiny_spec(), run_dir=tmp_path / "run", **{**quick, "epochs": 1, "limit_test": 0})
+    stored = json.loads((result.run_dir / "config.json").read_text())
+    assert stored.pop("spec_name") == "tiny_fc"
+    assert TrainConfig(**stored).model_dump(mode="json") == stored
+    assert stored["method"] == "erm" and stored["strategy"] == "single"
+
+
+def test_unknown_method_is_named(tmp_path, tiny_spec, quick):
+    with pytest.raises(snnc.UnsupportedError, match="unknown training method 'ermm'. Did you mean 'erm'"):
+        train(tiny_spec(), run_dir=tmp_path / "run", method="ermm", **quick)
+    assert "erm" in METHODS
+
+
+def test_tapped_reads_named_layers_of_ann_and_snn():
+    x = torch.rand(3, 1, 28, 28)
+    snn = snnc.compile(_conv(), "snn", timesteps=5)
+    with tapped(snn, ["conv1", "lif2", "fc1"], batch=3) as out:
+        snn(x)
+    assert out["conv1"].shape == (3, 12, 24, 24)  # before the first neuron: once per call
+    assert out["lif2"].shape == (5, 3, 64, 4, 4) and out["fc1"].shape == (5, 3, 10)  # over time
+    assert set(out["lif2"].unique().tolist()) <= {0.0, 1.0}
+    ann = snnc.compile(_conv(), "ann")
+    with tapped(ann, ["lif1"], batch=3) as out:
+        ann(x)
+    assert out["lif1"].shape == (3, 12, 12, 12) and bool((out["lif1"] >= 0).all())
+    with pytest.raises(snnc.UnsupportedError, match="the model has no layer 'nope'"):
+        with tapped(ann, ["nope"], batch=3):
+            pass
+
+
+def _conv():
+    from ..conftest import SPECS
+
+    return SPECS / "mnist_conv.yaml"
+
+
+def test_batches_may_carry_environments():
+    x, y, env = torch.rand(4, 2), torch.tensor([0, 1, 0, 1]), torch.tensor([0, 0, 1, 1])
+    batch = Batch.of((x, y, env))
+    assert batch.env is env and len(batch) == 4
+    assert Batch.of({"x": x, "y": y}).env is None
+    with pytest.raises(snnc.UnsupportedError, match="a training batch must be"):
+        Batch.of((x,))
+
+
+class _StopAt(Callback):
+    """Asks the trainer to stop (as Ctrl-C does) after a given global step."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_batch_end(self, trainer, loss, accuracy):
+        if trainer.global_step == self.step:
+            trainer._stop_requested = True
+
+
+def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, tiny_spec, quick):
+    spec = tiny_spec("rate")  # rate encoding draws from the global generator: its state must be saved too
+    quick.update(epochs=2, limit_test=0, schedule="cosine")
+    straight = train(spec, run_dir=tmp_path / "straight", **quick)
+    from snnc.runtime.trainer import default_callbacks
+
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at epoch 1, batch 3/5; saved .*last.pt .*Resume "
+                                                  r"with: snnc train .* --resume --run-dir"):
+        train(spec, run_dir=tmp_path / "run", callbacks=[_StopAt(3), *default_callbacks(progress=False,
+                                                                                           plots=False)], **quick)
+    state = load_checkpoint(tmp_path / "run" / "last.pt").training
+    assert state["epoch"] == 0 and state["step_in_epoch"] == 3
+    resumed = train(spec, run_dir=tmp_path / "run", resume=True, **quick)
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in straight.epochs]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.epochs]
+
+
+def test_periodic_checkpoints_within_an_epoch(tmp_path, tiny_spec, quick):
+    seen = []
+
+    class Spy(Callback):
+        def on_checkpoint(self, trainer, epoch_finished):
+            seen.append((trainer.epoch, trainer.step_in_epoch, epoch_finished))
+
+    from snnc.runtime.trainer import default_callbacks
+
+    train(tiny_spec(), run_dir=tmp_path / "run", checkpoint_every=2,
+          callbacks=[*default_callbacks(progress=False, plots=False), Spy()], **{**quick, "epochs": 1})
+    assert seen == [(0, 2, False), (0, 4, False), (1, 0, True)]
+
+
+def test_a_silent_layer_is_warned_about(tmp_path, quick):
+    spec = ("name: silent\ninput: {shape: [1, 28, 28]}\ntimesteps: 4\n"
+            "neuron: {model: leaky, beta: 0.5, threshold: 1000.0}\n"
+            "layers:\n  - {kind: flatten}\n  - {name: fc1, kind: linear, out_features: 16}\n"
+            "  - {name: lif1, kind: spike}\n  - {name: fc2, kind: linear, out_features: 10}\n"
+            "  - {name: lif2, kind: spike}\n")
+    result = train(spec, run_dir=tmp_path / "run", **{**quick, "epochs": 2, "limit_test": 0})
+    assert any("layer 'lif1' is silent: it fired 0.000% of the time in epoch 1" in w for w in result.warnings)
+    assert sum("'lif1'" in w for w in result.warnings) == 1  # once, not every epoch
