@@ -232,7 +232,7 @@ def save(module: "nn.Module", path: str | Path, *, extra: dict | None = None) ->
 
 
 def load(source: "str | Path | Artifact", *, spec: Any = None, params: dict[str, Any] | None = None,
-         options: Mapping[str, Any] | None = None) -> "nn.Module":
+         options: Mapping[str, Any] | None = None, where: str | None = None) -> "nn.Module":
     """Rebuild the module of an artifact or training checkpoint and load its weights (in eval mode).
 
     Args:
@@ -240,13 +240,14 @@ def load(source: "str | Path | Artifact", *, spec: Any = None, params: dict[str,
         spec: build from this spec instead of the embedded one (its weights must fit).
         params: spec parameter overrides (default: the artifact's, when its own spec is used).
         options: target options that replace the stored ones (e.g. ``{"timesteps": 50}``).
+        where: how messages name the source (default: its path).
 
     Raises:
         DataError: not an artifact, or weights that do not fit (says which spec they were made from).
         SpecError: the spec does not validate. OptionsError: a bad option.
     """
     art = source if isinstance(source, Artifact) else read_artifact(source)
-    where = "the artifact" if isinstance(source, Artifact) else f"'{source}'"
+    where = where or ("the artifact" if isinstance(source, Artifact) else f"'{source}'")
     tgt = get_target(art.target)
     merged = {**art.options, **dict(options or {})}
     spec_src, spec_params = (art.spec, art.params or None) if spec is None else (spec, params)
@@ -287,8 +288,8 @@ def load_weights(module: "nn.Module", state_dict: Mapping[str, Any], *, where: s
         return
     if made_from and built_from and made_from != built_from:
         raise DataError(f"{where} was made from spec '{made_from}', but the model is built from spec "
-                        f"'{built_from}': their layers differ. Use the checkpoint's own spec (leave the spec out, "
-                        f"as in 'snnc eval --checkpoint {where.strip(chr(39))}') or pass the '{made_from}' spec")
+                        f"'{built_from}': their layers differ. Leave the spec out to use the one stored in the "
+                        f"checkpoint, or pass the '{made_from}' spec")
     parts = [f"missing {', '.join(missing[:5])}" if missing else "",
              f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
              f"shape mismatch {', '.join(wrong[:5])}" if wrong else ""]

@@ -656,6 +656,7 @@ def report(spec: Any = None, *, target: "str | Target" = "ann", model: "nn.Modul
     if batches < 1 or batch_size < 1:
         raise SnncError(f"batches and batch_size must be >= 1, got {batches} and {batch_size}")
     art = read_artifact(checkpoint) if checkpoint is not None else None
+    where = f"'{checkpoint}'" if checkpoint is not None else None
     source, src_params = _spec_source(spec, art, params)
     graph = _graph_of(source, src_params, model)
     if data is None and dataset is not None:
@@ -663,7 +664,7 @@ def report(spec: Any = None, *, target: "str | Target" = "ann", model: "nn.Modul
     if model is None and art is not None:
         # Why also without data: a checkpoint that does not fit the spec must be refused, not ignored.
         model = _build_module(source, src_params, graph, tgt, art, timesteps, gamma, calibration, data, dataset,
-                              data_dir, batches, batch_size, need_data=data is not None)
+                              data_dir, batches, batch_size, need_data=data is not None, where=where)
     if not tgt.spiking or data is None:  # the ann's costs do not depend on data or weights
         return build_report(graph, target=tgt, technology=technology, timesteps=timesteps,
                             assume_rate=assume_rate)
@@ -703,11 +704,11 @@ def _loader(graph, dataset: str, data_dir, split: str, batches: int, batch_size:
 
 
 def _build_module(source, params, graph, target: Target, art: Artifact | None, timesteps, gamma, calibration,
-                  data, dataset, data_dir, batches: int, batch_size: int, *, need_data: bool):
+                  data, dataset, data_dir, batches: int, batch_size: int, *, need_data: bool, where: str | None = None):
     """The module to measure: the checkpoint's own, or built from the spec (with ANN weights if given)."""
     steps = {"timesteps": timesteps} if timesteps else {}
     if art is not None and get_target(art.target) is target:
-        return load(art, spec=source, params=params, options=steps)
+        return load(art, spec=source, params=params, options=steps, where=where)
     if target.needs_trained_ann:
         ann = load_ann(source, art, params) if art is not None else pipeline.compile(source, "ann", params=params).eval()
         if not need_data:
@@ -719,7 +720,7 @@ def _build_module(source, params, graph, target: Target, art: Artifact | None, t
         return pipeline.lower(ann, target, options, calibration=calibration)
     module = pipeline.compile(source, target, params=params, options=steps)
     if art is not None:
-        load_weights(module, art.state_dict, where=f"the checkpoint ({art.target})", made_from=art.spec_name,
+        load_weights(module, art.state_dict, where=where or f"the checkpoint ({art.target})", made_from=art.spec_name,
                      built_from=graph.name, strict=get_target(art.target) is target)
         missing = [k for k in set(module.state_dict()) - set(art.state_dict)
                    if k.rsplit(".", 1)[-1] not in ("beta", "threshold", "alpha") and ".neuron." not in k]

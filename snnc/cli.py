@@ -379,6 +379,22 @@ def _register_command_modules() -> None:
 _register_command_modules()
 
 
+def _plain_flags() -> None:
+    """Show on/off flags in ``--help`` without a ``<bool>`` placeholder (typer shows one for every option)."""
+    import inspect
+
+    from typer.models import OptionInfo
+
+    for command in app.registered_commands:
+        for param in inspect.signature(command.callback).parameters.values():
+            info = param.default
+            if isinstance(info, OptionInfo) and isinstance(info.default, bool) and info.metavar is None:
+                info.metavar = ""
+
+
+_plain_flags()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -149,3 +149,39 @@ def test_compile_burst_writes_a_loadable_network(tmp_path):
     assert snn.config["gamma"] == 3 and snn.config["percentile"] == 99.9
     assert snn.config["channelwise"] is True and snn.config["v_init"] == 0.0
     assert snn.thresholds()["lif1"].shape == (12, 1, 1)
+
+
+def test_help_shows_flags_without_a_bool_placeholder():
+    for command in ("train", "eval", "compile", "report", "convert"):
+        result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "120"})
+        assert result.exit_code == 0 and "--help" in result.output
+        flags = [line for line in result.output.splitlines() if "--help" not in line]  # typer's own --help line
+        assert not [line for line in flags if "<bool>" in line], command
+
+
+def test_corrupt_checkpoint_is_not_called_a_checkpoint(tmp_path):
+    junk = tmp_path / "corrupt.pt"
+    junk.write_bytes(bytes(range(256)) * 20)
+    result = runner.invoke(app, ["eval", "--checkpoint", str(junk)])
+    assert result.exit_code == 1
+    assert "is not an snnc checkpoint or artifact: it is not a readable checkpoint" in result.output
+    assert "weights_only" not in result.output  # no unsafe advice
+
+
+def test_checkpoint_of_another_spec_names_it(tmp_path):
+    path = tmp_path / "fc.pt"
+    assert runner.invoke(app, ["compile", str(SPECS / "mnist_fc.yaml"), "-t", "snn", "-q", "-o", str(path)]).exit_code == 0
+    conv = str(SPECS / "mnist_conv.yaml")
+    for args in (["eval", conv, "--checkpoint", str(path), "--limit", "8"],
+                 ["report", conv, "-t", "snn", "--checkpoint", str(path)]):  # without data too
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, args
+        assert "was made from spec 'mnist_fc', but the model is built from spec 'mnist_conv'" in result.output
+
+
+def test_sizes_from_the_command_line_are_bounded(tmp_path):
+    result = runner.invoke(app, ["train", str(SPECS / "mnist_fc.yaml"), "--timesteps", "999999999999",
+                                 "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert "option 'timesteps': Input should be less than or equal to 100000" in result.output
+    assert not (tmp_path / "run").exists()
