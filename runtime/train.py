@@ -63,6 +63,20 @@ class TrainResult:
                 "plots": [str(p) for p in self.plots], "seconds": self.seconds, "warnings": self.warnings}
 
 
+def spec_recipe(spec: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The spec's ``training:`` recipe as settings, when it is for the target being trained (else nothing).
+
+    Why only for its target: a recipe's loss and learning rate are chosen for one target (the snnTorch tutorials'
+    for snn); the same values could be wrong, or refused, for another.
+    """
+    from snnc.compiler.pipeline import load_spec
+
+    recipe = load_spec(spec, settings.get("params") or None).spec.training
+    if settings.get("target", "snn") != recipe.target:
+        return {}
+    return recipe.model_dump(exclude_none=True, exclude={"target"})
+
+
 def train(spec: Any, *, run_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
           console: Any = None, callbacks: list | None = None, on_epoch_end: Callable[[dict], None] | None = None,
           config: TrainConfig | None = None, **settings: Any) -> TrainResult:
@@ -78,7 +92,8 @@ def train(spec: Any, *, run_dir: str | Path | None = None, resume: bool = False,
         console: the rich console to print on (default: a new one on stdout).
         callbacks: replace the default callbacks (:func:`~snnc.runtime.trainer.default_callbacks`).
         on_epoch_end: called with each epoch's record after its checkpoint is written.
-        config: the settings as a :class:`~snnc.runtime.trainer.TrainConfig` (else from ``settings``).
+        config: the settings as a :class:`~snnc.runtime.trainer.TrainConfig` (else from ``settings`` over the
+            spec's ``training:`` recipe, see :func:`spec_recipe`).
         **settings: the fields of :class:`~snnc.runtime.trainer.TrainConfig`: ``target`` (``snn``, ``ann``),
             ``dataset``, ``data_dir``, ``epochs``, ``batch_size``, ``lr``, ``optimizer``, ``schedule``, ``loss`` (a
             name, or a function ``loss(output, targets)``),
@@ -98,7 +113,7 @@ def train(spec: Any, *, run_dir: str | Path | None = None, resume: bool = False,
     if loss_fn is not None:
         settings["loss"] = getattr(loss_fn, "__name__", type(loss_fn).__name__)
     if config is None:
-        config = make_config(settings)
+        config = make_config({**spec_recipe(spec, settings), **settings})
     elif settings:
         config = make_config({**config.model_dump(), **settings})
     if callbacks is None:

@@ -314,6 +314,22 @@ class BlockSpec(SpecModel):
 # --------------------------------------------------------------------------------------------------------- spec
 
 
+class TrainingSpec(SpecModel):
+    """The spec's own training recipe: the defaults of ``snnc train`` for the target it names (flags override)."""
+
+    target: Literal["snn", "ann"] = Field("snn", description="the target this recipe trains")
+    optimizer: Literal["adam", "sgd"] | None = None
+    lr: Annotated[float, Field(gt=0, le=10)] | None = None
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] | None = None
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    schedule: Literal["none", "cosine", "step"] | None = None
+    epochs: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    loss: str | None = Field(None, description="a loss name (snnc train --help lists them)")
+    loss_options: dict[str, Any] | None = None
+    val_fraction: Annotated[float, Field(ge=0, lt=1)] | None = None
+
+
 class Spec(SpecModel):
     """A whole spec file.
 
@@ -337,6 +353,7 @@ class Spec(SpecModel):
     blocks: dict[Annotated[str, Field(pattern=NAME_PATTERN)], BlockSpec] = {}
     layers: Annotated[list[Layer], Field(min_length=1)]
     outputs: list[Annotated[str, Field(pattern=REF_PATTERN)]] | None = None
+    training: TrainingSpec = Field(TrainingSpec(), description="the training recipe snnc train uses by default")
 
     @field_validator("params")
     @classmethod

@@ -128,3 +128,24 @@ def test_a_silent_layer_is_warned_about(tmp_path, quick):
     result = train(spec, run_dir=tmp_path / "run", **{**quick, "epochs": 2, "limit_test": 0})
     assert any("layer 'lif1' is silent: it fired 0.000% of the time in epoch 1" in w for w in result.warnings)
     assert sum("'lif1'" in w for w in result.warnings) == 1  # once, not every epoch
+
+
+def test_the_spec_carries_its_training_recipe(tmp_path, tiny_spec, quick):
+    spec = tiny_spec().read_text() + ("training: {target: snn, optimizer: sgd, lr: 0.05, epochs: 1, "
+                                      "loss: ce_count_loss, schedule: cosine}\n")
+    settings = {k: v for k, v in quick.items() if k not in ("epochs", "lr")}
+    result = train(spec, run_dir=tmp_path / "a", **{**settings, "limit_test": 0})
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert (config["optimizer"], config["lr"], config["epochs"], config["loss"], config["schedule"]) == \
+        ("sgd", 0.05, 1, "ce_count_loss", "cosine")
+    flags = train(spec, run_dir=tmp_path / "b", lr=0.01, **{**settings, "limit_test": 0})  # a flag overrides
+    assert json.loads((flags.run_dir / "config.json").read_text())["lr"] == 0.01
+    ann = train(spec, run_dir=tmp_path / "c", target="ann", **{**settings, "epochs": 1, "limit_test": 0})
+    config = json.loads((ann.run_dir / "config.json").read_text())  # the recipe is for snn: defaults for ann
+    assert config["optimizer"] == "adam" and config["loss"] == "cross_entropy"
+
+
+def test_a_bad_recipe_is_a_located_spec_error(tiny_spec):
+    with pytest.raises(snnc.SpecError) as info:
+        snnc.load_spec(tiny_spec().read_text() + "training: {lr: -1}\n")
+    assert info.value.diagnostics[0].path[:2] == ("training", "lr")
