@@ -8,6 +8,7 @@ did-you-mean suggestions for unknown keys and kinds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,13 @@ from .models import LAYER_KINDS, Spec
 from .templating import TemplateProblem, substitute
 from .yaml_source import SpecSource, parse_yaml, read_spec_text
 
-_LAYER_ADAPTER: TypeAdapter = TypeAdapter(models.Layer)
+
+
+@lru_cache(maxsize=1)
+def _layer_adapter() -> TypeAdapter:
+    """The validator of one layer, built on first use (only specs with blocks need it; building it at import
+    would double the schema work of every ``snnc validate``)."""
+    return TypeAdapter(models.Layer)
 
 
 @dataclass
@@ -169,7 +176,7 @@ def validation_diagnostics(exc: ValidationError, data: Any, source: SpecSource, 
 def validate_layer(raw: dict, source: SpecSource, path: tuple) -> Any:
     """Validate one layer mapping (used when a block is instantiated). Raises SpecError located at ``path``."""
     try:
-        return _LAYER_ADAPTER.validate_python(raw)
+        return _layer_adapter().validate_python(raw)
     except ValidationError as exc:
         raise SpecError(validation_diagnostics(exc, raw, source, path, root=Spec)) from None
 
