@@ -40,8 +40,9 @@ def settings(quick: bool, args) -> dict[str, Any]:
     steps = args.per_env * 2 * 0.9 // args.batch_size if not quick else 1
     anneal = int(max(1, steps) * args.anneal_epochs)
     snn = {"target": "snn", "epochs": epochs, "batch_size": args.batch_size, "lr": args.lr,
-           "timesteps": 4 if quick else args.timesteps, "params": {"hidden": 32 if quick else args.hidden}}
-    irm_snn = {"penalty_weight": args.irm_weight, "penalty_anneal_iters": anneal}
+           "timesteps": 4 if quick else args.timesteps, "eval_every": 1 if quick else args.eval_every,
+           "params": {"hidden": 32 if quick else args.hidden, "output_spike": not args.readout}}
+    irm_snn = {"penalty_weight": args.irm_weight, "penalty_anneal_iters": anneal, "l2": args.l2}
     table1 = {
         "None": ("erm", {}, snn),
         "IRM": ("irm", irm_snn, snn),
@@ -50,8 +51,9 @@ def settings(quick: bool, args) -> dict[str, Any]:
     }
     if not args.no_ann:
         ann = {"target": "ann", "epochs": 3 if quick else args.ann_steps, "batch_size": None,
-               "lr": 0.0004898536566546834, "params": {"output_spike": False, "hidden": 32 if quick else 390},
+               "lr": 0.0004898536566546834, "params": {"output_spike": False, "hidden": 32 if quick else args.hidden},
                "eval_every": 1 if quick else 10}
+        table1["None (ann)"] = ("erm", {}, ann)
         table1["IRM (ann, paper recipe)"] = ("irm", dict(IRM_RECIPE, penalty_anneal_iters=1 if quick else 190), ann)
     return {"table1": table1, "gap_method": ("spike_similarity", {"lam": args.lam}, snn)}
 
@@ -104,6 +106,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--hidden", type=int, default=390)
     p.add_argument("--irm-weight", type=float, default=1000.0)
     p.add_argument("--anneal-epochs", type=float, default=2.0, help="epochs before the IRM weight applies")
+    p.add_argument("--l2", type=float, default=0.0011, help="IRM's explicit L2 weight on the snn")
+    p.add_argument("--readout", action="store_true", help="snn with a non-spiking read-out (output_spike false)")
+    p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--lam", type=float, default=1.0, help="λ of spike similarity at the last epoch")
     p.add_argument("--ann-steps", type=int, default=501)
     p.add_argument("--no-ann", action="store_true", help="skip the ann reference row")
