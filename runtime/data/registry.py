@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from snnc.compiler.errors import DataError, did_you_mean
 
-from . import bundled, cifar, colored, idx, isbi
+from . import bundled, cifar, colored, idx, irm_colored, isbi
 from .base import ImageDataset
 from .bundled import load_sample_arrays
 from .cifar import CLASS_NAMES as CIFAR_CLASSES
@@ -89,6 +89,15 @@ INFOS: Mapping[str, DatasetInfo] = MappingProxyType({
     "colored-mnist": _info(name="colored-mnist", title="Colored MNIST", task="classification", channels=3,
                            size=(28, 28), class_names=DIGITS, mean=colored.MEAN, std=colored.STD,
                            counts={"train": 60000, "test": 10000}, folder="mnist", license=MNIST_LICENSE),
+    # Why size None: 28x28 or 14x14 and two or three channels are options, so the spec check is left to the reader.
+    "irm-colored-mnist": _info(name="irm-colored-mnist", title="Colored MNIST of IRM (binary, 25% label noise)",
+                               task="classification", channels=2, size=None, class_names=irm_colored.CLASSES,
+                               mean=(0.0,), std=(1.0,), counts={"train": 60000, "test": 10000}, folder="mnist",
+                               license=MNIST_LICENSE),
+    "grey-colored-mnist": _info(name="grey-colored-mnist", title="Grey MNIST → Colored MNIST (domain pair)",
+                                task="classification", channels=2, size=None, class_names=irm_colored.CLASSES,
+                                mean=(0.0,), std=(1.0,), counts={"train": 60000, "test": 10000}, folder="mnist",
+                                license=MNIST_LICENSE),
     "isbi2012": _info(name="isbi2012", title="ISBI 2012 EM membranes", task="segmentation", channels=1,
                       size=(512, 512), class_names=isbi.CLASS_NAMES, mean=isbi.MEAN, std=isbi.STD,
                       counts={"train": 25, "test": 5}, folder=isbi.FOLDER,
@@ -98,7 +107,7 @@ INFOS: Mapping[str, DatasetInfo] = MappingProxyType({
                           license="that of the images"),
 })
 
-_ALIASES = {"fashion": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10", "isbi": "isbi2012",
+_ALIASES = {"irm-cmnist": "irm-colored-mnist", "fashion": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10", "isbi": "isbi2012",
             "isbi-2012": "isbi2012", "imagefolder": "image-folder", "folder": "image-folder"}
 
 
@@ -170,6 +179,48 @@ def _read_colored(split: str, data_dir: Path | None, normalize: bool, limit: int
                                       seed=seed, normalize=normalize, limit=limit)
 
 
+def _grey_digits(split: str, data_dir: Path | None, base: str, title: str):
+    if base == "mnist":
+        folder = find_mnist_folder(data_dir, "mnist", "MNIST/raw", f"MNIST (for {title})", split)
+        return read_mnist_split(folder, split)
+    if base == "mnist-sample":
+        return load_sample_arrays(split, data_dir)
+    raise ValueError(f"base must be 'mnist' or 'mnist-sample', got {base!r}")
+
+
+def _irm_split(split: str, data_dir: Path | None, normalize: bool, limit: int | None, title: str, base: str,
+               **options) -> Dataset:
+    if normalize:
+        raise DataError(f"{title} is read in [0, 1] only: give the spec input.range [0, 1].")
+    images, digits = _grey_digits(split, data_dir, base, title)
+    data = irm_colored.build_split(images, digits, split, **options)
+    if limit is not None:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        keep = slice(0, limit)
+        data = irm_colored.IRMColoredMNIST(data.images[keep], data.targets[keep], data.digits[keep],
+                                           data.colors[keep], data.envs[keep], data.environments, data.channels)
+    return data
+
+
+def _read_irm_colored(split: str, data_dir: Path | None, normalize: bool, limit: int | None, *,
+                      envs: tuple[float, ...] | None = None, test_envs: tuple[float, ...] = irm_colored.TEST_ENVS,
+                      gap: str | None = None, label_noise: float = irm_colored.LABEL_NOISE, size: int = 28,
+                      channels: irm_colored.Channels = "two", per_env: int | None = None, seed: int = 0,
+                      base: Literal["mnist", "mnist-sample"] = "mnist") -> Dataset:
+    return _irm_split(split, data_dir, normalize, limit, "IRM Colored MNIST", base, envs=envs, test_envs=test_envs,
+                      gap=gap, label_noise=label_noise, size=size, channels=channels, per_env=per_env, seed=seed)
+
+
+def _read_grey_colored(split: str, data_dir: Path | None, normalize: bool, limit: int | None, *,
+                       target_flip: float = 0.9, label_noise: float = irm_colored.LABEL_NOISE, size: int = 28,
+                       channels: irm_colored.Channels = "two", per_env: int | None = None, seed: int = 0,
+                       base: Literal["mnist", "mnist-sample"] = "mnist") -> Dataset:
+    return _irm_split(split, data_dir, normalize, limit, "grey → Colored MNIST", base, test_envs=(target_flip,),
+                      label_noise=label_noise, size=size, channels=channels, per_env=per_env, seed=seed,
+                      grey_source=True)
+
+
 def _read_isbi(split: str, data_dir: Path | None, normalize: bool, limit: int | None, *,
                crop: int | None = None, tiling: isbi.Tiling | None = None, crops_per_slice: int | None = None,
                test_slices: int = 5, seed: int = 0) -> Dataset:
@@ -191,6 +242,8 @@ READERS: Mapping[str, Callable[..., Dataset]] = MappingProxyType({
     "cifar10": _read_cifar,
     "mnist-sample": _read_sample,
     "colored-mnist": _read_colored,
+    "irm-colored-mnist": _read_irm_colored,
+    "grey-colored-mnist": _read_grey_colored,
     "isbi2012": _read_isbi,
     "image-folder": _read_folder,
 })
@@ -215,15 +268,18 @@ def load_dataset(name: str, split: Literal["train", "test"] = "train", data_dir:
     ``normalize``); for ``isbi2012`` the second element is an int64 ``H x W`` mask (1 = membrane).
 
     Args:
-        name: ``mnist``, ``fashion-mnist``, ``cifar10``, ``mnist-sample``, ``colored-mnist``, ``isbi2012`` or
-            ``image-folder``.
+        name: ``mnist``, ``fashion-mnist``, ``cifar10``, ``mnist-sample``, ``colored-mnist``,
+            ``irm-colored-mnist``, ``grey-colored-mnist``, ``isbi2012`` or ``image-folder``.
         split: ``"train"`` or ``"test"`` (use :func:`split_train_val` for a validation set).
         data_dir: where the files are (the dataset folder or a root holding it). When None: the bundled file for
             ``mnist-sample``; otherwise ``$SNNC_DATA_DIR/<folder>``, then ``<repo>/../shared/data/<folder>``.
         normalize: normalise with the dataset's per-channel mean and std (see :func:`dataset_info`).
         limit: keep only the first ``limit`` samples.
         **options: per-dataset options (see :func:`dataset_options`): ``colored-mnist`` takes ``correlation``,
-            ``test_colors``, ``seed``, ``base``; ``isbi2012`` takes ``crop``, ``tiling``, ``crops_per_slice``,
+            ``test_colors``, ``seed``, ``base``; ``irm-colored-mnist`` takes ``envs``, ``test_envs``, ``gap``,
+            ``label_noise``, ``size``, ``channels``, ``per_env``, ``seed``, ``base`` (items are ``(x, y, env)``,
+            see :mod:`snnc.runtime.data.irm_colored`); ``grey-colored-mnist`` takes ``target_flip`` and the same
+            but the environments; ``isbi2012`` takes ``crop``, ``tiling``, ``crops_per_slice``,
             ``test_slices``, ``seed``; ``image-folder`` takes ``mode``.
 
     Returns:

@@ -6,6 +6,11 @@ from .base import Batch, Method, MethodContext, NoOptions, StepInfo, StepOutput,
 
 METHODS: Registry = Registry("training method", {
     "erm": "snnc.runtime.methods.erm:ERM",
+    "balanced": "snnc.runtime.methods.balanced:Balanced",
+    "irm": "snnc.runtime.methods.irm:IRM",
+    "vrex": "snnc.runtime.methods.vrex:VREx",
+    "dann": "snnc.runtime.methods.dann:DANN",
+    "spike_similarity": "snnc.runtime.methods.spike_similarity:SpikeSimilarity",
 })
 """Method name → :class:`Method` subclass, imported on first use."""
 

@@ -144,7 +144,17 @@ class Method:
         return {}
 
     def prepare_dataset(self, dataset: Any) -> Any:
-        """The training set as this method trains on it (e.g. resampled); the default is ``dataset`` itself."""
+        """The training set this method trains on, given the run's training set (called once, before the loaders).
+
+        The default returns ``dataset`` unchanged. A method that resamples (``balanced``) returns another
+        map-style dataset, e.g. a ``Subset`` of it; validation and test sets are never passed here.
+
+        Args:
+            dataset: the training set (possibly a ``Subset`` of a dataset after a validation split).
+
+        Returns:
+            The dataset to build the training loader from.
+        """
         return dataset
 
     def step(self, model: nn.Module, batch: Batch, info: StepInfo) -> StepOutput:

@@ -1,0 +1,313 @@
+"""A small driver for the out-of-distribution reproductions, built on :meth:`snnc.runtime.methods.Method.step`.
+
+It is *not* snnc's trainer (``snnc train --method NAME`` is): it exists so the reproduction scripts run before
+the trainer lands, and so they can train full-batch (the IRM recipe) and score every environment each epoch.
+Data sits in memory as tensors; batches are sliced from them. One run:
+
+1. compile the spec for ``ann`` or ``snn``; build the method from :data:`snnc.runtime.methods.METHODS` with its
+   pydantic options and a :class:`~snnc.runtime.methods.MethodContext`;
+2. pass the training set through ``method.prepare_dataset`` (``balanced`` resamples there);
+3. each epoch, step over seeded batches (``batch_size=None``: one full batch a step), Adam over the model and
+   ``method.modules()``; then score, in eval mode, the training environments, their held-out validation parts
+   and the test environments;
+4. select an epoch by each protocol (:func:`select`).
+
+Selection protocols:
+
+* ``oracle`` (users' report B): the best test accuracy among epochs whose mean training accuracy exceeds 70%
+  (if none does, the best test accuracy overall, flagged ``qualified: false``). It reads the test set, so it is
+  optimistic.
+* ``val`` (DomainBed's training-domain validation): the test accuracy at the epoch with the best mean accuracy on
+  held-out images of the training environments (for domain adaptation: of the labelled source only).
+* ``last``: the last epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Subset
+
+import snnc
+from snnc.compiler.artifact import atomic_write_bytes
+from snnc.runtime.data import load_dataset
+from snnc.runtime.data.irm_colored import IRMColoredMNIST
+from snnc.runtime.losses import resolve_loss
+from snnc.runtime.methods import METHODS, Batch, MethodContext, StepInfo
+from snnc.runtime.metrics import scores
+
+ORACLE_TRAIN_ACC = 0.70
+"""Report B's rule: only epochs whose mean training accuracy exceeds this are eligible for its selection."""
+
+
+def setup(seed: int, threads: int = 2) -> None:
+    """Seed torch, NumPy and Python and cap torch's CPU threads."""
+    torch.set_num_threads(max(1, threads))
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+@dataclass
+class Data:
+    """A reproduction's data: training environments, their held-out parts and the test environments.
+
+    Attributes:
+        train: the training environments (what the method trains on).
+        val: held-out images of the same environments (for training-domain validation).
+        test: the test environments.
+        val_envs: which environments of ``val`` count for selection (None: all).
+    """
+
+    train: IRMColoredMNIST
+    val: IRMColoredMNIST
+    test: IRMColoredMNIST
+    val_envs: tuple[int, ...] | None = None
+
+
+def subset(data: IRMColoredMNIST, index: torch.Tensor) -> IRMColoredMNIST:
+    """The images ``index`` of a dataset, as a dataset of the same kind (keeps colours and environments)."""
+    return IRMColoredMNIST(data.images[index], data.targets[index], data.digits[index], data.colors[index],
+                           data.envs[index], data.environments, data.channels)
+
+
+def load_data(name: str, *, val_fraction: float = 0.1, seed: int = 0, val_envs: tuple[int, ...] | None = None,
+              data_dir: Any = None, test_per_env: int | None = None, **options) -> Data:
+    """Read a dataset's train and test splits and hold out ``val_fraction`` of each training environment.
+
+    Args:
+        name: ``irm-colored-mnist`` or ``grey-colored-mnist``.
+        val_fraction: share of each training environment held out.
+        seed: the dataset's seed and the hold-out's.
+        val_envs: environments used for selection (e.g. the source only for domain adaptation).
+        data_dir: where MNIST is (default: the usual search).
+        test_per_env: keep at most this many test images.
+        **options: the dataset's options (``envs``, ``size``, ``channels``, ``per_env``, ``base`` ...).
+    """
+    full = load_dataset(name, "train", data_dir, seed=seed, **options)
+    test = load_dataset(name, "test", data_dir, seed=seed, **{k: v for k, v in options.items() if k != "per_env"})
+    if test_per_env is not None:
+        test = subset(test, torch.arange(min(test_per_env, len(test))))
+    gen = torch.Generator().manual_seed(seed + 1000)
+    val_mask = torch.zeros(len(full), dtype=torch.bool)
+    for e in range(len(full.environments)):
+        idx = torch.nonzero(full.envs == e).squeeze(1)
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        val_mask[idx[: max(1, round(len(idx) * val_fraction))]] = True
+    return Data(subset(full, torch.nonzero(~val_mask).squeeze(1)), subset(full, torch.nonzero(val_mask).squeeze(1)),
+                test, val_envs)
+
+
+@dataclass
+class RunConfig:
+    """One training run.
+
+    Attributes:
+        spec: the spec path.
+        target: ``ann`` or ``snn``.
+        method: a :data:`METHODS` name.
+        options: the method's options.
+        epochs: passes over the training set (full batch: steps).
+        batch_size: samples per step, or None for the whole set each step.
+        lr: Adam's learning rate.
+        weight_decay: Adam's (coupled) weight decay.
+        seed: the model's and the batches' seed.
+        params: spec parameter overrides (e.g. ``{"output_spike": False}``).
+        timesteps: snn time steps (None: the spec's).
+        loss: a loss name (None: the target's default for the spec's decoding).
+        eval_every: score the environments every this many epochs (and at the last).
+        eval_train_limit: score at most this many training images (in eval mode) for the train accuracy.
+    """
+
+    spec: str
+    target: str = "ann"
+    method: str = "erm"
+    options: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int | None = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    timesteps: int | None = None
+    loss: str | None = None
+    eval_every: int = 1
+    eval_train_limit: int = 10000
+
+
+def _tensors(dataset: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if isinstance(dataset, Subset):
+        x, y, e = _tensors(dataset.dataset)
+        index = torch.as_tensor(list(dataset.indices), dtype=torch.long)
+        return x[index], y[index], e[index]
+    return dataset.tensors()
+
+
+@torch.no_grad()
+def accuracy_by_env(model: torch.nn.Module, data: IRMColoredMNIST, decoding: str | None,
+                    limit: int | None = None, batch: int = 2000) -> dict[int, float]:
+    """Accuracy of ``model`` (in eval mode) on each environment of ``data``."""
+    x, y, env = data.tensors()
+    if limit is not None and len(x) > limit:
+        x, y, env = x[:limit], y[:limit], env[:limit]
+    was = model.training
+    model.eval()
+    correct = torch.zeros(len(x), dtype=torch.bool)
+    for start in range(0, len(x), batch):
+        out = model(x[start:start + batch])
+        correct[start:start + batch] = scores(out, decoding).argmax(1) == y[start:start + batch]
+    model.train(was)
+    return {int(e): float(correct[env == e].float().mean()) for e in torch.unique(env)}
+
+
+def _mean(values: dict[int, float], keep: Sequence[int] | None = None) -> float:
+    picked = [v for k, v in values.items() if keep is None or k in keep]
+    return float(sum(picked) / len(picked)) if picked else float("nan")
+
+
+def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str = "") -> dict[str, Any]:
+    """Train one configuration and score every environment (see the module docstring).
+
+    Returns:
+        ``{"config", "history" (per evaluated epoch), "selection" (oracle/val/last), "seconds"}``.
+    """
+    setup(cfg.seed)
+    graph = snnc.build_graph(cfg.spec, cfg.params or None)
+    spiking = cfg.target != "ann"
+    options = {"timesteps": cfg.timesteps} if spiking and cfg.timesteps else {}
+    model = snnc.compile(cfg.spec, cfg.target, params=cfg.params or None, **options)
+    model.train()
+    decoding = graph.decoding.kind if spiking else None
+    _, loss_fn = resolve_loss(cfg.loss, cfg.target, graph.decoding.kind)
+    train_set = data.train
+    n = len(train_set)
+    cls = METHODS.get(cfg.method)
+    dummy = MethodContext(graph, spiking, decoding, loss_fn, cfg.epochs, 1)
+    method = cls(cls.Options(**cfg.options), dummy)
+    prepared = method.prepare_dataset(train_set)
+    x, y, env = _tensors(prepared)
+    n = len(x)
+    bs = n if cfg.batch_size is None else min(cfg.batch_size, n)
+    steps = max(1, n // bs)
+    method.context = MethodContext(graph, spiking, decoding, loss_fn, cfg.epochs, steps)
+    params = list(model.parameters()) + [p for m in method.modules().values() for p in m.parameters()]
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    step = 0
+    bar = None
+    if progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn(label or f"{cfg.method} {cfg.target}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+        task = bar.add_task("train", total=cfg.epochs, info="")
+        bar.start()
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            order = torch.randperm(n, generator=gen) if cfg.batch_size is not None else torch.arange(n)
+            sums: dict[str, float] = {}
+            for s in range(steps):
+                pick = order[s * bs:(s + 1) * bs]
+                out = method.step(model, Batch(x[pick], y[pick], env[pick]), StepInfo(epoch, cfg.epochs, step, steps))
+                opt.zero_grad(set_to_none=True)
+                out.loss.backward()
+                opt.step()
+                step += 1
+                loss = float(out.loss.detach())
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"{cfg.method}: the loss is {loss} at step {step}")
+                for k, v in {"loss": loss, **out.metrics}.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or epoch == 1:
+                record = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}}
+                record["train_acc"] = accuracy_by_env(model, train_set, decoding, cfg.eval_train_limit)
+                record["val_acc"] = accuracy_by_env(model, data.val, decoding)
+                record["test_acc"] = accuracy_by_env(model, data.test, decoding)
+                record["train_mean"] = _mean(record["train_acc"], data.val_envs)
+                record["val_mean"] = _mean(record["val_acc"], data.val_envs)
+                record["test_mean"] = _mean(record["test_acc"])
+                record["seconds"] = time.perf_counter() - start
+                history.append(record)
+                if bar is not None:
+                    bar.update(task, info=f"train {100 * record['train_mean']:.1f}%  val "
+                               f"{100 * record['val_mean']:.1f}%  test {100 * record['test_mean']:.1f}%")
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return {"config": asdict(cfg), "history": history, "selection": select(history),
+            "seconds": time.perf_counter() - start}
+
+
+def select(history: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The epoch each protocol picks, with its train, validation and test accuracy (module docstring)."""
+
+    def pick(record, **extra):
+        return {"epoch": record["epoch"], "train": record["train_mean"], "val": record["val_mean"],
+                "test": record["test_mean"], **extra}
+
+    eligible = [r for r in history if r["train_mean"] > ORACLE_TRAIN_ACC]
+    oracle = max(eligible or history, key=lambda r: r["test_mean"])
+    val = max(history, key=lambda r: (r["val_mean"], r["epoch"]))
+    return {"oracle": pick(oracle, qualified=bool(eligible)), "val": pick(val), "last": pick(history[-1])}
+
+
+def at_epoch(history: Sequence[dict[str, Any]], epoch: int) -> dict[str, Any] | None:
+    """The evaluated record of ``epoch`` (None if it was not evaluated)."""
+    return next((r for r in history if r["epoch"] == epoch), None)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and (population) standard deviation; std 0 for one value."""
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(values: Sequence[float]) -> str:
+    """``"68.9 ± 1.2"`` in percent (``"—"`` when empty)."""
+    m, s = mean_std(values)
+    if math.isnan(m):
+        return "—"
+    flag = " ⚠" if m > 0.75 else ""
+    return f"{100 * m:.1f} ± {100 * s:.1f}{flag}"
+
+
+def write_json(path: Path, payload: Any) -> Path:
+    """Write JSON atomically."""
+    return atomic_write_bytes(path, (json.dumps(payload, indent=2, default=float) + "\n").encode())
+
+
+def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, title: str) -> Path:
+    """Train (dashed) and test (solid) accuracy by epoch for each setting (mean over its seeds)."""
+    from matplotlib.figure import Figure
+
+    from snnc.runtime.plots import _save
+
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, results) in enumerate(runs.items()):
+        epochs = [r["epoch"] for r in results[0]["history"]]
+        colour = f"C{i % 10}"
+        for key, style in (("train_mean", "--"), ("test_mean", "-")):
+            series = [statistics.fmean(at_epoch(res["history"], e)[key] for res in results) for e in epochs]
+            ax.plot(epochs, [100 * v for v in series], style, color=colour,
+                    label=f"{name} ({'train' if key == 'train_mean' else 'test'})")
+    ax.axhline(75, color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=title, ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)

@@ -1,0 +1,270 @@
+"""The Colored MNIST of Arjovsky et al. (IRM, 2019): binary labels, 25% label noise, a colour per environment.
+
+Recipe (what :func:`make_environments` does, after ``code/colored_mnist/main.py`` of the IRM code and DomainBed's
+``ColoredMNIST``):
+
+1. Start from grey MNIST digits ``g`` (uint8 ``28 x 28``) and their digits ``d``. With ``size=14`` take every
+   second pixel (``g[::2, ::2]``), as the IRM code does.
+2. The clean label is ``d < 5`` (1 for 0..4, 0 for 5..9). Flip it with probability ``label_noise`` (0.25): the
+   label ``y`` is what the model is trained and tested on, so 75% is the best a shape-only model can reach.
+3. The colour is ``c = y XOR Bernoulli(e)`` with ``e`` the environment's colour-flip probability: colour agrees
+   with the label with probability ``1 - e`` (0.9 and 0.8 in the training environments, 0.1 at test).
+4. The image is two channels ``[red, green]`` with the digit in channel ``c`` and zeros in the other (``channels=
+   "two"``, the IRM code's layout; colour 0 = red, 1 = green), or RGB with a zero blue channel (``"rgb"``). A
+   grey environment (``e = None``, for the grey → coloured domain pair) puts the digit in every channel.
+
+Randomness: the whole pool of digits is shuffled once by a NumPy ``PCG64`` generator seeded with
+``SeedSequence([seed, stream])`` and dealt round-robin to the environments (image ``i`` of the shuffled pool goes
+to environment ``i % E``, as the IRM code's ``[::2]``/``[1::2]``); then label flips and colour flips are drawn for
+every environment in order, from the same generator. The same seed always gives the same images, labels,
+colours and environments. The ``train`` split is built from MNIST's training images and the ``test`` split from
+its test images, with different streams, so train and test never share a digit.
+
+Every item is ``(x, y, env)``: float32 ``C x H x W`` in [0, 1], the int label and the int environment index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+Channels = Literal["two", "rgb"]
+
+GAPS: dict[str, tuple[float, float]] = {
+    "10/20": (0.1, 0.2),
+    "5/25": (0.05, 0.25),
+    "2.5/27.5": (0.025, 0.275),
+    "0/30": (0.0, 0.3),
+}
+"""Report B's environment gaps: name → the two training environments' colour-flip probabilities (mean 0.15)."""
+
+TRAIN_ENVS = (0.1, 0.2)
+TEST_ENVS = (0.9,)
+LABEL_NOISE = 0.25
+CLASSES = ("digit >= 5", "digit < 5")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment's recipe.
+
+    Attributes:
+        flip: the colour-flip probability ``e`` (colour disagrees with the label with this probability), or None
+            for grey images (no colour at all).
+        label_noise: the probability a label is flipped.
+    """
+
+    flip: float | None
+    label_noise: float = LABEL_NOISE
+
+
+class IRMColoredMNIST(Dataset):
+    """Binary Colored MNIST over several environments: item ``i`` is ``(float32 C x H x W, int label, int env)``.
+
+    Images are coloured per item from the grey digits, so the set costs no more memory than grey MNIST.
+
+    Attributes:
+        images: uint8 ``N x H x W`` grey digits (already subsampled to 14 x 14 when asked).
+        targets: int64 ``N`` labels after label noise.
+        digits: int64 ``N`` original digits.
+        colors: int64 ``N`` colour of each image (0 red, 1 green, -1 grey).
+        envs: int64 ``N`` environment index of each image.
+        environments: the :class:`Environment` of each index.
+        channels: ``"two"`` or ``"rgb"``.
+        classes: the class names (label 1 = digit < 5).
+    """
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, digits: torch.Tensor, colors: torch.Tensor,
+                 envs: torch.Tensor, environments: Sequence[Environment], channels: Channels = "two"):
+        """Wrap prepared arrays (see :func:`make_environments`).
+
+        Raises:
+            ValueError: lengths disagree or ``channels`` is unknown.
+        """
+        if channels not in ("two", "rgb"):
+            raise ValueError(f"channels must be 'two' or 'rgb', got {channels!r}")
+        if not len(images) == len(targets) == len(digits) == len(colors) == len(envs):
+            raise ValueError("images, targets, digits, colors and envs must have the same length")
+        self.images, self.targets, self.digits = images, targets.long(), digits.long()
+        self.colors, self.envs = colors.long(), envs.long()
+        self.environments = tuple(environments)
+        self.channels = channels
+        self.classes = CLASSES
+
+    @property
+    def num_channels(self) -> int:
+        """C of C x H x W: 2 or 3."""
+        return 2 if self.channels == "two" else 3
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        g = self.images[index].float().div_(255.0)
+        x = torch.zeros(self.num_channels, *g.shape)
+        color = int(self.colors[index])
+        if color < 0:
+            x[:] = g
+        else:
+            x[color] = g
+        return x, int(self.targets[index]), int(self.envs[index])
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The whole set at once: ``(x [N, C, H, W], y [N], env [N])`` (for full-batch training)."""
+        g = self.images.float().div(255.0)
+        x = torch.zeros(len(self), self.num_channels, *g.shape[1:])
+        grey = self.colors < 0
+        x[grey] = g[grey].unsqueeze(1)
+        idx = torch.nonzero(~grey).squeeze(1)
+        x[idx, self.colors[idx]] = g[idx]
+        return x, self.targets.clone(), self.envs.clone()
+
+    def environment(self, index: int) -> "IRMColoredMNIST":
+        """Only the images of one environment (the index stays the same)."""
+        keep = self.envs == index
+        return IRMColoredMNIST(self.images[keep], self.targets[keep], self.digits[keep], self.colors[keep],
+                               self.envs[keep], self.environments, self.channels)
+
+    def statistics(self) -> list[dict[str, float | None]]:
+        """Per environment: images, measured label noise and colour agreement (colour == label; None if grey)."""
+        clean = (self.digits < 5).long()
+        rows = []
+        for i, env in enumerate(self.environments):
+            keep = self.envs == i
+            n = int(keep.sum())
+            noise = float((self.targets[keep] != clean[keep]).float().mean()) if n else 0.0
+            agree = float((self.colors[keep] == self.targets[keep]).float().mean()) if n and env.flip is not None \
+                else None
+            rows.append({"env": i, "flip": env.flip, "images": n, "label_noise": noise, "color_agreement": agree})
+        return rows
+
+    def __repr__(self) -> str:
+        envs = ", ".join("grey" if e.flip is None else f"{e.flip:g}" for e in self.environments)
+        return f"{type(self).__name__}({len(self)} images, {self.num_channels}x{tuple(self.images.shape[1:])}, " \
+               f"environments [{envs}])"
+
+
+def _check_probability(value: float, what: str) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{what} must be a probability in [0, 1], got {value}")
+    return value
+
+
+def make_environments(images: torch.Tensor, digits: torch.Tensor, environments: Sequence[Environment], *,
+                      size: int = 28, channels: Channels = "two", per_env: int | None = None, seed: int = 0,
+                      stream: int = 0) -> IRMColoredMNIST:
+    """Build the environments from grey digits (recipe in the module docstring).
+
+    Args:
+        images: uint8 ``N x 28 x 28`` grey digits.
+        digits: their digits, ``N``.
+        environments: one :class:`Environment` per environment, in index order.
+        size: 28, or 14 for the IRM code's 2x subsampling.
+        channels: ``"two"`` (red, green) or ``"rgb"``.
+        per_env: keep at most this many images per environment (the first ones dealt).
+        seed: the seed.
+        stream: a second seed word (0 for the train split, 1 for test) so splits draw independently.
+
+    Returns:
+        The dataset, ordered by the shuffled pool (environments interleaved).
+
+    Raises:
+        ValueError: bad size, channels, probabilities, no environment, or ``per_env`` < 1.
+    """
+    if size not in (14, 28):
+        raise ValueError(f"size must be 28 or 14, got {size}")
+    if channels not in ("two", "rgb"):
+        raise ValueError(f"channels must be 'two' or 'rgb', got {channels!r}")
+    if not environments:
+        raise ValueError("at least one environment is needed")
+    if per_env is not None and per_env < 1:
+        raise ValueError(f"per_env must be >= 1, got {per_env}")
+    for i, env in enumerate(environments):
+        if env.flip is not None:
+            _check_probability(env.flip, f"the colour flip of environment {i}")
+        _check_probability(env.label_noise, f"the label noise of environment {i}")
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream])))
+    order = torch.from_numpy(rng.permutation(len(images)))
+    n_env = len(environments)
+    env_of = torch.arange(len(order)) % n_env
+    if per_env is not None:
+        keep = torch.zeros(len(order), dtype=torch.bool)
+        for e in range(n_env):
+            keep[torch.nonzero(env_of == e).squeeze(1)[:per_env]] = True
+        order, env_of = order[keep], env_of[keep]
+    grey = images[order]
+    if size == 14:
+        grey = grey[:, ::2, ::2].contiguous()
+    digit = digits[order].long()
+    clean = (digit < 5).long()
+    targets = clean.clone()
+    colors = torch.full_like(clean, -1)
+    for e, env in enumerate(environments):
+        idx = torch.nonzero(env_of == e).squeeze(1)
+        flips = torch.from_numpy(rng.random(len(idx)) < env.label_noise).long()
+        targets[idx] = clean[idx] ^ flips
+        draw = torch.from_numpy(rng.random(len(idx)) < (env.flip if env.flip is not None else 0.0)).long()
+        if env.flip is not None:
+            colors[idx] = targets[idx] ^ draw
+    return IRMColoredMNIST(grey, targets, digit, colors, env_of, environments, channels)
+
+
+def environment_list(flips: Sequence[float | None], label_noise: float = LABEL_NOISE) -> list[Environment]:
+    """:class:`Environment` objects for colour-flip probabilities (None = grey), all with one label noise."""
+    return [Environment(None if f is None else float(f), float(label_noise)) for f in flips]
+
+
+def resolve_gap(gap: str | None, envs: Sequence[float] | None) -> tuple[float, ...]:
+    """The training environments' flips from a report-B gap name (``"5/25"``) or an explicit list.
+
+    Raises:
+        ValueError: both or an unknown gap given.
+    """
+    if gap is not None:
+        if envs is not None:
+            raise ValueError("give either gap or envs, not both")
+        if gap not in GAPS:
+            raise ValueError(f"unknown gap {gap!r}; use one of {', '.join(GAPS)}")
+        return GAPS[gap]
+    return tuple(float(e) for e in (envs if envs is not None else TRAIN_ENVS))
+
+
+def build_split(images: torch.Tensor, digits: torch.Tensor, split: str, *, envs: Sequence[float] | None = None,
+                test_envs: Sequence[float] = TEST_ENVS, gap: str | None = None, label_noise: float = LABEL_NOISE,
+                size: int = 28, channels: Channels = "two", per_env: int | None = None, seed: int = 0,
+                grey_source: bool = False) -> IRMColoredMNIST:
+    """One split of IRM Colored MNIST or of the grey → coloured domain pair.
+
+    Args:
+        images, digits: grey MNIST of that split.
+        split: ``"train"`` (training environments) or ``"test"`` (test environments).
+        envs: the training environments' colour flips (default 0.1, 0.2).
+        test_envs: the test environments' colour flips (default 0.9).
+        gap: a report-B gap name instead of ``envs``.
+        label_noise: label-flip probability in every environment.
+        size, channels, per_env, seed: see :func:`make_environments`.
+        grey_source: the domain pair: the train split is environment 0 = grey digits (the labelled source) and
+            environment 1 = coloured digits of ``test_envs[0]`` (the target; a domain-adaptation method must not
+            read its labels); the test split is the coloured target.
+
+    Returns:
+        The dataset.
+
+    Raises:
+        ValueError: bad split or option values.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if grey_source:
+        if gap is not None or envs is not None:
+            raise ValueError("grey_source takes no envs or gap: the source is grey, the target is test_envs[0]")
+        flips: list[float | None] = [None, float(test_envs[0])] if split == "train" else [float(test_envs[0])]
+    else:
+        flips = list(resolve_gap(gap, envs)) if split == "train" else [float(f) for f in test_envs]
+    return make_environments(images, digits, environment_list(flips, label_noise), size=size, channels=channels,
+                             per_env=per_env, seed=seed, stream=0 if split == "train" else 1)

@@ -1,0 +1,97 @@
+"""Helpers the out-of-distribution methods share: slicing a model output by sample, per-environment risks.
+
+A model output is logits ``[B, classes]`` (ann) or ``(spk, mem)`` each ``[T, B, classes]`` (snn); the helpers
+here treat both alike, so each method is written once for every target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from snnc.compiler.errors import UnsupportedError
+
+from .base import Batch
+
+
+def select(output: Any, index: Tensor) -> Any:
+    """The output of the samples ``index`` (a long index or a bool mask over the batch).
+
+    Args:
+        output: logits ``[B, ...]`` or ``(spk, mem)`` each ``[T, B, ...]``.
+        index: which samples.
+
+    Returns:
+        The same kind of output for those samples only.
+    """
+    if isinstance(output, Tensor):
+        return output[index]
+    return tuple(part[:, index] for part in output)
+
+
+def scaled(output: Any, scale: Tensor) -> Any:
+    """The output times a scalar (IRM's dummy classifier ``w``): logits, or both spike and membrane traces."""
+    if isinstance(output, Tensor):
+        return output * scale
+    return tuple(part * scale for part in output)
+
+
+def require_env(batch: Batch, method: str) -> Tensor:
+    """The batch's environment labels.
+
+    Raises:
+        UnsupportedError: the batch carries none (the dataset's items are ``(x, y)``).
+    """
+    if batch.env is None:
+        raise UnsupportedError(f"method '{method}' needs environment-labelled batches (x, y, env): train on a "
+                               "dataset whose items carry an environment, e.g. --dataset irm-colored-mnist")
+    return batch.env
+
+
+def env_risks(loss_fn: Any, output: Any, y: Tensor, env: Tensor) -> tuple[list[int], Tensor]:
+    """The run's loss on each environment present in the batch.
+
+    Args:
+        loss_fn: ``loss(output, targets) -> scalar``.
+        output: the batch's model output.
+        y: targets ``[B]``.
+        env: environment labels ``[B]``.
+
+    Returns:
+        ``(env ids in increasing order, risks [E])`` (with gradients).
+    """
+    ids = sorted(int(e) for e in torch.unique(env))
+    risks = [loss_fn(select(output, env == e), y[env == e]) for e in ids]
+    return ids, torch.stack(risks)
+
+
+def l2_norm(model: nn.Module) -> Tensor:
+    """``sum ||w||^2`` over the model's trainable parameters (the IRM code's explicit L2 term)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.stack([p.pow(2).sum() for p in params]).sum() if params else torch.zeros(())
+
+
+def risk_metrics(ids: list[int], risks: Tensor) -> dict[str, float]:
+    """``risk_env<i>`` for each environment of the batch."""
+    return {f"risk_env{e}": float(r) for e, r in zip(ids, risks.detach())}
+
+
+def time_major(t: Tensor, node_rank: int) -> bool:
+    """Whether a tapped output ``t`` of a node with ``node_rank`` dimensions (without batch) is ``[T, B, ...]``."""
+    return t.dim() == node_rank + 2
+
+
+def flat_train(t: Tensor, node_rank: int) -> Tensor:
+    """A tapped output as one vector per sample ``[B, T * features]`` (ann or per-call outputs: ``[B, features]``)."""
+    if time_major(t, node_rank):
+        return t.transpose(0, 1).flatten(1)
+    return t.flatten(1)
+
+
+def mean_features(t: Tensor, node_rank: int) -> Tensor:
+    """A tapped output averaged over time (firing rates for a spike layer) and flattened: ``[B, features]``."""
+    if time_major(t, node_rank):
+        t = t.mean(0)
+    return t.flatten(1)
