@@ -88,6 +88,7 @@ class TrainConfig(BaseModel):
     target: str = "snn"
     target_options: dict[str, Any] = Field(default_factory=dict)
     dataset: str = "mnist-sample"
+    dataset_options: dict[str, Any] = Field(default_factory=dict)
     data_dir: Optional[str] = None
     epochs: int = Field(5, ge=1, le=1_000_000)
     batch_size: int = Field(128, ge=1, le=1_000_000)
@@ -295,7 +296,8 @@ class Trainer:
         dump = self.config_dump()
         if checkpoint is not None:
             self._compare(checkpoint.training["config"], dump)
-        full = load_for(self.graph, cfg.dataset, "train", cfg.data_dir, limit=cfg.limit_train)
+        full = load_for(self.graph, cfg.dataset, "train", cfg.data_dir, limit=cfg.limit_train,
+                        **cfg.dataset_options)
         if cfg.val_fraction > 0:
             try:
                 train_set, self.val_set = split_train_val(full, cfg.val_fraction, cfg.seed)
@@ -305,7 +307,8 @@ class Trainer:
         else:
             train_set, self.val_set = full, None
         if cfg.limit_test != 0:
-            self.test_set = load_for(self.graph, cfg.dataset, "test", cfg.data_dir, limit=cfg.limit_test)
+            self.test_set = load_for(self.graph, cfg.dataset, "test", cfg.data_dir, limit=cfg.limit_test,
+                                     **cfg.dataset_options)
         if self.strategy.is_main:
             self.run.create()
             write_text(self.run.spec, self.loaded.document_text)

@@ -7,6 +7,10 @@ from typing import Any
 from snnc.compiler.errors import DataError
 
 
+CHANNEL_NAMES = {2: "two", 3: "rgb"}
+"""Input channels → the ``channels`` option of datasets that can be made with either."""
+
+
 def check_fits(graph: Any, dataset: str) -> None:
     """Check that a named dataset's images (and classes, for classification) fit the network's input and output.
 
@@ -44,8 +48,18 @@ def load_for(graph: Any, dataset: str, split: str = "test", data_dir: Any = None
     Raises:
         DataError: the dataset is missing or does not fit.
     """
-    from .registry import load_dataset
+    from .registry import dataset_options, load_dataset
 
     check_fits(graph, dataset)
+    allowed = dataset_options(dataset)
+    shape = tuple(graph.input.shape) if graph is not None else ()
+    # Datasets made at any size (IRM Colored MNIST) are made at the network's, unless told otherwise.
+    if len(shape) == 3 and "size" in allowed and "size" not in options and shape[1] == shape[2]:
+        options["size"] = shape[-1]
+    if len(shape) == 3 and "channels" in allowed and "channels" not in options and shape[0] in CHANNEL_NAMES:
+        options["channels"] = CHANNEL_NAMES[shape[0]]
     standardized = bool(graph is not None and graph.input.standardized)
-    return load_dataset(dataset, split, data_dir, normalize=standardized, limit=limit, **options)
+    try:
+        return load_dataset(dataset, split, data_dir, normalize=standardized, limit=limit, **options)
+    except ValueError as exc:  # an option the dataset does not take, or a bad value
+        raise DataError(f"dataset '{dataset}': {exc}") from None

@@ -95,6 +95,8 @@ def train_cmd(
                                                  show_default=False),
     no_plots: bool = typer.Option(False, "--no-plots", help="do not write PNG plots"),
     compile_model: bool = typer.Option(False, "--compile", help="run the model through torch.compile"),
+    dataset_option: Optional[list[str]] = typer.Option(None, "--dataset-option", help="a dataset option name=value, "
+                                                       "e.g. envs=[0.1,0.2] for irm-colored-mnist (repeatable)"),
     method: Optional[str] = typer.Option(None, "--method", "-m", help="training method: erm (default), ... "
                                          "(the loss of each step; 'snnc methods' lists them)", show_default=False),
     method_option: Optional[list[str]] = typer.Option(None, "--method-option", help="a method option name=value "
@@ -115,7 +117,7 @@ def train_cmd(
              "limit_train": limit_train, "limit_test": limit_test, "val_fraction": val_fraction,
              "params": parse_params(param) or None, "method": method,
              "method_options": parse_params(method_option) or None, "target_options": parse_params(option) or None,
-             "checkpoint_every": checkpoint_every}
+             "checkpoint_every": checkpoint_every, "dataset_options": parse_params(dataset_option) or None}
     settings = _train_settings(given, run_dir, resume)
     from snnc.runtime.trainer import default_callbacks
 
