@@ -139,8 +139,11 @@ class SpikingModule(nn.Module):
     def _run_body(self, body: fx.GraphModule, args: tuple) -> tuple:
         if not (self.checkpoint_time and torch.is_grad_enabled()):
             return body(*args)
+        # Why: stashing the RNG state per chunk costs time; only random layers (dropout) need it.
+        random = any(isinstance(m, nn.modules.dropout._DropoutNd) and m.training for m in self.modules())
         return torch.utils.checkpoint.checkpoint(
-            body, *args, use_reentrant=False, context_fn=lambda: (contextlib.nullcontext(), self._recomputing())
+            body, *args, use_reentrant=False, preserve_rng_state=random,
+            context_fn=lambda: (contextlib.nullcontext(), self._recomputing()),
         )
 
     @contextlib.contextmanager
@@ -192,6 +195,9 @@ class SpikingModule(nn.Module):
             spks.append(out[0])
             mems.append(out[1])
             states = list(out[2:])
+            if self.checkpoint_time:
+                # Why: a last membrane is a view of the chunk's whole membrane; a copy lets that be freed.
+                states = [None if s is None else s.clone() for s in states]
             start += k
         return self._join(spks, chunks, batch), self._join(mems, chunks, batch)
 

@@ -150,3 +150,20 @@ def test_long_window_options_are_checked(fc_ann, bad):
 def test_deep_copy_keeps_the_options(fc_ann):
     module = copy.deepcopy(ann_to_snn(fc_ann, tbptt=3, checkpoint_time=True))
     assert module.tbptt == 3 and module.checkpoint_time
+
+
+def test_checkpointing_replays_dropout_with_the_same_random_numbers(nets):
+    layers = nets.fc_layers()
+    layers.insert(3, ("drop", nn.Dropout(0.3), "dropout", (1000,)))
+    torch.manual_seed(0)
+    gm = nets.build_ann(layers)
+    x, target = _batch(3)
+    runs = []
+    for checkpoint_time in (False, True):
+        module = ann_to_snn(gm, chunk=5, checkpoint_time=checkpoint_time)
+        module.train()
+        torch.manual_seed(7)
+        runs.append(_grads(module, x, target))
+    assert torch.equal(runs[0][0], runs[1][0])
+    for name, grad in runs[0][1].items():
+        assert torch.allclose(runs[1][1][name], grad, rtol=1e-5, atol=1e-7), name
