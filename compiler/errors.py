@@ -114,6 +114,10 @@ class TrainingDiverged(SnncError):
     """Training produced a non-finite loss; the last good checkpoint is kept."""
 
 
+class DistributedError(SnncError):
+    """A multi-process run failed: not started by torchrun, no rendezvous, or another rank died or stalled."""
+
+
 class InternalError(Exception):
     """A bug in snnc (for example a pass that broke an IR invariant). Not a user error."""
 
