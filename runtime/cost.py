@@ -534,6 +534,8 @@ def measure_activity(module: "nn.Module", graph, data: Any, *, timesteps: int | 
     target = _target_of(module)
     if target == "ann":
         raise UnsupportedError(f"measure_activity needs an snn or burst module, got {type(module).__name__}")
+    import itertools
+
     values = infer_spike_values(graph, target=target)
     root = module.network if target == "burst" else module
     units = _burst_units(module, graph, values) if target == "burst" else {}
@@ -560,7 +562,9 @@ def measure_activity(module: "nn.Module", graph, data: Any, *, timesteps: int | 
         module.eval()
         if target == "snn":
             module.timesteps = steps
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        device = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
+        # Why the device: rate encoding on a GPU draws from that device's generator, which must be restored too.
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             _run(module, target, data, steps, max_batches, activity)
     finally:
