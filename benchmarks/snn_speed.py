@@ -23,6 +23,7 @@ Usage::
     python benchmarks/snn_speed.py            # full run (several minutes; compiles four times)
     python benchmarks/snn_speed.py --quick    # few repetitions, no torch.compile variants
     python benchmarks/snn_speed.py --quick --compile --nets fc
+    python benchmarks/snn_speed.py --device cuda  # on a GPU (auto: cuda when available); same table
 """
 
 from __future__ import annotations
@@ -96,9 +97,16 @@ class TutorialConv(nn.Module):
 TUTORIALS = {"fc": TutorialFC, "conv": TutorialConv}
 
 
+def _sync() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def _time_s(fn: Callable[[], None]) -> float:
+    _sync()
     start = time.perf_counter()
     fn()
+    _sync()  # Why: CUDA kernels run asynchronously; time them to completion
     return time.perf_counter() - start
 
 
@@ -120,7 +128,7 @@ def _steps(net: nn.Module, x: torch.Tensor, target: torch.Tensor):
     return train, infer
 
 
-def bench_net(name: str, *, compiled: bool, warmup: int, reps: int) -> list[dict]:
+def bench_net(name: str, *, compiled: bool, warmup: int, reps: int, device: str = "cpu") -> list[dict]:
     """Time every implementation of one sample network; returns one row per implementation."""
     torch.manual_seed(0)
     gm = snnc.compile(snnc.load_spec(SPECS / f"mnist_{name}.yaml"))
@@ -130,16 +138,18 @@ def bench_net(name: str, *, compiled: bool, warmup: int, reps: int) -> list[dict
         with torch.no_grad():
             for layer in ("conv1", "conv2", "fc1"):
                 gm.get_submodule(layer).weight.mul_(3.0)
-    x, target = torch.rand(BATCH, 1, 28, 28), torch.randint(0, 10, (BATCH,))
+    gm.to(device)
+    x = torch.rand(BATCH, 1, 28, 28).to(device)
+    target = torch.randint(0, 10, (BATCH,)).to(device)
     builders: dict[str, Callable[[], nn.Module]] = {
-        "snntorch loop": lambda: TUTORIALS[name](gm),
+        "snntorch loop": lambda: TUTORIALS[name](gm).to(device),
         "snnc": lambda: ann_to_snn(gm),
     }
     if compiled:
-        builders["snntorch loop + torch.compile"] = lambda: torch.compile(TUTORIALS[name](gm))
+        builders["snntorch loop + torch.compile"] = lambda: torch.compile(TUTORIALS[name](gm).to(device))
         builders["snnc compile=True"] = lambda: ann_to_snn(gm, compile=True)
     with torch.no_grad():
-        want = TUTORIALS[name](gm)(x)[0]
+        want = TUTORIALS[name](gm).to(device)(x)[0]
     rows, steps = [], []
     for label, build in builders.items():
         net = build()
@@ -148,6 +158,7 @@ def bench_net(name: str, *, compiled: bool, warmup: int, reps: int) -> list[dict
         start = time.perf_counter()
         with torch.no_grad():
             row["same"] = (net(x)[0] == want).float().mean().item()
+        _sync()
         cold_infer = time.perf_counter() - start
         cold_train = _time_s(train)
         if "compile" in label:
@@ -196,14 +207,22 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="include the torch.compile variants with --quick")
     parser.add_argument("--nets", default="fc,conv", help="comma-separated: fc, conv")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+                        help="where to run (auto: cuda when a GPU is visible)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    if device == "auto":
+        device = "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA GPU is visible (torch.cuda.is_available() is False)")
     warmup, reps = (1, 5) if args.quick else (3, 15)
     compiled = args.compile or not args.quick
     rows = []
     for name in args.nets.split(","):
-        rows += bench_net(name.strip(), compiled=compiled, warmup=warmup, reps=reps)
-    print(f"batch {BATCH}, {STEPS} steps, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        rows += bench_net(name.strip(), compiled=compiled, warmup=warmup, reps=reps, device=device)
+    where = torch.cuda.get_device_name() if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    print(f"batch {BATCH}, {STEPS} steps, {where}, torch {torch.__version__}, "
           f"snntorch {snn.__version__}; medians of {reps} after {warmup} warm-up\n")
     print_table(rows)
 

@@ -118,6 +118,10 @@ class TrainingInterrupted(SnncError):
     """Training stopped on request (Ctrl-C) after saving a resumable checkpoint; the message says how to resume."""
 
 
+class DistributedError(SnncError):
+    """A multi-process run failed: not started by torchrun, no rendezvous, or another rank died or stalled."""
+
+
 class InternalError(Exception):
     """A bug in snnc (for example a pass that broke an IR invariant). Not a user error."""
 

@@ -526,6 +526,8 @@ def measure_activity(module: "nn.Module", graph, data: Any, *, timesteps: int | 
     """
     import torch
 
+    import itertools
+
     target = get_target(target) if target is not None else target_of(module)
     if not is_spiking(module):
         raise UnsupportedError(f"measure_activity needs a spiking network, got {type(module).__name__}")
@@ -556,7 +558,9 @@ def measure_activity(module: "nn.Module", graph, data: Any, *, timesteps: int | 
             activity.sops[node.name] = 0.0
         module.eval()
         module.timesteps = steps
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        device = next(itertools.chain(module.parameters(), module.buffers()), torch.empty(0)).device
+        # Why the device: rate encoding on a GPU draws from that device's generator, which must be restored too.
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             with module.recording():
                 _loop(module, data, max_batches, activity)

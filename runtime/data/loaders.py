@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 
 def split_train_val(dataset: Dataset, val_fraction: float, seed: int = 0) -> tuple[Subset, Subset]:
@@ -47,7 +47,8 @@ def _seed_worker(worker_id: int) -> None:
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0, *, num_workers: int = 0,
                 drop_last: bool = False, pin_memory: bool = False,
-                collate_fn: Callable | None = None) -> DataLoader:
+                collate_fn: Callable | None = None, sampler: Sampler | None = None,
+                persistent_workers: bool = False) -> DataLoader:
     """A DataLoader whose order (and workers' random state) is fixed by ``seed``.
 
     Args:
@@ -59,6 +60,8 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: 
         drop_last: drop a last, smaller batch.
         pin_memory: pin batches in page-locked memory (useful only with a GPU).
         collate_fn: how to build a batch (torch's default when None).
+        sampler: the order of the indices (for example a rank's shard); it replaces ``shuffle``.
+        persistent_workers: keep the worker processes between epochs (saves their start-up every epoch).
 
     Returns:
         The loader.
@@ -73,11 +76,13 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: 
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle if sampler is None else None,
+        sampler=sampler,
         num_workers=num_workers,
         drop_last=drop_last,
         pin_memory=pin_memory,
         collate_fn=collate_fn,
         generator=torch.Generator().manual_seed(seed),
         worker_init_fn=_seed_worker if num_workers else None,
+        persistent_workers=persistent_workers and num_workers > 0,
     )

@@ -6,6 +6,7 @@ from .base import SingleProcess, Strategy
 
 STRATEGIES: Registry = Registry("training strategy", {
     "single": "snnc.runtime.strategies.base:SingleProcess",
+    "ddp": "snnc.runtime.strategies.distributed:Distributed",
 })
 """Strategy name → :class:`Strategy` subclass, imported on first use."""
 

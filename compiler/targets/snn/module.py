@@ -12,6 +12,12 @@ Why chunks: on CPU a convolution over all ``T * B`` samples at once overflows th
 than ``T`` separate calls; a few steps at a time (about :data:`CHUNK_BYTES` of activations) is faster than
 both, for fully connected layers too.
 
+Long time windows (see ``docs/scale.md``): with :attr:`SpikingModule.checkpoint_time` each chunk's body call
+runs under ``torch.utils.checkpoint`` (its activations are recomputed in the backward pass, so only the
+neuron states between chunks are kept: the same gradients for a fraction of the memory); with
+:attr:`SpikingModule.tbptt` ``K`` the neuron states are detached every ``K`` steps (truncated BPTT: the same
+forward pass, an approximate gradient).
+
 The submodules are the ann module's own (deep-copied), registered here under the same names, so the
 ``state_dict`` keys are the ann's (``fc1.weight``) plus the neurons' (``lif1.neuron.beta``); an ann
 checkpoint loads with ``strict=False``.
@@ -23,6 +29,7 @@ import contextlib
 from typing import Iterator, Optional
 
 import torch
+import torch.utils.checkpoint
 from torch import Tensor, fx, nn
 
 from ...errors import UnsupportedError
@@ -35,7 +42,7 @@ CHUNK_BYTES = 4 * 2**20
 
 _OWN_ATTRIBUTES = frozenset(
     {"timesteps", "encoding", "decoding", "chunk", "channels_last", "compiled", "_sample_numel", "_programs", "_loops",
-     "_state_slots"}
+     "_state_slots", "tbptt", "checkpoint_time"}
 )
 
 
@@ -51,6 +58,8 @@ class SpikingModule(nn.Module):
         decoding: the output decoding used by :meth:`decode`.
         chunk: steps per chunk, or None for automatic.
         channels_last: whether convolutions run in channels-last memory format.
+        tbptt: truncated BPTT window ``K`` (neuron states detached every ``K`` steps), or None for full BPTT.
+        checkpoint_time: recompute each chunk's activations in the backward pass instead of keeping them.
     """
 
     def __init__(
@@ -66,6 +75,8 @@ class SpikingModule(nn.Module):
         channels_last: bool = False,
         sample_numel: int = 0,
         compile: bool = False,
+        tbptt: Optional[int] = None,
+        checkpoint_time: bool = False,
     ):
         super().__init__()
         for name, child in network.named_children():
@@ -84,6 +95,8 @@ class SpikingModule(nn.Module):
         self.chunk = chunk
         self.channels_last = channels_last
         self.compiled = compile
+        self.tbptt = tbptt
+        self.checkpoint_time = checkpoint_time
         self._sample_numel = sample_numel
         if channels_last:
             self.to(memory_format=torch.channels_last)
@@ -109,6 +122,48 @@ class SpikingModule(nn.Module):
         base, extra = divmod(steps, count)
         return [base + 1] * extra + [base] * (count - extra)
 
+    def _time_chunks(self, batch: int) -> list[int]:
+        """Steps per body call: :meth:`_chunks`, cut again at every multiple of :attr:`tbptt`."""
+        chunks = self._chunks(batch)
+        if not self.tbptt:
+            return chunks
+        cut, start = [], 0
+        for k in chunks:
+            while k:
+                piece = min(k, self.tbptt - start % self.tbptt)
+                cut.append(piece)
+                start += piece
+                k -= piece
+        return cut
+
+    def _run_body(self, body: fx.GraphModule, args: tuple) -> tuple:
+        if not (self.checkpoint_time and torch.is_grad_enabled()):
+            return body(*args)
+        # Why: stashing the RNG state per chunk costs time; only random layers (dropout) need it.
+        random = any(isinstance(m, nn.modules.dropout._DropoutNd) and m.training for m in self.modules())
+        return torch.utils.checkpoint.checkpoint(
+            body, *args, use_reentrant=False, preserve_rng_state=random,
+            context_fn=lambda: (contextlib.nullcontext(), self._recomputing()),
+        )
+
+    @contextlib.contextmanager
+    def _recomputing(self) -> Iterator[None]:
+        """While checkpointed chunks are recomputed: count no spikes twice, update no batch-norm statistics."""
+        loops = [loop for _, loop in self._loops if loop.record]
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+        saved = [{k: b.clone() for k, b in m.named_buffers(recurse=False) if b is not None} for m in norms]
+        for loop in loops:
+            loop.record = False
+        try:
+            yield
+        finally:
+            for loop in loops:
+                loop.record = True
+            with torch.no_grad():
+                for m, buffers in zip(norms, saved):
+                    for k, value in buffers.items():
+                        getattr(m, k).copy_(value)
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Run the network for :attr:`timesteps` steps.
 
@@ -121,23 +176,28 @@ class SpikingModule(nn.Module):
         batch = x.shape[0]
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        chunks = self._chunks(batch)
+        chunks = self._time_chunks(batch)
         prefix, body = self._programs
         invariant = prefix(x)
         seq = None if self.encoding.kind == "direct" else encode(x, self.timesteps, self.encoding)
         states: list[Optional[Tensor]] = [None] * self._state_slots
         spks, mems, start = [], [], 0
         for k in chunks:
+            if self.tbptt and start and start % self.tbptt == 0:
+                states = [None if s is None else s.detach() for s in states]
             if seq is None:
-                out = body(*invariant, k, *states)
+                out = self._run_body(body, (*invariant, k, *states))
             else:
                 piece = seq[start : start + k].flatten(0, 1)
                 if self.channels_last and piece.dim() == 4:
                     piece = piece.contiguous(memory_format=torch.channels_last)
-                out = body(piece, *invariant, k, *states)
+                out = self._run_body(body, (piece, *invariant, k, *states))
             spks.append(out[0])
             mems.append(out[1])
             states = list(out[2:])
+            if self.checkpoint_time:
+                # Why: a last membrane is a view of the chunk's whole membrane; a copy lets that be freed.
+                states = [None if s is None else s.clone() for s in states]
             start += k
         return self._join(spks, chunks, batch), self._join(mems, chunks, batch)
 

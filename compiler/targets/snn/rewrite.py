@@ -235,6 +235,8 @@ def ann_to_snn(
     compile: bool = False,
     mode: str = "fused",
     channels_last: Optional[bool] = None,
+    tbptt: Optional[int] = None,
+    checkpoint_time: bool = False,
 ) -> SpikingModule:
     """Turn the ann target's module into a spiking network on snnTorch neurons.
 
@@ -255,6 +257,9 @@ def ann_to_snn(
             seconds; two graphs, for the first chunk and the following ones, per grad mode).
         mode: ``fused`` (default), or ``reference`` to run the snnTorch neuron modules step by step.
         channels_last: run convolutions channels-last; None means yes when the net has a convolution.
+        tbptt: truncated BPTT: detach the neuron states every ``tbptt`` steps (None: full BPTT).
+        checkpoint_time: activation checkpointing over time: recompute each chunk's activations in the
+            backward pass (same gradients, memory of one chunk plus the states between chunks).
 
     Returns:
         The :class:`SpikingModule`; ``module(x)`` returns ``(spk, mem)`` shaped ``[T, B, ...]``.
@@ -276,6 +281,10 @@ def ann_to_snn(
         raise UnsupportedError(f"timesteps must be a positive integer, got {timesteps!r}")
     if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
         raise UnsupportedError(f"chunk must be a positive integer number of steps or None, got {chunk!r}")
+    if tbptt is not None and (isinstance(tbptt, bool) or not isinstance(tbptt, int) or tbptt < 1):
+        raise UnsupportedError(f"tbptt must be a positive integer number of steps or None, got {tbptt!r}")
+    if not isinstance(checkpoint_time, bool):
+        raise UnsupportedError(f"checkpoint_time must be true or false, got {checkpoint_time!r}")
     check_mode(mode)
     if compile and mode == "reference":
         raise UnsupportedError("compile=True runs fused neurons; it cannot be combined with mode='reference'")
@@ -297,6 +306,8 @@ def ann_to_snn(
         channels_last=convolutional if channels_last is None else channels_last,
         sample_numel=_largest_sample(body_graph),
         compile=compile,
+        tbptt=tbptt,
+        checkpoint_time=checkpoint_time,
     )
 
 

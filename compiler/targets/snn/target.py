@@ -26,6 +26,10 @@ class SnnOptions(TargetOptions):
                                                             "recurrence, snnTorch step by step, or unrolled")
     channels_last: Optional[bool] = Field(None, description="channels-last convolutions (default: when the "
                                           "net has a convolution)")
+    tbptt: Optional[int] = Field(None, ge=1, le=MAX_TIMESTEPS, description="truncated BPTT: detach the neuron "
+                                 "states every K steps (approximate gradients; None: full BPTT)")
+    checkpoint_time: bool = Field(False, description="recompute each chunk of time steps in the backward pass "
+                                  "(exact gradients, less memory)")
 
 
 class SnnTarget(Target):
