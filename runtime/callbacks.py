@@ -48,18 +48,21 @@ class ProgressBar(Callback):
         self.console = console or Console()
         self.progress = None
         self.task = None
+        self.main = True
 
     def line(self, text: str) -> None:
-        """Print a line above the bar (or plainly when there is none)."""
-        (self.progress.console if self.progress is not None else self.console).print(text)
+        """Print a line above the bar (or plainly when there is none); only the main process prints."""
+        if self.main:
+            (self.progress.console if self.progress is not None else self.console).print(text)
 
     def on_fit_start(self, trainer: "Trainer") -> None:
+        self.main = trainer.strategy.is_main
         if trainer.resumed_from is not None:
             where = f"after epoch {trainer.epoch}" + (f", batch {trainer.step_in_epoch}/{trainer.steps_per_epoch}"
                                                       if trainer.step_in_epoch else "")
             self.line(f"resuming {trainer.run.path} {where}")
         # Why not in a pipe or log: a bar redrawn there is noise; the per-epoch lines are what a log needs.
-        if not self.console.is_terminal:
+        if not self.console.is_terminal or not self.main:
             return
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)

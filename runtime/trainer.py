@@ -102,6 +102,7 @@ class TrainConfig(BaseModel):
     method: str = "erm"
     method_options: dict[str, Any] = Field(default_factory=dict)
     strategy: str = "single"
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
     seed: int = 0
     val_fraction: float = Field(0.1, ge=0, lt=1)
     timesteps: Optional[int] = Field(None, ge=1, le=MAX_TIMESTEPS)
@@ -120,7 +121,8 @@ class TrainConfig(BaseModel):
         return None if value in ("", "none", "None") else value
 
 
-RESUME_IGNORED = ("epochs", "limit_test", "data_dir", "compile", "plots", "checkpoint_every", "checkpoint_minutes")
+RESUME_IGNORED = ("epochs", "limit_test", "data_dir", "compile", "plots", "checkpoint_every", "checkpoint_minutes",
+                  "device")
 """Settings that may differ when resuming (all others must equal the run's; ``epochs`` only without a schedule)."""
 
 
@@ -232,7 +234,12 @@ class Trainer:
             raise SnncError(f"the {self.target.name} target is not trained directly (trainable targets: "
                             f"{trainable})" + ("; train an ann and convert it" if self.target.needs_trained_ann
                                                else ""))
-        self.strategy = STRATEGIES.get(config.strategy)()
+        device = config.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device == "cuda" and not torch.cuda.is_available():
+            raise SnncError("--device cuda: no CUDA device is visible to torch (use --device cpu or auto)")
+        self.strategy = STRATEGIES.get(config.strategy)(device)
         self.loaded = load_spec(spec, config.params or None)
         self.graph = build_graph(self.loaded)
         if run_dir is None and resume:

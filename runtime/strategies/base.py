@@ -64,6 +64,12 @@ class SingleProcess(Strategy):
     name = "single"
 
     def loader(self, dataset: Any, batch_size: int, *, shuffle: bool, seed: int) -> Iterable:
+        """Batches in the order of a one-process :class:`~.distributed.ShardSampler`. Why: it is the union, step by
+        step, of what ``N`` ranks of the ``ddp`` strategy see with ``batch_size / N`` each, so a run on one process
+        and a run on several give the same weights."""
         from snnc.runtime.data import make_loader
 
-        return make_loader(dataset, batch_size, shuffle=shuffle, seed=seed)
+        from .distributed import ShardSampler
+
+        sampler = ShardSampler(dataset, 1, 0, shuffle=shuffle, seed=seed, pad=False)
+        return make_loader(dataset, batch_size, seed=seed, sampler=sampler)

@@ -42,11 +42,29 @@ def _train_settings(given: dict[str, Any], run_dir: Optional[Path], resume: bool
     return settings
 
 
+LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")
+"""Options of the launching process that the processes it starts must not see again."""
+
+
+def _without_launch_options(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in LAUNCH_OPTIONS:
+            skip = "=" not in arg
+            continue
+        out.append(arg)
+    return out
+
+
 class _SampleNote(Callback):
     """Says, once everything is set up (not before an unrelated error), that the bundled sample is not MNIST."""
 
     def on_fit_start(self, trainer) -> None:
-        if trainer.config.dataset == SAMPLE and trainer.resumed_from is None:
+        if trainer.config.dataset == SAMPLE and trainer.resumed_from is None and trainer.strategy.is_main:
             console.print("[yellow]note[/]: training on the bundled MNIST sample (2,000 train / 500 test images); "
                           "its accuracy is not MNIST accuracy. For the full data: --dataset mnist --data-dir "
                           "FOLDER (with train-images-idx3-ubyte.gz ...).")
@@ -105,10 +123,34 @@ def train_cmd(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="also save a resumable "
                                                    "last.pt every N steps within an epoch (default: every 2 "
                                                    "minutes)"),
+    nproc: int = typer.Option(1, "--nproc", help="train on N processes (torch.distributed DDP, launched with "
+                              "torchrun; batch size is per process)"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="single or ddp (default: ddp under torchrun, "
+                                           "else single)", show_default=False),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto (default: cpu)",
+                                         show_default=False),
+    nnodes: int = typer.Option(1, "--nnodes", help="with --nproc: nodes taking part (each runs the same command "
+                               "with its --node-rank)"),
+    node_rank: Optional[int] = typer.Option(None, "--node-rank", help="with --nnodes: this node's index"),
+    rdzv_endpoint: Optional[str] = typer.Option(None, "--rdzv-endpoint", help="with --nnodes: HOST:PORT of the "
+                                                "rendezvous every node can reach"),
     param: Optional[list[str]] = ParamOpt,
 ) -> None:
     """Train a spec (snn: backpropagation through time) and write a run directory: spec, config, metrics,
     last/best checkpoints and plots."""
+    import os
+
+    if nproc > 1 and "RANK" not in os.environ:
+        from snnc.runtime.strategies.distributed import launch
+
+        code = launch(nproc, _without_launch_options(sys.argv[1:]) + ["--strategy", "ddp"], nnodes=nnodes,
+                      node_rank=node_rank, rdzv_endpoint=rdzv_endpoint)
+        if code:
+            raise SnncError(f"the {nproc}-process run failed (torchrun exit status {code}); the first rank's error "
+                            "is above")
+        return
+    if strategy is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        strategy = "ddp"
     from snnc.runtime.train import train
 
     given = {"target": target, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None,
@@ -117,7 +159,8 @@ def train_cmd(
              "limit_train": limit_train, "limit_test": limit_test, "val_fraction": val_fraction,
              "params": parse_params(param) or None, "method": method,
              "method_options": parse_params(method_option) or None, "target_options": parse_params(option) or None,
-             "checkpoint_every": checkpoint_every, "dataset_options": parse_params(dataset_option) or None}
+             "checkpoint_every": checkpoint_every, "dataset_options": parse_params(dataset_option) or None,
+             "strategy": strategy, "device": device}
     settings = _train_settings(given, run_dir, resume)
     from snnc.runtime.trainer import default_callbacks
 
