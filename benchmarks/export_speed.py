@@ -58,7 +58,9 @@ def _time(fn: Callable[[], object]) -> float:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--threads", type=int, default=1, help="threads of each runtime (default 1: on a shared, busy machine two OpenMP threads of eager PyTorch spin and distort the figures)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of each runtime (default 1: on a shared, busy machine two OpenMP "
+                             "threads of eager PyTorch spin and distort the figures)")
     parser.add_argument("--timesteps", type=int, default=25)
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args(argv)

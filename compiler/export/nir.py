@@ -130,6 +130,8 @@ TO_NIR: dict[str, Optional[Callable]] = {
 }
 """IR node kind → ``fn(node, snn, shapes) -> NIR node`` (None: dropped at inference; input/output are built in)."""
 
+_EXPORTED = ("linear", "conv2d", "avgpool2d", "flatten", "spike")
+
 
 def snn_to_nir(snn: Any, graph: Any = None):
     """The NIR graph of a spec-built snn target module.
@@ -168,9 +170,9 @@ def snn_to_nir(snn: Any, graph: Any = None):
             alias[node.name] = "input"
             continue
         if node.kind not in TO_NIR:
+            supported = ", ".join(k for k in sorted(TO_NIR) if k in _EXPORTED)
             raise UnsupportedError(f"node '{node.name}' ({node.kind}) has no NIR export; NIR export supports "
-                                   f"{', '.join(k for k in sorted(TO_NIR) if TO_NIR[k] is not None and k not in ('maxpool2d', 'batchnorm'))}"
-                                   " (dropout and identity are dropped); export ONNX instead")
+                                   f"{supported} (dropout and identity are dropped); export ONNX instead")
         if len(node.inputs) != 1:
             raise UnsupportedError(f"node '{node.name}' ({node.kind}) has {len(node.inputs)} inputs; NIR export "
                                    "handles chains of single-input layers")
@@ -423,8 +425,8 @@ def nir_to_spec(graph: Any, name: str = "imported", *, timesteps: int = 25, dt: 
     return spec, weights
 
 
-def import_nir(path: str | Path, output: str | Path, *, weights: Optional[str | Path] = None, name: Optional[str] = None,
-               timesteps: int = 25, dt: float = DT) -> tuple[Path, Path]:
+def import_nir(path: str | Path, output: str | Path, *, weights: Optional[str | Path] = None,
+               name: Optional[str] = None, timesteps: int = 25, dt: float = DT) -> tuple[Path, Path]:
     """Read a NIR file and write a snnc spec (YAML) and its weights (an artifact ``snnc.load`` reads).
 
     Args:

@@ -10,7 +10,7 @@ Run it without snnc:
 import torch
 from torch import nn
 import snntorch as snn
-from snntorch import spikegen, surrogate
+from snntorch import surrogate
 
 
 class ColoredMnistCnn(nn.Module):
