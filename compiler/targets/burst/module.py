@@ -20,8 +20,8 @@ from torch import fx, nn
 
 from snnc.compiler.errors import SnncError
 
-from .neurons import BurstNeuron, StatefulModule
-from .ops import spike_inputs
+from .neurons import BurstNeuron, LIPool, StatefulModule
+from .ops import SHAPE_KEY, spike_inputs
 
 
 class BurstSNN(nn.Module):
@@ -107,16 +107,91 @@ class BurstSNN(nn.Module):
             running, done = cumulative[-1], done + chunk
         return results
 
-    def step(self, x: torch.Tensor) -> torch.Tensor:
-        """Run one step from the current state (call :meth:`reset` before a new input).
+    def step(self, x: torch.Tensor, state: dict[str, torch.Tensor] | None = None):
+        """Run one step, from the state kept in the modules or from an explicit ``state``.
 
         Args:
             x: the input current of this step, ``[B, ...]``.
+            state: None to continue from the modules' own state (call :meth:`reset` before a new input);
+                or a mapping from :meth:`init_state` / a previous step, which is neither read from nor
+                written to the modules.
 
         Returns:
-            This step's output ``[B, ...]`` (no head).
+            Without ``state``: this step's output ``[B, ...]`` (no head). With ``state``: ``(output,
+            new_state)``; iterating from :meth:`init_state` for ``T`` steps gives :meth:`forward`'s steps.
         """
-        return self._run(x, 1)[0]
+        if state is None:
+            return self._run(x, 1)[0]
+        modules = self._state_modules()
+        kept = {key: getattr(module, attr) for key, (module, attr) in modules.items()}
+        try:
+            for key, (module, attr) in modules.items():
+                setattr(module, attr, state[key])
+            out = self._run(x, 1)[0]
+            new_state = {key: getattr(module, attr) for key, (module, attr) in modules.items()}
+        finally:
+            for key, (module, attr) in modules.items():
+                setattr(module, attr, kept[key])
+        return out, new_state
+
+    def state_layout(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The state tensors: ``(key, per-sample shape)``, in graph order.
+
+        Keys: ``"<layer>.mem"`` for a burst neuron's membrane; ``"<layer>.accumulated"`` and
+        ``"<layer>.emitted"`` for a LIPool (accumulated input, pooled output emitted so far).
+
+        Raises:
+            SnncError: a stateful node carries no recorded shape.
+        """
+        layout = []
+        names = {id(m): n for n, m in self.network.named_modules()}
+        for node in self.network.graph.nodes:
+            if node.op != "call_module":
+                continue
+            module = self.network.get_submodule(node.target)
+            if not isinstance(module, StatefulModule):
+                continue
+            source = node.args[0] if node.args else None
+            shape_in = getattr(source, "meta", {}).get(SHAPE_KEY)
+            shape_out = node.meta.get(SHAPE_KEY)
+            if shape_in is None or shape_out is None:
+                raise SnncError(f"stateful layer '{node.target}' carries no recorded shape; convert the network "
+                                "with snnc.convert to use init_state/step")
+            name = names[id(module)]
+            if isinstance(module, BurstNeuron):
+                layout.append((f"{name}.mem", tuple(shape_out[1:])))
+            else:
+                layout.append((f"{name}.accumulated", tuple(shape_in[1:])))
+                layout.append((f"{name}.emitted", tuple(shape_out[1:])))
+        return layout
+
+    def init_state(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """The state at the start of a run for ``batch_size`` samples (what :meth:`reset` leads to).
+
+        Args:
+            batch_size: samples per batch.
+
+        Returns:
+            An ordered mapping (see :meth:`state_layout`): membranes at ``v_init * theta``, LIPool
+            accumulators at zero and their emitted output at ``pool(0)``.
+        """
+        batch_size = _positive("batch_size", batch_size)
+        modules = self._state_modules()
+        ref = next(iter(self.network.buffers()), None)
+        if ref is None:
+            ref = next(iter(self.network.parameters()), torch.zeros(()))
+        state: dict[str, torch.Tensor] = {}
+        for key, shape in self.state_layout():
+            module, attr = modules[key]
+            zeros = torch.zeros((batch_size, *shape), dtype=ref.dtype, device=ref.device)
+            if isinstance(module, BurstNeuron):
+                state[key] = zeros + module.v_init * module.threshold.to(zeros.dtype)
+            elif attr == "accumulated":
+                state[key] = zeros
+            else:
+                with torch.no_grad():
+                    state[key] = module.pool(state[key.rsplit(".", 1)[0] + ".accumulated"])
+        return state
 
     def reset(self) -> None:
         """Reset every neuron's membrane and every LIPool's accumulator."""
@@ -199,6 +274,17 @@ class BurstSNN(nn.Module):
         return dict(self._input_spikes)
 
     # --- internals ----------------------------------------------------------------------------------------
+
+    def _state_modules(self) -> dict[str, tuple[StatefulModule, str]]:
+        """State key → (module, attribute holding that state)."""
+        found: dict[str, tuple[StatefulModule, str]] = {}
+        for name, module in self.network.named_modules():
+            if isinstance(module, BurstNeuron):
+                found[f"{name}.mem"] = (module, "v")
+            elif isinstance(module, LIPool):
+                found[f"{name}.accumulated"] = (module, "accumulated")
+                found[f"{name}.emitted"] = (module, "emitted")
+        return found
 
     def _stateful(self) -> list[StatefulModule]:
         return [m for m in self.network.modules() if isinstance(m, StatefulModule)]

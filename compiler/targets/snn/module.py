@@ -201,6 +201,83 @@ class SpikingModule(nn.Module):
             start += k
         return self._join(spks, chunks, batch), self._join(mems, chunks, batch)
 
+    # -- explicit state, one step at a time --------------------------------------------------------
+
+    def state_layout(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The neuron states in the order the body program takes them: ``(key, per-sample shape)``.
+
+        Keys are ``"<layer>.mem"`` for every neuron layer and ``"<layer>.syn"`` for synaptic ones.
+
+        Raises:
+            UnsupportedError: a neuron layer's node carries no IR shape (the module was not built by
+                :func:`~.rewrite.ann_to_snn` from a spec-built ann).
+        """
+        layout = []
+        for node in self._programs[1].graph.nodes:
+            if node.op != "call_module" or not isinstance(self._programs[1].get_submodule(node.target), NeuronLoop):
+                continue
+            shape = getattr(node.meta.get("snnc_node"), "shape", None)
+            if shape is None:
+                raise UnsupportedError(f"neuron layer '{node.target}' carries no IR shape; build the network "
+                                       "with snnc.compile(spec, target='snn') to use init_state/step")
+            loop = self.get_submodule(node.target)
+            layout.append((f"{node.target}.mem", tuple(shape)))
+            if loop.coefficients()[1] is not None:
+                layout.append((f"{node.target}.syn", tuple(shape)))
+        return layout
+
+    def init_state(self, batch_size: int) -> dict[str, Tensor]:
+        """The state at rest (every membrane and synaptic current zero) for ``batch_size`` samples.
+
+        Args:
+            batch_size: samples per batch.
+
+        Returns:
+            An ordered mapping ``"<layer>.mem"`` / ``"<layer>.syn"`` → zeros ``[batch_size, ...]``.
+        """
+        ref = next(iter(self.parameters()), None)
+        if ref is None:
+            ref = next(iter(self.buffers()), torch.zeros(()))
+        return {key: torch.zeros((batch_size, *shape), dtype=ref.dtype, device=ref.device)
+                for key, shape in self.state_layout()}
+
+    def step(self, x: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Run one time step from an explicit state (nothing is kept in the module).
+
+        Iterating ``step`` :attr:`timesteps` times from :meth:`init_state` gives the spikes of :meth:`forward`.
+
+        Args:
+            x: the input of this step ``[B, ...]``: the static input with direct encoding, else this step's
+                encoded input (e.g. one frame of ``snntorch.spikegen.rate``).
+            state: the state from :meth:`init_state` or the previous step.
+
+        Returns:
+            ``(spk, new_state)``: the output spikes of this step ``[B, ...]`` (the output itself when the graph
+            does not end in a neuron) and the next state (the output neuron's membrane is in it).
+        """
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        prefix, body = self._programs
+        layout = [key for key, _ in self.state_layout()]
+        slots: list[Optional[Tensor]] = []
+        for key in layout:
+            if key.endswith(".mem"):
+                slots.extend([state[key], None])
+            else:
+                slots[-1] = state[key]
+        invariant = prefix(x)
+        args = (*invariant, 1, *slots) if self.encoding.kind == "direct" else (x, *invariant, 1, *slots)
+        out = body(*args)
+        carried = list(out[2:])
+        new_state, i = {}, 0
+        for key in layout:
+            if key.endswith(".mem"):
+                new_state[key] = carried[2 * i]
+                i += 1
+            else:
+                new_state[key] = carried[2 * i - 1]
+        return out[0], new_state
+
     @staticmethod
     def _join(pieces: list[Tensor], chunks: list[int], batch: int) -> Tensor:
         timed = [p.unflatten(0, (k, batch)) for p, k in zip(pieces, chunks)]

@@ -1,0 +1,135 @@
+"""``snnc export`` and ``snnc import``: write a compiled model as ONNX, NIR or Python; read NIR into a spec.
+
+Thin commands over :mod:`snnc.compiler.export`. :func:`build_model` is the only glue with the compile API
+(:mod:`snnc.compiler.pipeline`); torch is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from snnc.cli import ParamOpt, app, console, err_console, handle_errors, parse_params
+from snnc.compiler.errors import SnncError, UnsupportedError
+
+
+
+def build_model(spec: Path, target: str, checkpoint: Optional[Path], *, params: dict[str, Any] | None = None,
+                calibration: Optional[str] = None, timesteps: Optional[int] = None,
+                data_dir: Optional[Path] = None) -> tuple[Any, bool]:
+    """The model to export: ``(module, trained)``.
+
+    A checkpoint of the target itself is loaded as it is; targets built from a trained ANN (burst) convert an
+    ann ``checkpoint`` (calibrated on ``calibration``); other targets take the weights of an ann or own checkpoint
+    (an snn takes an ann's), else the spec is compiled with fresh weights.
+
+    Raises:
+        UnsupportedError: unknown target, or a target built from a trained ANN without a checkpoint.
+        OptionsError: ``timesteps`` for a target without time steps.
+    """
+    from snnc.compiler import pipeline
+    from snnc.compiler.artifact import read_artifact
+    from snnc.compiler.targets.registry import get_target
+
+    tgt = get_target(target)
+    # Why only for targets with time steps: -T sets the unrolled form's T, which a plain network has not.
+    timed = timesteps is not None and "timesteps" in tgt.Options.model_fields
+    given = tgt.options({"timesteps": timesteps} if timed else {}).model_dump(include={"timesteps"} if timed else set())
+    art = read_artifact(checkpoint) if checkpoint is not None else None
+    if art is not None and get_target(art.target) is tgt:
+        return pipeline.load(art, options=given, where=f"'{checkpoint}'"), True
+    if tgt.needs_trained_ann:
+        if checkpoint is None:
+            raise UnsupportedError(f"the {tgt.name} target is built from a trained ANN: give --checkpoint ANN.pt (and "
+                                   "--calibration DATASET[:N]) or an artifact of it ('snnc compile -t "
+                                   f"{tgt.name} -o')")
+        from snnc.runtime.convert import calibration_data
+
+        graph = pipeline.build_graph(spec, params)
+        calib = calibration_data(graph, calibration or "mnist-sample:256", data_dir=data_dir)
+        return pipeline.compile(spec, tgt, params=params, options=given, checkpoint=checkpoint,
+                                calibration=calib), True
+    module = pipeline.compile(spec, tgt, params=params, options=given)
+    if art is not None:
+        if not get_target(art.target).ann_weights:
+            raise UnsupportedError(f"--checkpoint {checkpoint} holds a {art.target} model; --target {tgt.name} "
+                                   f"needs an ann or {tgt.name} artifact")
+        pipeline.load_weights(module, art.state_dict, where=f"'{checkpoint}'", made_from=art.spec_name,
+                              built_from=pipeline.graph_of(module).name, strict=False)
+    return module.eval(), art is not None
+
+
+def _report_table(report: Any) -> Table:
+    table = Table(title="onnxruntime against PyTorch", header_style="bold")
+    table.add_column("check")
+    table.add_column("result", justify="right")
+    data = report.as_dict() if hasattr(report, "as_dict") else dict(report)
+    for key, value in data.items():
+        if value is None or value == []:
+            continue
+        table.add_row(key.replace("_", " "), f"{value:.3g}" if isinstance(value, float) else str(value))
+    return table
+
+
+@app.command("export")
+@handle_errors
+def export_cmd(
+    spec: Path = typer.Argument(..., help="the spec file (YAML)", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="the file to write (.onnx, .nir or .py)",
+                                show_default=False),
+    target: str = typer.Option("ann", "--target", "-t", help="ann, snn, burst (or mnn: refused, see docs)"),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, nir (snn) or python (ann, snn)"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="trained weights: an artifact "
+                                              "(snnc train / snnc compile -o); burst: the trained ANN"),
+    form: str = typer.Option("unrolled", "--form", help="onnx: unrolled over T, or step (state in and out)"),
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="T of the unrolled form"),
+    check: bool = typer.Option(False, "--check", help="run the file (onnxruntime / snnTorch / Python) and "
+                               "compare it with the PyTorch model"),
+    no_spikes: bool = typer.Option(False, "--no-spikes", help="onnx unrolled: output the scores only"),
+    calibration: Optional[str] = typer.Option(None, "--calibration", help="burst: DATASET[:N] that sets the "
+                                              "thresholds (default mnist-sample:256)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="burst: where the calibration dataset is"),
+    param: Optional[list[str]] = ParamOpt,
+) -> None:
+    """Export a compiled model: ONNX (every target, checked in onnxruntime with --check), NIR or Python."""
+    from snnc.compiler.export import FORMATS, export
+
+    if fmt not in FORMATS:
+        from snnc.compiler.errors import did_you_mean
+
+        raise SnncError(f"unknown --format '{fmt}'.{did_you_mean(fmt, FORMATS)} Formats: {', '.join(FORMATS)}")
+    model, trained = build_model(spec, target, checkpoint, params=parse_params(param), calibration=calibration,
+                                 timesteps=timesteps, data_dir=data_dir)
+    if not trained:
+        err_console.print("[yellow]note[/]: no --checkpoint: exporting freshly initialised weights")
+    options: dict[str, Any] = {"spikes": not no_spikes} if fmt == "onnx" else {}
+    report = export(model, output, fmt, form=form, timesteps=timesteps, check=check, **options)
+    from snnc.compiler.targets.registry import get_target
+
+    what = f"{target}" + (f", {form}" if fmt == "onnx" and get_target(target).spiking else "")
+    console.print(f"[green]✓[/] wrote {output} ({fmt}, {what})")
+    if report is not None:
+        console.print(_report_table(report))
+
+
+@app.command("import")
+@handle_errors
+def import_cmd(
+    source: Path = typer.Argument(..., help="a NIR file (.nir) written by snnTorch, Norse, Sinabs, snnc ...",
+                                  show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="the spec file to write (.yaml)", show_default=False),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="the weights artifact to write "
+                                           "(default: the spec path with .pt)"),
+    timesteps: int = typer.Option(25, "--timesteps", "-T", help="time steps of the spec (NIR has none)"),
+    dt: float = typer.Option(1e-4, "--dt", help="time step of the NIR time constants (snnTorch: 1e-4)"),
+) -> None:
+    """Turn a NIR graph into a snnc spec and a weights artifact (load it with snnc.load or --checkpoint)."""
+    from snnc.compiler.export.nir import import_nir
+
+    if not source.is_file():
+        raise SnncError(f"{source}: no such file")
+    spec_path, weights_path = import_nir(source, output, weights=weights, timesteps=timesteps, dt=dt)
+    console.print(f"[green]✓[/] wrote {spec_path} and {weights_path}; try: snnc summary {spec_path}")
