@@ -177,7 +177,10 @@ class CrossbarOptions(_Model):
             reference conductance).
         mapping: how weights become conductances (``naive``: |w| scaled linearly onto [1/r_off, 1/r_on]).
         p_l: if set, the proportion of weights kept (the rest are mapped to r_off), MemTorch's ``p_l``.
-        scaling: how inputs become word-line voltages (``naive``: scaled to ±max_input_voltage when they exceed it).
+        scaling: how inputs become word-line voltages: ``naive`` (MemTorch's: scaled to ±max_input_voltage when
+            they exceed it, and the read-out left scaled, so a layer's output shrinks by ``max|x|/max_input_voltage``
+            relative to the tuning inputs) or ``restore`` (the same voltages, the read-out multiplied back by that
+            factor; fast engine only).
         max_input_voltage: volts; null = unbounded inputs.
         adc_bits: ADC resolution per tile column read-out; null = no ADC (ideal read-out).
         adc_overflow_rate: the proportion of the largest read-outs allowed to clip when the ADC range is chosen.
@@ -196,7 +199,7 @@ class CrossbarOptions(_Model):
     scheme: Literal["double_column", "single_column"] = "double_column"
     mapping: Literal["naive"] = "naive"
     p_l: float | None = None
-    scaling: Literal["naive"] = "naive"
+    scaling: Literal["naive", "restore"] = "naive"
     max_input_voltage: float | None = 0.3
     adc_bits: int | None = 8
     adc_overflow_rate: float = 0.0
