@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import random
 import time
 import warnings
@@ -134,6 +135,40 @@ def seeded(seed: int) -> Iterator[None]:
 
 # ------------------------------------------------------------------------------------------------ MemTorch kwargs
 
+_IMMUTABLE = (int, float, bool, str, type(None), tuple, frozenset)
+
+
+class DeviceFactory:
+    """The ``memristor_model`` snnc hands to MemTorch: builds each device by copying one prototype.
+
+    Why: MemTorch constructs one device object per crossbar cell (393,216 for ``mnist_conv`` with 128×128 tiles),
+    and each constructor call runs ``unpack_parameters``, which deep-copies its ``locals()``; that is about 90 %
+    of MemTorch's patching time. With deterministic parameters every cell's device is identical when built, so
+    a shallow copy of one properly constructed device (all of whose attributes are immutable numbers) is the
+    same object state, about 50× faster. Calls with other arguments — MemTorch's reference device
+    (``reference=True``) and its no-argument call for the model's defaults — construct the real class.
+
+    Attributes:
+        model: the MemTorch device class (e.g. ``memtorch.bh.memristor.VTEAM``).
+        params: the keyword parameters every cell is built with.
+    """
+
+    def __init__(self, model, params: dict[str, Any]):
+        self.model = model
+        self.params = dict(params)
+        self._prototype = model(**self.params)
+        state = vars(self._prototype).values()
+        self._shallow = all(isinstance(v, _IMMUTABLE) for v in state)
+
+    def __call__(self, **kwargs):
+        if kwargs == self.params:
+            return copy.copy(self._prototype) if self._shallow else copy.deepcopy(self._prototype)
+        return self.model(**kwargs)
+
+    def __getattr__(self, name: str):  # class attributes MemTorch may look up on the model
+        return getattr(self.model, name)
+
+
 
 def patch_kwargs(memtorch, opts: CrossbarOptions) -> dict[str, Any]:
     """The keyword arguments of ``memtorch.mn.Module.patch_model`` for one layer's options."""
@@ -144,7 +179,7 @@ def patch_kwargs(memtorch, opts: CrossbarOptions) -> dict[str, Any]:
         params["r_off"] = opts.r_off
     passive = opts.cell == "1R"
     return dict(
-        memristor_model=getattr(memtorch.bh.memristor, opts.device),
+        memristor_model=DeviceFactory(getattr(memtorch.bh.memristor, opts.device), params),
         memristor_model_params=params,
         mapping_routine=memtorch.map.Parameter.naive_map,
         transistor=not passive,
@@ -167,8 +202,8 @@ def patch_kwargs(memtorch, opts: CrossbarOptions) -> dict[str, Any]:
 
 def nonideality_kwargs(memtorch, kind: str, p) -> tuple[Any, dict[str, Any]]:
     """``(NonIdeality member, keyword arguments)`` of ``apply_nonidealities`` for one configured non-ideality."""
-    NI = memtorch.bh.nonideality.NonIdeality.NonIdeality
-    models = memtorch.bh.nonideality.endurance_retention_models
+    NI = importlib.import_module("memtorch.bh.nonideality.NonIdeality").NonIdeality
+    models = importlib.import_module("memtorch.bh.nonideality.endurance_retention_models")
     if kind == "finite_conductance_states":
         return NI.FiniteConductanceStates, {"conductance_states": p.states}
     if kind == "device_faults":
@@ -297,6 +332,7 @@ def build_mnn(module: nn.Module, options: MnnOptions | Mapping[str, Any] | None 
     if restored and opts.engine == "memtorch":
         raise UnsupportedError(f"scaling: restore is a fast-engine feature (layers {', '.join(restored)}); use "
                                "engine: fast, or scaling: naive with engine: memtorch")
+    apply_nonidealities = importlib.import_module("memtorch.bh.nonideality.NonIdeality").apply_nonidealities
     seconds = {"patch": 0.0, "tune": 0.0, "nonidealities": 0.0, "engine": 0.0}
     patched: dict[str, nn.Module] = {}
     per_layer = {name: opts.for_layer(name) for name in targets}
@@ -323,7 +359,7 @@ def build_mnn(module: nn.Module, options: MnnOptions | Mapping[str, Any] | None 
             for kind, params in per_layer[name].nonidealities.enabled():
                 which, kwargs = nonideality_kwargs(memtorch, kind, params)
                 holder = nn.Sequential(layer)
-                memtorch.bh.nonideality.NonIdeality.apply_nonidealities(holder, non_idealities=[which], **kwargs)
+                apply_nonidealities(holder, non_idealities=[which], **kwargs)
                 layer = patched[name] = holder[0]
         seconds["nonidealities"] = time.perf_counter() - t0
         t0 = time.perf_counter()

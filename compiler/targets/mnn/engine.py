@@ -69,36 +69,67 @@ def naive_scale(x: Tensor, max_voltage: Optional[float], dims: tuple[int, ...]) 
     return torch.where(over, scaled, x), torch.where(over, r / max_voltage, torch.ones_like(r))
 
 
-def adc_quantize(current: Tensor, bits: int, overflow_rate: float, method: str = "linear") -> Tensor:
-    """MemTorch's ADC read-out of each vector along the last dimension (one tile's column currents of one input).
+def adc_quantize(current: Tensor, bits: int, overflow_rate: float, method: str = "linear", *, dim: int = -1,
+                 pad: int = 0) -> Tensor:
+    """MemTorch's ADC read-out of each vector along ``dim`` (one tile's column currents for one input).
 
     Args:
-        current: bit-line currents ``[..., tile_cols]`` (amperes).
+        current: bit-line currents (amperes), one read-out vector along ``dim``.
         bits: ADC resolution.
         overflow_rate: the proportion of the largest magnitudes allowed to clip.
         method: ``linear`` or ``log`` (MemTorch's log mode quantises ``max(log|I|, 1e-20)``, as it does).
+        dim: the dimension of one read-out vector.
+        pad: zero currents that belong to each vector but are not in ``current`` (the padding columns of a
+            tile whose padding cells have zero conductance); they count for the overflow index and the
+            all-equal test exactly as MemTorch's full-width vector would.
 
     Returns:
         The quantised currents, same shape.
     """
-    n = current.shape[-1]
+    width = current.shape[dim]
+    n = width + pad
     mag = current.abs()
     index = min(int(math.floor(overflow_rate * n + 0.5)), n - 1)
     if index == 0:
-        top = mag.amax(dim=-1, keepdim=True)
+        top = mag.amax(dim=dim, keepdim=True)
+    elif index < width:
+        top = mag.topk(index + 1, dim=dim).values.narrow(dim, index, 1)
     else:
-        top = mag.topk(index + 1, dim=-1).values[..., -1:]
+        top = torch.zeros_like(mag.narrow(dim, 0, 1))
     sf = 1 - bits + torch.ceil(torch.log2(top + 1e-12))
     delta = torch.pow(2.0, sf)
-    bound = 2.0 ** (bits - 1)
     if method == "linear":
+        bound = 2.0 ** (bits - 1)
         q = torch.clamp(torch.floor(current / delta + 0.5), -bound, bound - 1) * delta
     else:
         bound = 2.0 ** (bits - 2)
         logs = torch.log(mag).clamp_min(1e-20)
         q = torch.exp(torch.clamp(torch.floor(logs / delta + 0.5), -bound, bound - 1) * delta) * torch.sign(current)
-    constant = current.amax(dim=-1, keepdim=True) == current.amin(dim=-1, keepdim=True)
+    hi, lo = current.amax(dim=dim, keepdim=True), current.amin(dim=dim, keepdim=True)
+    constant = (hi == lo) if pad == 0 else ((hi == 0) & (lo == 0))
     return torch.where(constant, current, q)
+
+
+def quantize_columns(current: Tensor, tile_cols: int, padding_is_zero: bool, bits: int, overflow_rate: float,
+                     method: str, dim: int) -> Tensor:
+    """ADC of a tile row's currents ``[..., columns, ...]`` (columns along ``dim``): each group of ``tile_cols``
+    consecutive columns is one tile's read-out; a last, partial group is padded as :func:`adc_quantize` says.
+
+    Needs the padding cells' conductance to be zero (``padding_is_zero``) when the last group is partial."""
+    dim = dim % current.dim()
+    columns = current.shape[dim]
+    full, rem = divmod(columns, tile_cols)
+    pieces = []
+    if full:
+        head = current.narrow(dim, 0, full * tile_cols)
+        shape = head.shape[:dim] + (full, tile_cols) + head.shape[dim + 1 :]
+        pieces.append(adc_quantize(head.reshape(shape), bits, overflow_rate, method, dim=dim + 1).reshape(head.shape))
+    if rem:
+        if not padding_is_zero:
+            raise AssertionError("partial tile groups need zero-conductance padding")
+        tail = current.narrow(dim, full * tile_cols, rem)
+        pieces.append(adc_quantize(tail, bits, overflow_rate, method, dim=dim, pad=tile_cols - rem))
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=dim)
 
 
 class _Crossbar(nn.Module):
@@ -132,6 +163,19 @@ class _Crossbar(nn.Module):
         """The conductance matrix ``[rows, columns]`` (siemens) actually used (tile padding cut off)."""
         return self.conductance[: self.rows, : self.columns]
 
+    def _blocks(self) -> list[tuple[int, int, Tensor, bool]]:
+        """Per tile row of tiles: ``(first row, end row, conductances [rows_j, width], padding is zero)``; the
+        width is ``columns`` when the padding cells of that tile row hold zero conductance, else the full
+        padded width (then the padding columns are read out too, as MemTorch does)."""
+        tr, _ = self.tile_shape
+        out = []
+        for j in range(0, self.rows, tr):
+            stop = min(j + tr, self.rows)
+            zero_pad = bool((self.conductance[j:stop, self.columns :] == 0).all())
+            g = self.conductance[j:stop, : self.columns] if zero_pad else self.conductance[j:stop]
+            out.append((j, stop, g, zero_pad))
+        return out
+
     def crossbar_matmul(self, v: Tensor, groups: int) -> Tensor:
         """Bit-line read-outs of voltages ``v [N, rows]`` (``N = groups · n``), ADC included, ``[N, columns]``.
 
@@ -146,18 +190,13 @@ class _Crossbar(nn.Module):
         if tile is None:
             out = v @ self.weight_equivalent
             return adc_quantize(out.reshape(groups, -1), bits, rate, method).reshape(out.shape)
-        tr, tc = tile
-        width = self.conductance.shape[1]  # K * tile_cols
         out = v.new_zeros((v.shape[0], self.columns))
-        step = max(1, CHUNK_ELEMENTS // width)
+        step = max(1, CHUNK_ELEMENTS // self.conductance.shape[1])
         for start in range(0, v.shape[0], step):
             piece = v[start : start + step]
-            acc = piece.new_zeros((piece.shape[0], width))
-            for j in range(0, self.rows, tr):
-                stop = min(j + tr, self.rows)
-                current = piece[:, j:stop] @ self.conductance[j:stop]
-                acc += adc_quantize(current.view(piece.shape[0], -1, tc), bits, rate, method).view_as(acc)
-            out[start : start + step] = acc[:, : self.columns]
+            for j, stop, g, zero_pad in self._blocks():
+                current = quantize_columns(piece[:, j:stop] @ g, tile[1], zero_pad, bits, rate, method, dim=1)
+                out[start : start + step] += current[:, : self.columns]
         return out
 
     def read_out(self, y: Tensor) -> Tensor:
@@ -195,18 +234,42 @@ class CrossbarConv2d(_Crossbar):
         v, gain = naive_scale(x, self.settings.get("max_input_voltage"), (1, 2, 3))
         batch = x.shape[0]
         oh, ow = (x.shape[2] - k[0]) // s[0] + 1, (x.shape[3] - k[1]) // s[1] + 1
-        if self.settings.get("adc_bits") is None:
+        bits = self.settings.get("adc_bits")
+        if bits is None:
             weight = self.weight_equivalent.T.reshape(self.columns, -1, k[0], k[1])
             out = F.conv2d(v, weight, stride=s)
-        else:
+        elif self.tile_shape is None:
             cols = F.unfold(v, k, stride=s).transpose(1, 2).reshape(batch * oh * ow, -1)
             out = self.crossbar_matmul(cols, batch).view(batch, oh * ow, self.columns)
             out = out.transpose(1, 2).reshape(batch, self.columns, oh, ow)
+        else:
+            out = self._tiled_conv(v, bits, oh, ow)
         if gain is not None and self.settings.get("scaling") == "restore":
             out = out * gain
         out = self.read_out(out)
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1)
+        return out
+
+    def _tiled_conv(self, v: Tensor, bits: int, oh: int, ow: int) -> Tensor:
+        """Tiled read-out with an ADC as one ``conv2d`` per tile row of tiles (no unfolding).
+
+        Crossbar rows are ``(channel, kh, kw)`` taps in that order, so a tile row (rows ``j … stop``) covers
+        channels ``j // (kh·kw)`` to ``⌈stop / (kh·kw)⌉``: the convolution runs on those channels only, with the
+        taps outside the tile row zeroed, and its output channels are that tile row's column currents."""
+        k, s = self.settings["kernel_size"], self.settings["stride"]
+        taps = k[0] * k[1]
+        rate, method = float(self.settings.get("adc_overflow_rate", 0.0)), self.settings.get("quantization", "linear")
+        out = None
+        for j, stop, g, zero_pad in self._blocks():
+            lo, hi = j // taps, -(-stop // taps)
+            weight = g.new_zeros(((hi - lo) * taps, g.shape[1]))
+            weight[j - lo * taps : stop - lo * taps] = g
+            weight = weight.T.reshape(g.shape[1], hi - lo, k[0], k[1])
+            current = F.conv2d(v[:, lo:hi], weight, stride=s)
+            current = quantize_columns(current, self.tile_shape[1], zero_pad, bits, rate, method, dim=1)
+            current = current[:, : self.columns]
+            out = current if out is None else out + current
         return out
 
     def extra_repr(self) -> str:
