@@ -230,6 +230,49 @@ def nonideality_kwargs(memtorch, kind: str, p) -> tuple[Any, dict[str, Any]]:
     raise UnsupportedError(f"unknown non-ideality '{kind}'")
 
 
+MAX_SWEEP_SAMPLES = 1_000_000
+"""Largest I–V sweep (samples per device) the non_linear model may simulate."""
+
+
+def _check_sweep_size(memtorch, name: str, opts: CrossbarOptions) -> None:
+    """Refuse a non_linear sweep that would allocate ``sweep_duration / time_series_resolution`` samples per device
+    beyond :data:`MAX_SWEEP_SAMPLES` (VTEAM's default resolution of 0.1 ns makes a 1 s sweep 10^10 samples)."""
+    p = opts.nonidealities.non_linear
+    if p is None or p.simulate:
+        return
+    model = getattr(memtorch.bh.memristor, opts.device)
+    resolution = opts.device_params.get("time_series_resolution")
+    if resolution is None:
+        resolution = model().time_series_resolution
+    samples = p.sweep_duration / resolution
+    if samples > MAX_SWEEP_SAMPLES:
+        raise UnsupportedError(
+            f"layer '{name}': a non_linear sweep of {p.sweep_duration:g} s at the device's time_series_resolution of "
+            f"{resolution:g} s is {samples:.3g} samples per device (limit {MAX_SWEEP_SAMPLES:,}); shorten "
+            f"sweep_duration or set device_params: {{time_series_resolution: {p.sweep_duration / 1e4:g}}}")
+
+
+def finite_conductance_states(memtorch, layer, states: int) -> None:
+    """MemTorch's FiniteConductanceStates, made to work on CPU: every device's conductance to the nearest of
+    ``states`` levels evenly spaced in ``[1/r_off, 1/r_on]``.
+
+    Why not ``apply_nonidealities``: in memtorch-cpu 1.1.6 it calls ``quantize`` with per-device min/max
+    tensors, an overload the CPU bindings lack; the TypeError is swallowed and the conductances are left
+    unchanged, silently. This does what it intends with MemTorch's own ``quantize`` and scalar bounds (all devices
+    of a crossbar share r_on and r_off here), after the same ``crossbar.update()`` re-read of the devices.
+    """
+    for crossbar in layer.crossbars:
+        crossbar.update()
+        r_on = np.unique(np.vectorize(lambda d: d.r_on)(crossbar.devices))
+        r_off = np.unique(np.vectorize(lambda d: d.r_off)(crossbar.devices))
+        if r_on.size != 1 or r_off.size != 1:
+            raise UnsupportedError("finite_conductance_states needs devices that share r_on and r_off")
+        shape = crossbar.conductance_matrix.shape
+        g = memtorch.bh.Quantize.quantize(crossbar.conductance_matrix.reshape(-1).double(), states,
+                                          min=float(1 / r_off[0]), max=float(1 / r_on[0]), override_original=True)
+        crossbar.conductance_matrix = g.reshape(shape).float()
+
+
 # ------------------------------------------------------------------------------------------------ the build
 
 
@@ -336,6 +379,8 @@ def build_mnn(module: nn.Module, options: MnnOptions | Mapping[str, Any] | None 
     seconds = {"patch": 0.0, "tune": 0.0, "nonidealities": 0.0, "engine": 0.0}
     patched: dict[str, nn.Module] = {}
     per_layer = {name: opts.for_layer(name) for name in targets}
+    for name in targets:
+        _check_sweep_size(memtorch, name, per_layer[name])
     with seeded(opts.seed), warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="memtorch")
         t0 = time.perf_counter()
@@ -357,6 +402,9 @@ def build_mnn(module: nn.Module, options: MnnOptions | Mapping[str, Any] | None 
         t0 = time.perf_counter()
         for name, layer in patched.items():
             for kind, params in per_layer[name].nonidealities.enabled():
+                if kind == "finite_conductance_states":
+                    finite_conductance_states(memtorch, layer, params.states)
+                    continue
                 which, kwargs = nonideality_kwargs(memtorch, kind, params)
                 holder = nn.Sequential(layer)
                 apply_nonidealities(holder, non_idealities=[which], **kwargs)

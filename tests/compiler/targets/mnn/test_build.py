@@ -21,6 +21,8 @@ from .conftest import TINY, trained_like  # noqa: E402
 
 pytestmark = pytest.mark.mnn
 TILES = {"tile_shape": [8, 4]}
+RAW = {"tile_shape": [8, 4], "engine": "memtorch", "tune": False}
+"""Conductance-level tests: MemTorch's layers kept, no tuning (MemTorch's own tune is slow)."""
 R_ON, R_OFF = 50.0, 1000.0  # VTEAM defaults
 
 
@@ -91,8 +93,8 @@ def test_fixed_seed_gives_identical_results(ann, images):
 
 def test_device_faults_stick_the_devices_memtorch_draws(ann):
     """MemTorch's DeviceFaults: per crossbar, int(n·hrs) cells (np.random.choice) to 1/r_off, then int(n·lrs) to 1/r_on."""
-    base = _conductances(build_mnn(ann, {**TILES, "engine": "memtorch"}).network, "conv1")
-    faulty = build_mnn(ann, {**TILES, "engine": "memtorch", "seed": 3,
+    base = _conductances(build_mnn(ann, RAW).network, "conv1")
+    faulty = build_mnn(ann, {**RAW, "seed": 3,
                              "nonidealities": {"device_faults": {"lrs_proportion": 0.25, "hrs_proportion": 0.1}}})
     got = _conductances(faulty.network, "conv1")
     with seeded(3):  # conv1 is the first layer: its two crossbars take the first draws
@@ -107,8 +109,8 @@ def test_device_faults_stick_the_devices_memtorch_draws(ann):
 
 
 def test_finite_conductance_states_round_to_evenly_spaced_levels(ann):
-    built = build_mnn(ann, {**TILES, "engine": "memtorch", "nonidealities": {"finite_conductance_states": {"states": 4}}})
-    base = _conductances(build_mnn(ann, {**TILES, "engine": "memtorch"}).network, "fc1")
+    built = build_mnn(ann, {**RAW, "nonidealities": {"finite_conductance_states": {"states": 4}}})
+    base = _conductances(build_mnn(ann, RAW).network, "fc1")
     levels = torch.linspace(1 / R_OFF, 1 / R_ON, 4)
     for b, g in zip(base, _conductances(built.network, "fc1")):
         nearest = levels[(b.reshape(-1, 1) - levels).abs().argmin(1)]
@@ -117,22 +119,25 @@ def test_finite_conductance_states_round_to_evenly_spaced_levels(ann):
 
 
 def test_retention_drifts_every_conductance(ann):
-    base = _conductances(build_mnn(ann, {**TILES, "engine": "memtorch"}).network, "fc1")
-    drift = build_mnn(ann, {**TILES, "engine": "memtorch",
+    base = _conductances(build_mnn(ann, RAW).network, "fc1")
+    drift = build_mnn(ann, {**RAW,
                             "nonidealities": {"retention": {"time": 1e3, "initial_time": 1.0, "drift_coefficient": 0.1}}})
     for b, g in zip(base, _conductances(drift.network, "fc1")):
         assert torch.allclose(g, b * (1e3 / 1.0) ** -0.1, rtol=1e-5)
 
 
 def test_endurance_sudden_failure_sets_the_stable_resistances(ann):
-    built = build_mnn(ann, {**TILES, "engine": "memtorch", "nonidealities": {"endurance": {}}})
+    built = build_mnn(ann, {**RAW, "nonidealities": {"endurance": {}}})
     for g in _conductances(built.network, "fc1"):
         assert set(torch.unique((1 / g).round()).tolist()) <= {100.0, 1000.0}
 
 
 def test_non_linear_devices_fall_back_to_memtorch(ann, images):
+    with pytest.raises(UnsupportedError, match="1e\\+10 samples per device"):
+        build_mnn(ann, {"nonidealities": {"non_linear": {}}})
     with pytest.warns(UserWarning, match="MemTorch's own"):
-        built = build_mnn(ann, {"tile_shape": [16, 16], "adc_bits": None,
+        built = build_mnn(ann, {"tile_shape": [16, 16], "adc_bits": None, "tune": False,
+                                "device_params": {"time_series_resolution": 1e-3},
                                 "layers": {"conv1": {"nonidealities": {"non_linear": {}}}}})
     rep = {r.name: r.engine for r in built.layers}
     assert rep == {"conv1": "memtorch", "fc1": "fast"}
