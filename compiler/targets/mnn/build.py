@@ -157,12 +157,16 @@ class DeviceFactory:
         self.model = model
         self.params = dict(params)
         self._prototype = model(**self.params)
-        state = vars(self._prototype).values()
-        self._shallow = all(isinstance(v, _IMMUTABLE) for v in state)
+        self._state = dict(vars(self._prototype))
+        self._shallow = all(isinstance(v, _IMMUTABLE) for v in self._state.values())
 
     def __call__(self, **kwargs):
         if kwargs == self.params:
-            return copy.copy(self._prototype) if self._shallow else copy.deepcopy(self._prototype)
+            if not self._shallow:
+                return copy.deepcopy(self._prototype)
+            device = self.model.__new__(self.model)  # a shallow copy without copy's reduce protocol
+            device.__dict__.update(self._state)
+            return device
         return self.model(**kwargs)
 
     def __getattr__(self, name: str):  # class attributes MemTorch may look up on the model

@@ -32,7 +32,7 @@ def assert_close_to_memtorch(fast_out: torch.Tensor, ref_out: torch.Tensor, step
 
 
 def _memtorch_layers(module, **options):
-    built = build_mnn(module, {"engine": "memtorch", **options})
+    built = build_mnn(module, {"engine": "memtorch", "tune": False, **options})
     return built, crossbar_modules(built.network)
 
 
@@ -87,3 +87,15 @@ def test_adc_quantize_matches_memtorch_quantize():
         assert torch.equal(adc_quantize(x, bits, rate), ref)
     constant = torch.full((1, 8), 3e-5)
     assert torch.equal(adc_quantize(constant, 4, 0.0), constant)
+
+
+def test_strided_convolution_without_padding_equals_memtorch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 5, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 3 * 3, 4)).eval()
+    built, layers = _memtorch_layers(model, tile_shape=[8, 4], adc_bits=6)
+    x = torch.rand(3, 2, 7, 7)
+    conv = layers["0"]
+    with torch.no_grad():
+        assert_close_to_memtorch(from_memtorch(conv)(x), conv(x), step=float("inf"))
+        diff = (from_memtorch(conv)(x) - conv(x)).abs().max()
+    assert float(diff) <= 1e-4 * float(conv(x).abs().max())
