@@ -43,7 +43,8 @@ def _memtorch_layers(module, **options):
     {"tile_shape": [16, 16], "adc_bits": 4, "adc_overflow_rate": 0.1},
     {"tile_shape": [8, 4], "scheme": "single_column", "max_input_voltage": None},
     {"tile_shape": [8, 4], "nonidealities": {"device_faults": {"lrs_proportion": 0.2, "hrs_proportion": 0.1}}},
-], ids=["tiled-adc8", "tiled-no-adc", "untiled-adc8", "adc4-overflow", "single-column", "faults"])
+    {"tile_shape": [8, 4], "quantization": "log"},
+], ids=["tiled-adc8", "tiled-no-adc", "untiled-adc8", "adc4-overflow", "single-column", "faults", "log-adc"])
 def test_fast_layers_equal_memtorch_layers(ann, options):
     built, layers = _memtorch_layers(ann, **options)
     g = torch.Generator().manual_seed(3)
