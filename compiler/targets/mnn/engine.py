@@ -88,26 +88,31 @@ def adc_quantize(current: Tensor, bits: int, overflow_rate: float, method: str =
     """
     width = current.shape[dim]
     n = width + pad
-    mag = current.abs()
+    hi, lo = current.amax(dim=dim, keepdim=True), current.amin(dim=dim, keepdim=True)
     index = min(int(math.floor(overflow_rate * n + 0.5)), n - 1)
     if index == 0:
-        top = mag.amax(dim=dim, keepdim=True)
+        top = torch.maximum(hi, -lo)  # the largest magnitude, without a full-size |I|
     elif index < width:
-        top = mag.topk(index + 1, dim=dim).values.narrow(dim, index, 1)
+        top = current.abs().topk(index + 1, dim=dim).values.narrow(dim, index, 1)
     else:
-        top = torch.zeros_like(mag.narrow(dim, 0, 1))
+        top = torch.zeros_like(hi)
     sf = 1 - bits + torch.ceil(torch.log2(top + 1e-12))
     delta = torch.pow(2.0, sf)
     if method == "linear":
         bound = 2.0 ** (bits - 1)
-        q = torch.clamp(torch.floor(current / delta + 0.5), -bound, bound - 1) * delta
+        # Why in place: these are the largest tensors of an mnn forward; x / 2^sf is exact, like MemTorch's
+        q = (current / delta).add_(0.5).floor_().clamp_(-bound, bound - 1).mul_(delta)
     else:
         bound = 2.0 ** (bits - 2)
-        logs = torch.log(mag).clamp_min(1e-20)
-        q = torch.exp(torch.clamp(torch.floor(logs / delta + 0.5), -bound, bound - 1) * delta) * torch.sign(current)
-    hi, lo = current.amax(dim=dim, keepdim=True), current.amin(dim=dim, keepdim=True)
-    constant = (hi == lo) if pad == 0 else ((hi == 0) & (lo == 0))
-    return torch.where(constant, current, q)
+        logs = torch.log(current.abs()).clamp_min_(1e-20)
+        q = (logs / delta).add_(0.5).floor_().clamp_(-bound, bound - 1).mul_(delta).exp_().mul_(torch.sign(current))
+    # a vector whose entries are all equal is left as it is (MemTorch's unique_consecutive test); with implicit
+    # zero padding that means all zero, which quantises to zero anyway
+    if pad == 0:
+        constant = hi == lo
+        if bool(constant.any()):
+            q = torch.where(constant, current, q)
+    return q
 
 
 def quantize_columns(current: Tensor, tile_cols: int, padding_is_zero: bool, bits: int, overflow_rate: float,
@@ -200,8 +205,9 @@ class _Crossbar(nn.Module):
         return out
 
     def read_out(self, y: Tensor) -> Tensor:
+        """MemTorch's tuned correction ``y·coef + intercept``, in place (``y`` is always a fresh tensor here)."""
         coef, intercept = self.transform.tolist()
-        return y * coef + intercept
+        return y.mul_(coef).add_(intercept)
 
 
 class CrossbarLinear(_Crossbar):
@@ -248,7 +254,7 @@ class CrossbarConv2d(_Crossbar):
             out = out * gain
         out = self.read_out(out)
         if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1)
+            out = out.add_(self.bias.view(1, -1, 1, 1))
         return out
 
     def _tiled_conv(self, v: Tensor, bits: int, oh: int, ow: int) -> Tensor:
@@ -269,7 +275,7 @@ class CrossbarConv2d(_Crossbar):
             current = F.conv2d(v[:, lo:hi], weight, stride=s)
             current = quantize_columns(current, self.tile_shape[1], zero_pad, bits, rate, method, dim=1)
             current = current[:, : self.columns]
-            out = current if out is None else out + current
+            out = current if out is None else out.add_(current)
         return out
 
     def extra_repr(self) -> str:
