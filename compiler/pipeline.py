@@ -131,25 +131,42 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
         the target cannot lower, or missing weights / calibration. BackendUnavailable: a missing dependency.
     """
     tgt = get_target(target)
-    opts = tgt.options({**dict(options or {}), **more_options})
     loaded = load_spec(spec, params)
+    opts = tgt.options({**dict(options or {}), **more_options}, defaults=tgt.spec_defaults(loaded.spec))
     graph = build_graph(loaded, max_memory=max_memory)
     from .targets.ann import graph_to_ann
 
     ann = graph_to_ann(graph)
+    _attach(ann, Provenance(loaded.document_text, dict(params or {}), "ann", {}, graph))
+    source = ann
     if checkpoint is not None:
         if not tgt.needs_trained_ann and not tgt.ann_weights:
             raise UnsupportedError(f"target '{tgt.name}' is not built from trained ANN weights: load a "
                                    "checkpoint of it with snnc.load(path)")
-        _load_ann_weights(ann, checkpoint)
-        ann.eval()
+        source = _trained_source(ann, checkpoint, tgt, spec=loaded, params=params)
     elif tgt.needs_trained_ann and calibration is not None:
         raise UnsupportedError(f"the {tgt.name} target converts a trained ANN: pass checkpoint=ANN.pt (or use "
                                "snnc.convert(trained_model, calibration, ...))")
-    module = tgt.build(ann, opts, calibration=calibration)
+    module = tgt.build(source, opts, calibration=calibration)
     prov = Provenance(loaded.document_text, dict(params or {}), tgt.name, _settled(module, opts), graph)
-    _attach(ann, Provenance(prov.spec_text, prov.params, "ann", {}, graph))
     return _attach(module, prov)
+
+
+def _trained_source(ann: "fx.GraphModule", checkpoint: "str | Path | Artifact", target: Target, *, spec: Any,
+                    params: dict | None) -> "nn.Module":
+    """The trained network a target is built from: the ann with the checkpoint's weights, or, for targets that
+    take spiking sources, the checkpoint's own trained spiking network."""
+    art = checkpoint if isinstance(checkpoint, Artifact) else None
+    if art is None:
+        obj = safe_torch_load(checkpoint)
+        if isinstance(obj, dict) and "format" in obj:
+            art = Artifact.from_dict(obj, f"'{checkpoint}'")
+    if art is not None and target.takes_spiking_source and get_target(art.target).spiking \
+            and get_target(art.target).trainable:
+        where = "the artifact" if isinstance(checkpoint, Artifact) else f"'{checkpoint}'"
+        return load(art, spec=spec, params=params, where=where)
+    _load_ann_weights(ann, art if art is not None else checkpoint)
+    return ann.eval()
 
 
 def lower(model: "nn.Module", target: "str | Target", options: Mapping[str, Any] | None = None, *,
@@ -255,8 +272,8 @@ def load(source: "str | Path | Artifact", *, spec: Any = None, params: dict[str,
     graph = build_graph(loaded)
     from .targets.ann import graph_to_ann
 
-    opts = tgt.options(merged)
-    module = tgt.skeleton(graph_to_ann(graph), opts)
+    opts = tgt.options(merged, defaults=tgt.spec_defaults(loaded.spec))
+    module = tgt.skeleton(graph_to_ann(graph), opts, extras=art.extra)
     load_weights(module, art.state_dict, where=where, made_from=art.spec_name, built_from=graph.name)
     tgt.restore(module, art.extra)
     prov = Provenance(loaded.document_text, dict(spec_params or {}), tgt.name, _settled(module, opts), graph)

@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
+from .memristor import MemristorSpec
+
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
 MAX_TIMESTEPS = 100_000
@@ -354,6 +356,8 @@ class Spec(SpecModel):
     layers: Annotated[list[Layer], Field(min_length=1)]
     outputs: list[Annotated[str, Field(pattern=REF_PATTERN)]] | None = None
     training: TrainingSpec = Field(TrainingSpec(), description="the training recipe snnc train uses by default")
+    memristor: MemristorSpec | None = Field(None, description="memristive crossbar settings of the mnn target "
+                                                              "(device, crossbar, ADC, non-idealities, seed)")
 
     @field_validator("params")
     @classmethod

@@ -77,6 +77,7 @@ class Target:
         trainable: whether ``snnc train`` trains it directly.
         needs_trained_ann: whether it is built from a trained ANN (weights and, for burst, calibration data)
             rather than from the spec alone.
+        takes_spiking_source: whether it can also be built from a trained spiking network (an snn checkpoint).
         ann_weights: whether its state dict is the ANN's own (so its weights load into the ann target).
         spike_roles: the table of the ``infer-spike-values`` pass that says what its ops do to spikes.
         cost_notes: what its cost reports must say about how it runs.
@@ -90,6 +91,7 @@ class Target:
     spiking: ClassVar[bool] = False
     trainable: ClassVar[bool] = False
     needs_trained_ann: ClassVar[bool] = False
+    takes_spiking_source: ClassVar[bool] = False
     ann_weights: ClassVar[bool] = False
     spike_roles: ClassVar[str] = "ann"
     cost_notes: ClassVar[tuple[str, ...]] = ()
@@ -100,17 +102,22 @@ class Target:
         """Raise :class:`~snnc.compiler.errors.BackendUnavailable` (with the install command) when an optional
         dependency the target needs is missing."""
 
-    def options(self, values: Mapping[str, Any] | BaseModel | None = None) -> BaseModel:
-        """Validate ``values`` into this target's :attr:`Options`.
+    def spec_defaults(self, spec: Any) -> dict[str, Any]:
+        """Option values the spec itself sets (a section of the spec model), under those given to compile."""
+        return {}
+
+    def options(self, values: Mapping[str, Any] | BaseModel | None = None,
+                defaults: Mapping[str, Any] | None = None) -> BaseModel:
+        """Validate ``values`` (over ``defaults``, see :meth:`spec_defaults`) into this target's :attr:`Options`.
 
         Raises:
             OptionsError: an unknown option or a bad value.
         """
-        if isinstance(values, self.Options):
+        if isinstance(values, self.Options) and not defaults:
             return values
         if isinstance(values, BaseModel):
             values = values.model_dump()
-        return validate_options(self.Options, values, f"target '{self.name}'")
+        return validate_options(self.Options, {**dict(defaults or {}), **dict(values or {})}, f"target '{self.name}'")
 
     def build(self, ann: "fx.GraphModule", options: BaseModel, *, calibration: Any = None) -> "nn.Module":
         """Lower the spec's ann module to this target.
@@ -123,8 +130,10 @@ class Target:
         """
         raise NotImplementedError
 
-    def skeleton(self, ann: "fx.GraphModule", options: BaseModel) -> "nn.Module":
-        """A module of this target's structure for a saved state dict to be loaded into (default: :meth:`build`)."""
+    def skeleton(self, ann: "fx.GraphModule", options: BaseModel,
+                 extras: Mapping[str, Any] | None = None) -> "nn.Module":
+        """A module of this target's structure for a saved state dict to be loaded into, from the spec's ann and
+        what :meth:`extras` saved (default: :meth:`build`)."""
         return self.build(ann, options)
 
     def describe(self, module: "nn.Module") -> list[str]:

@@ -12,6 +12,7 @@ TARGETS: Registry[Target] = Registry("target", {
     "ann": "snnc.compiler.targets.ann:TARGET",
     "snn": "snnc.compiler.targets.snn.target:TARGET",
     "burst": "snnc.compiler.targets.burst.target:TARGET",
+    "mnn": "snnc.compiler.targets.mnn.target:TARGET",
 })
 """Target name → :class:`Target`."""
 

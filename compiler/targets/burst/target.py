@@ -58,7 +58,7 @@ class BurstTarget(Target):
             snn.config["calibration"] = str(label)
         return snn
 
-    def skeleton(self, ann, options: BurstOptions):
+    def skeleton(self, ann, options: BurstOptions, extras=None):
         """Why a placeholder calibration: a converted network's structure (folded layers, a neuron per ReLU
         site, threshold shapes) depends only on the spec and the settings; every value is in the state dict."""
         import torch

@@ -1,0 +1,41 @@
+"""Robustness sweeps on the real MemTorch: one tiny network, two short axes, JSON-ready result and a plot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("memtorch", reason="MemTorch is not installed (the 'mnn' extra)")
+
+from snnc.compiler.errors import UnsupportedError  # noqa: E402
+from snnc.compiler.targets.mnn.sweep import classification_accuracy, plot_sweep, sweep  # noqa: E402
+
+pytestmark = pytest.mark.mnn
+
+
+def test_sweep_returns_scores_per_axis_and_plots(ann, images, tmp_path):
+    labels = ann(images).argmax(1)  # the float network is right by construction
+    data = [(images, labels)]
+    result = sweep(ann, classification_accuracy(data), {"tile_shape": [8, 4], "scaling": "restore"},
+                   {"adc_bits": [2, 8], "fault_proportion": [0.0, 0.3]}, progress=False)
+    json.dumps(result)
+    assert result["float"] == 1.0 and result["ideal"] == 1.0
+    assert result["axes"]["adc_bits"]["values"] == [2, 8] and len(result["axes"]["adc_bits"]["scores"]) == 2
+    assert result["axes"]["adc_bits"]["scores"][1] >= result["axes"]["adc_bits"]["scores"][0]
+    png = plot_sweep(result, tmp_path / "sweep.png")
+    assert png.stat().st_size > 1000
+
+
+def test_spiking_network_sweep_decodes_its_output(snn, images):
+    spk, mem = snn(images)
+    labels = snn.decode(spk, mem).argmax(1)
+    result = sweep(snn, classification_accuracy([(images, labels)]), {"tile_shape": [8, 4], "scaling": "restore"},
+                   {"conductance_states": [256]}, progress=False)
+    assert 0.0 <= result["axes"]["conductance_states"]["scores"][0] <= 1.0 and result["float"] == 1.0
+
+
+def test_unknown_axis_is_refused_before_any_work(ann):
+    with pytest.raises(UnsupportedError, match="Did you mean 'adc_bits'"):
+        sweep(ann, lambda m: 0.0, None, ["adc_bit"], progress=False)
