@@ -8,6 +8,7 @@ published sizes from the IR alone and forward passes run at small sizes and widt
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -82,7 +83,7 @@ def test_zoo_command():
     assert "44,549,160" in result.output and "7.80 G" in result.output and "3×224×224" in result.output
     assert f"{len(BUNDLED)} specs in" in result.output
     result = CliRunner().invoke(app, ["zoo", "unet"])
-    assert result.exit_code == 0 and result.output.strip() == str(SPECS / "unet.yaml")
+    assert result.exit_code == 0 and Path(result.output.strip()).resolve() == (SPECS / "unet.yaml").resolve()
 
 
 def test_summary_shows_params_and_macs():
