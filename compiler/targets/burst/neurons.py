@@ -109,16 +109,20 @@ class BurstNeuron(StatefulModule):
                 f"BurstNeuron: state of shape {tuple(v.shape)} cannot take input {tuple(xs.shape[1:])}; "
                 "call reset() when the batch changes."
             )
+        # Why in place and one count at the end: the same operations as the equations above, in the same order
+        # (so the same numbers), without a fresh tensor per operation and step or a reduction per step.
+        v = v.clone()
+        counts = torch.empty_like(xs)
         out = torch.empty_like(xs)
-        total = torch.zeros((), dtype=torch.float64, device=x.device)  # exact up to 2**53 spikes
         for t in range(xs.shape[0]):
-            v = v + xs[t]
-            k = torch.clamp(torch.floor(v / theta), 0, self.gamma)
-            v = v - k * theta
-            out[t] = k * theta
-            total = total + k.sum(dtype=torch.float64)
+            k = counts[t]
+            v.add_(xs[t])
+            torch.div(v, theta, out=k)
+            k.floor_().clamp_(0, self.gamma)
+            torch.mul(k, theta, out=out[t])
+            v.sub_(out[t])
         self.v = v
-        self.spike_total += float(total)
+        self.spike_total += float(counts.sum(dtype=torch.float64))  # exact: integers, up to 2**53 spikes
         self.sample_steps += xs.shape[0] * xs.shape[1]
         if not self.neurons:
             self.neurons = xs[0, 0].numel()
@@ -128,6 +132,49 @@ class BurstNeuron(StatefulModule):
         theta = self.threshold
         shown = f"{theta.item():.4g}" if theta.numel() == 1 else f"per-channel {tuple(theta.shape)}"
         return f"threshold={shown}, gamma={self.gamma}, v_init={self.v_init}"
+
+
+def max_pool(pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``pool(x)`` for a max-pooling module, computed as an element-wise maximum of strided views of ``x``
+    where that is possible (``nn.MaxPool2d`` without indices or ceil-mode rounding up).
+
+    Why: ``max_pool2d`` on CPU always computes indices and is several times slower than ``k*k - 1``
+    ``torch.maximum`` calls on the window views; a maximum is exact, so the result is the same tensor
+    (padding is ``-inf``, as in ``max_pool2d``; NaN propagates as there).
+    """
+    if type(pool) is not nn.MaxPool2d or x.dim() != 4 or pool.return_indices:
+        return pool(x)
+    (kh, kw), (sh, sw) = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
+    (ph, pw), (dh, dw) = _pair(pool.padding), _pair(pool.dilation)
+    spans = [x.shape[2] + 2 * ph - dh * (kh - 1) - 1, x.shape[3] + 2 * pw - dw * (kw - 1) - 1]
+    if min(spans) < 0 or (pool.ceil_mode and (spans[0] % sh or spans[1] % sw)):
+        return pool(x)
+    ho, wo = spans[0] // sh + 1, spans[1] // sw + 1
+    if ph or pw:
+        x = nn.functional.pad(x, (pw, pw, ph, ph), value=float("-inf"))
+    views = [x[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+             for i in range(kh) for j in range(kw)]
+    if len(views) == 1:
+        return views[0].contiguous()
+    out = torch.maximum(views[0], views[1])
+    for view in views[2:]:
+        torch.maximum(out, view, out=out)
+    return out
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+class MaxPool(nn.Module):
+    """A max-pooling module run through :func:`max_pool` (the plan's prefix uses it for split LIPools)."""
+
+    def __init__(self, pool: nn.Module) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return max_pool(self.pool, x)
 
 
 class LIPool(StatefulModule):
@@ -169,16 +216,21 @@ class LIPool(StatefulModule):
         xs = self._unfold(x)
         if self.accumulated is None:
             self.accumulated = torch.zeros_like(xs[0])
-            self.emitted = self.pool(self.accumulated)
+            self.emitted = max_pool(self.pool, self.accumulated)
         elif self.accumulated.shape != xs.shape[1:]:
             raise SnncError(
                 f"LIPool: state of shape {tuple(self.accumulated.shape)} cannot take input "
                 f"{tuple(xs.shape[1:])}; call reset() when the batch changes."
             )
-        accumulated = self.accumulated + torch.cumsum(xs, dim=0)
-        pooled = self.pool(accumulated.reshape(x.shape))
+        if xs.shape[0] == 1:  # one step: the cumulative sum is the input itself (the same numbers, no copy)
+            accumulated = self.accumulated + xs
+        else:
+            accumulated = self.accumulated + torch.cumsum(xs, dim=0)
+        pooled = max_pool(self.pool, accumulated.reshape(x.shape))
         pooled = pooled.reshape(xs.shape[0], xs.shape[1], *pooled.shape[1:])
-        out = torch.diff(pooled, dim=0, prepend=self.emitted.unsqueeze(0))
+        out = torch.empty_like(pooled)  # torch.diff(pooled, prepend=emitted) without its concatenation
+        torch.sub(pooled[0], self.emitted, out=out[0])
+        torch.sub(pooled[1:], pooled[:-1], out=out[1:])
         self.accumulated = accumulated[-1]
         self.emitted = pooled[-1]
         return out.reshape(-1, *out.shape[2:])
