@@ -86,11 +86,13 @@ class BurstNeuron(StatefulModule):
         self.v_init = float(v_init)
         self.neurons = int(neurons)
         self.v: torch.Tensor | None = None
+        self._own_v: torch.Tensor | None = None  # the state tensor this module made (may be updated in place)
+        self._scratch: torch.Tensor | None = None  # the spike counts of one step, reused
         self.spike_total = 0.0
         self.sample_steps = 0
 
     def reset(self) -> None:
-        self.v = None
+        self.v = self._own_v = None
 
     def reset_counts(self) -> None:
         """Zero :attr:`spike_total` and :attr:`sample_steps`."""
@@ -109,20 +111,25 @@ class BurstNeuron(StatefulModule):
                 f"BurstNeuron: state of shape {tuple(v.shape)} cannot take input {tuple(xs.shape[1:])}; "
                 "call reset() when the batch changes."
             )
-        # Why in place and one count at the end: the same operations as the equations above, in the same order
-        # (so the same numbers), without a fresh tensor per operation and step or a reduction per step.
-        v = v.clone()
-        counts = torch.empty_like(xs)
+        # Why in place, a reused scratch tensor and row sums: the same operations as the equations above, in the
+        # same order (so the same numbers), without a fresh tensor (and its page faults) per operation and step.
+        if v is not self._own_v:
+            v = v.clone()  # never change a state tensor someone else handed in
+        k = self._scratch
+        if k is None or k.shape != v.shape or k.dtype != v.dtype or k.device != v.device:
+            k = self._scratch = torch.empty_like(v)
+        rows_exact = k[0].numel() * self.gamma < 2 ** 24  # a row's float32 sum of counts is then exact
+        total = torch.zeros(k.shape[0] if rows_exact else (), dtype=torch.float64, device=x.device)
         out = torch.empty_like(xs)
         for t in range(xs.shape[0]):
-            k = counts[t]
             v.add_(xs[t])
             torch.div(v, theta, out=k)
             k.floor_().clamp_(0, self.gamma)
             torch.mul(k, theta, out=out[t])
             v.sub_(out[t])
-        self.v = v
-        self.spike_total += float(counts.sum(dtype=torch.float64))  # exact: integers, up to 2**53 spikes
+            total += k.reshape(k.shape[0], -1).sum(1) if rows_exact else k.sum(dtype=torch.float64)
+        self.v = self._own_v = v
+        self.spike_total += float(total.sum())  # exact: integers, up to 2**53 spikes
         self.sample_steps += xs.shape[0] * xs.shape[1]
         if not self.neurons:
             self.neurons = xs[0, 0].numel()
@@ -205,10 +212,11 @@ class LIPool(StatefulModule):
             raise SnncError("LIPool: a max-pool that returns indices cannot be converted")
         self.pool = pool
         self.accumulated: torch.Tensor | None = None
+        self._own_accumulated: torch.Tensor | None = None  # the accumulator this module made (updated in place)
         self.emitted: torch.Tensor | None = None
 
     def reset(self) -> None:
-        self.accumulated = None
+        self.accumulated = self._own_accumulated = None
         self.emitted = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -216,14 +224,16 @@ class LIPool(StatefulModule):
         xs = self._unfold(x)
         if self.accumulated is None:
             self.accumulated = torch.zeros_like(xs[0])
+            if not isinstance(self.pool, nn.Identity):  # (an identity's output would alias the accumulator)
+                self._own_accumulated = self.accumulated
             self.emitted = max_pool(self.pool, self.accumulated)
         elif self.accumulated.shape != xs.shape[1:]:
             raise SnncError(
                 f"LIPool: state of shape {tuple(self.accumulated.shape)} cannot take input "
                 f"{tuple(xs.shape[1:])}; call reset() when the batch changes."
             )
-        if xs.shape[0] == 1:  # one step: the cumulative sum is the input itself (the same numbers, no copy)
-            accumulated = self.accumulated + xs
+        if xs.shape[0] == 1 and self.accumulated is self._own_accumulated:
+            accumulated = self.accumulated.add_(xs[0]).unsqueeze(0)  # one step: the cumsum is the input itself
         else:
             accumulated = self.accumulated + torch.cumsum(xs, dim=0)
         pooled = max_pool(self.pool, accumulated.reshape(x.shape))
@@ -232,5 +242,7 @@ class LIPool(StatefulModule):
         torch.sub(pooled[0], self.emitted, out=out[0])
         torch.sub(pooled[1:], pooled[:-1], out=out[1:])
         self.accumulated = accumulated[-1]
+        if not isinstance(self.pool, nn.Identity):
+            self._own_accumulated = self.accumulated
         self.emitted = pooled[-1]
         return out.reshape(-1, *out.shape[2:])
