@@ -241,8 +241,9 @@ def compile_cmd(spec: Path = SpecArg,
                 calibration: Optional[str] = typer.Option(None, "--calibration", help="burst: DATASET or "
                                                           "DATASET:N training images that set the thresholds"),
                 gamma: int = typer.Option(5, "--gamma", help="burst: the largest burst per step (1: IF)"),
-                percentile: float = typer.Option(99.99, "--percentile", help="burst: activation percentile "
-                                                 "that sets each threshold"),
+                percentile: Optional[float] = typer.Option(None, "--percentile", help="burst: activation "
+                                                           "percentile that sets each threshold (default: 99 "
+                                                           "for Γ=1, 95 for bursts)", show_default=False),
                 channelwise: bool = typer.Option(False, "--channelwise", help="burst: one threshold per "
                                                  "channel"),
                 v_init: float = typer.Option(0.5, "--v-init", help="burst: initial membrane, as a fraction of "
@@ -273,7 +274,11 @@ def compile_cmd(spec: Path = SpecArg,
                                channelwise=channelwise, v_init=v_init, params=params, data_dir=data_dir, **options)
     else:
         module = snnc.compile(spec, target, params=params, max_memory=_max_memory(max_memory), **options)
-    if not quiet:
+    if not quiet and target == "burst":
+        from snnc.commands.convert import print_burst_summary  # what was built: Γ, T, each θ
+
+        print_burst_summary(module, graph.name, console)
+    elif not quiet:
         console.print(summary_table(graph, f"{graph.name} → {target}", _auto_depth(graph, depth)))
     n_params = sum(p.numel() for p in module.parameters())
     console.print(f"[green]✓[/] compiled [bold]{graph.name}[/] to [bold]{target}[/]: "

@@ -66,7 +66,8 @@ def report_table(rep, title: str, width: int = 10_000) -> tuple[Table, list[str]
                     Column("spikes/sample", number=True, header="spikes/\nsample",
                            footer=_num(t["spikes"]) if t["spikes"] is not None else ""),
                     Column("SOPs", number=True, footer=_num(t["sops"]))]
-    columns += [Column("charged"), Column("energy μJ", number=True, header="energy\nμJ", footer=_energy(t["energy_uj"]))]
+    columns += [Column("charged"),
+                Column("energy μJ", number=True, header="energy\nμJ", footer=_energy(t["energy_uj"]))]
     graph = rep.graph
     rows = []
     for layer in rep.layers:
