@@ -6,8 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${SNNC_OUT:-runs/main_job}
-# Why: piped into a log (no terminal), rich would lay the tables out at 80 columns and cut every number short.
-[ -t 1 ] || export COLUMNS="${COLUMNS:-150}"
 mkdir -p "$out"
 
 echo "== 1. Validate a spec: syntax, types, wiring, shapes and sizes (no torch needed) =="

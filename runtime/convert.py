@@ -17,7 +17,8 @@ A sweep's result is a plain, JSON-ready dict::
     {"task": "classification", "metrics": ["accuracy"], "gammas": [1, 5], "timesteps": [4, 8],
      "ann": {"accuracy": 0.91}, "ann_seconds": 1.2,
      "rows": [{"gamma": 1, "timesteps": 4, "accuracy": 0.58, "spikes_per_sample": 1234.5}, ...],
-     "seconds": {"1": 30.1, "5": 31.0}, "settings": {"percentile": 99.99, ...}, "samples": 10000}
+     "seconds": {"1": 30.1, "5": 31.0}, "settings": {"percentile": None, "percentiles": {"1": 99.0, "5": 95.0}, ...},
+     "samples": 10000}
 
 Why one ``accumulate`` run per gamma: the output averaged over the first ``t`` steps of a ``T``-step run is
 exactly the output of a ``t``-step run (the state starts from the same reset), so every checkpoint comes from
@@ -165,7 +166,8 @@ def calibration_data(graph: Any, calibration: str, *, data_dir: str | Path | Non
     return Calibration(batches, f"{name}:{sum(len(b) for b in batches)}")
 
 
-def compile_burst(spec: Any, checkpoint: str | Path, calibration: str, gamma: int = 5, percentile: float = 99.99,
+def compile_burst(spec: Any, checkpoint: str | Path, calibration: str, gamma: int = 5,
+                  percentile: float | None = None,
                   timesteps: int = 64, *, channelwise: bool = False, v_init: float = 0.5,
                   normalization: str = "percentile", params: dict[str, Any] | None = None,
                   data_dir: str | Path | None = None, batch_size: int = 256, seed: int = 0) -> nn.Module:
@@ -177,7 +179,8 @@ def compile_burst(spec: Any, checkpoint: str | Path, calibration: str, gamma: in
         calibration: ``DATASET`` or ``DATASET:N`` (N training samples, default
             :data:`DEFAULT_CALIBRATION_SAMPLES`).
         gamma: the largest burst (1: IF neurons).
-        percentile: the activation percentile that sets each threshold.
+        percentile: the activation percentile that sets each threshold (default by Γ: 99 for IF, 95 for
+            bursts; see :func:`~snnc.compiler.targets.burst.default_percentile`).
         timesteps: the default ``T`` of the converted network.
         channelwise: one threshold per channel.
         v_init: initial membrane as a fraction of the threshold.
@@ -384,8 +387,9 @@ def evaluate_snn(snn: nn.Module, loader: Iterable, timesteps: Sequence[int], tas
 
 
 def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequence[int] = DEFAULT_GAMMAS,
-          timesteps: Sequence[int] = DEFAULT_TIMESTEPS, task: str = "classification", percentile: float = 99.99,
-          channelwise: bool = False, v_init: float = 0.5, normalization: str = "percentile",
+          timesteps: Sequence[int] = DEFAULT_TIMESTEPS, task: str = "classification",
+          percentile: float | None = None, channelwise: bool = False, v_init: float = 0.5,
+          normalization: str = "percentile",
           fold_steps: int = FOLD_STEPS, on_batch: OnBatch | None = None,
           on_gamma: Callable[[int, dict[int, dict[str, float]]], None] | None = None) -> dict[str, Any]:
     """Score the ANN, then convert it once per ``gamma`` and score the SNN at every ``T``.
@@ -397,7 +401,8 @@ def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequenc
         gammas: the burst sizes (1: IF neurons).
         timesteps: the ``T`` values.
         task: ``"classification"`` or ``"segmentation"``.
-        percentile, channelwise, v_init, normalization: conversion options (see :func:`snnc.convert`).
+        percentile, channelwise, v_init, normalization: conversion options (see :func:`snnc.convert`); with
+            no ``percentile`` each Γ gets its default (99 for IF, 95 for bursts).
         fold_steps: steps folded into one pass of the stateless layers (memory ~ batch × fold_steps; the batch
             is ``loader.batch_size``, else 256).
         on_batch: progress callback, called for the ANN's batches and every gamma's.
@@ -417,9 +422,12 @@ def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequenc
     samples = 0
     calibrated = 0
     batch = getattr(loader, "batch_size", None) or 256
+    from snnc.compiler.targets.burst import default_percentile
+
+    percentiles = {str(g): default_percentile(g) if percentile is None else percentile for g in gammas}
     for g in gammas:
         start = time.perf_counter()
-        snn = convert(ann, calibration, "burst" if g > 1 else "if", gamma=g, percentile=percentile,
+        snn = convert(ann, calibration, "burst" if g > 1 else "if", gamma=g, percentile=percentiles[str(g)],
                            channelwise=channelwise, v_init=v_init, normalization=normalization,
                            timesteps=wanted[-1], fold_batch=max(1, batch * fold_steps))
         calibrated = snn.config.get("calibration_samples", 0)
@@ -433,7 +441,8 @@ def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequenc
             on_gamma(g, results)
     return {"task": task, "metrics": metrics, "gammas": gammas, "timesteps": wanted, "ann": ann_scores,
             "ann_seconds": round(ann_seconds, 2), "rows": rows, "seconds": seconds, "samples": samples,
-            "settings": {"percentile": percentile, "channelwise": channelwise, "v_init": v_init,
+            "settings": {"percentile": percentile, "percentiles": percentiles, "channelwise": channelwise,
+                         "v_init": v_init,
                          "normalization": normalization, "calibration_samples": calibrated}}
 
 
@@ -503,45 +512,79 @@ def markdown_tables(results: Mapping[str, Any], metrics: Sequence[str] | None = 
     return "\n\n".join(blocks) + "\n"
 
 
+MIN_PLOT_SPAN = 2.0
+"""The narrowest accuracy range a sweep plot shows, in percentage points (so that a difference of a few test
+images does not fill the axis)."""
+
+
+def plot_range(values: Sequence[float], min_span: float = MIN_PLOT_SPAN) -> tuple[float, float]:
+    """The y-range of a percentage plot: every value (the ANN's included) with a margin, at least ``min_span``
+    points wide, inside [0, 100]."""
+    lo, hi = min(values), max(values)
+    if hi - lo < min_span:
+        mid = (lo + hi) / 2
+        lo, hi = mid - min_span / 2, mid + min_span / 2
+    pad = 0.08 * (hi - lo)
+    lo, hi = max(0.0, lo - pad), min(100.0, hi + pad)
+    if hi - lo < min_span:  # pushed against 0 or 100
+        lo, hi = (0.0, min_span) if lo == 0.0 else (100.0 - min_span, 100.0)
+    return lo, hi
+
+
 def plot_sweep(results: Mapping[str, Any], path: str | Path, metric: str | None = None,
                title: str | None = None) -> Path:
-    """A PNG of ``metric`` against ``T`` (log-2 axis), one line per gamma, the ANN as a dashed line.
+    """Write :func:`sweep_figure` as a PNG (atomically).
 
     Args:
         results: a :func:`sweep` result.
-        path: the PNG to write (atomically).
+        path: the PNG to write.
         metric: which metric (default: the task's first).
         title: the plot title.
 
     Returns:
         ``path``.
     """
+    fig = sweep_figure(results, metric, title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
+def sweep_figure(results: Mapping[str, Any], metric: str | None = None, title: str | None = None) -> Any:
+    """A matplotlib figure of ``metric`` against ``T`` (log-2 axis, one line per gamma, the ANN as a dashed
+    line, a y-range from :func:`plot_range`) above a panel of spikes per sample against ``T``."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     metric = metric or results["metrics"][0]
-    fig = Figure(figsize=(6.4, 4.2), dpi=110)
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(6.4, 6.4), dpi=110)
+    ax, spikes = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     ts = results["timesteps"]
+    ann = 100 * results["ann"][metric]
+    values = [ann]
     for g in results["gammas"]:
         rows = result_rows(results, g)
-        ax.plot(ts, [100 * rows[t][metric] for t in ts], marker="o", label=gamma_label(g))
-    ax.axhline(100 * results["ann"][metric], color="black", linestyle="--", label="ANN")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ts, [str(t) for t in ts])
-    ax.set_xlabel("time steps T")
+        ys = [100 * rows[t][metric] for t in ts]
+        values += ys
+        ax.plot(ts, ys, marker="o", label=gamma_label(g))
+        spikes.plot(ts, [rows[t]["spikes_per_sample"] for t in ts], marker="o", label=gamma_label(g))
+    ax.axhline(ann, color="black", linestyle="--", label=f"ANN {ann:.2f}%")
+    ax.set_ylim(*plot_range(values))
     ax.set_ylabel(f"{metric} (%)")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
+    spikes.set_xscale("log", base=2)
+    spikes.set_xticks(ts, [str(t) for t in ts])
+    spikes.set_xlabel("time steps T")
+    spikes.set_ylabel("spikes per sample")
+    spikes.grid(True, alpha=0.3)
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    atomic_write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return fig
 
 
 def write_sweep(results: Mapping[str, Any], out_dir: str | Path, *, title: str | None = None,

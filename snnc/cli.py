@@ -266,8 +266,8 @@ def compile_cmd(spec: Path = SpecArg,
                 gamma: Optional[int] = typer.Option(None, "--gamma", help="burst: the largest burst per step "
                                                     "(1: IF; default 5)", show_default=False),
                 percentile: Optional[float] = typer.Option(None, "--percentile", help="burst: activation "
-                                                           "percentile that sets each threshold",
-                                                           show_default=False),
+                                                           "percentile that sets each threshold (default: 99 "
+                                                           "for Γ=1, 95 for bursts)", show_default=False),
                 channelwise: bool = typer.Option(False, "--channelwise", help="burst: one threshold per "
                                                  "channel"),
                 v_init: Optional[float] = typer.Option(None, "--v-init", help="burst: initial membrane, as a "

@@ -14,12 +14,11 @@ from the IR alone — no torch is imported::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from snnc.compiler.errors import SnncError, did_you_mean
 
-SPEC_PACKAGE = "snnc.specs"
+SPEC_PACKAGE = "snnc.specs"  # the same as snnc.compiler.spec.load.BUNDLED_SPECS_PACKAGE
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,11 @@ class ZooModel:
     input_shape: tuple[int, ...]
 
 
-def _spec_files() -> list:
-    """The bundled spec files (importlib resources), sorted by file name."""
-    return sorted((f for f in files(SPEC_PACKAGE).iterdir() if f.name.endswith((".yaml", ".yml"))),
-                  key=lambda f: f.name)
+def _spec_files() -> list[Path]:
+    """The bundled spec files, sorted by file name."""
+    from snnc.compiler.spec.load import bundled_specs
+
+    return list(bundled_specs().values())
 
 
 def spec_path(name: str) -> Path:
@@ -55,11 +55,13 @@ def spec_path(name: str) -> Path:
     Raises:
         SnncError: no such spec (with a did-you-mean over the bundled names).
     """
-    stems = {f.name.rsplit(".", 1)[0]: f for f in _spec_files()}
+    from snnc.compiler.spec.load import bundled_specs
+
+    stems = bundled_specs()
     found = stems.get(name) or stems.get(name.rsplit(".", 1)[0] if name.endswith((".yaml", ".yml")) else "")
     if found is None:
         raise SnncError(f"no bundled spec '{name}'.{did_you_mean(name, stems)} Bundled: {', '.join(stems)}")
-    return Path(str(found))
+    return found
 
 
 def list_models() -> list[ZooModel]:

@@ -109,3 +109,33 @@ def test_convert_refuses_a_non_ann_artifact(trained, tmp_path):
     path = snnc.save(snnc.compile(spec, "snn"), tmp_path / "snn.pt")
     result = convert(spec, path)
     assert result.exit_code == 1 and "an ANN's trained weights are needed" in result.output
+
+
+# --- a burst conversion a user can read ------------------------------------------------------------------------
+
+
+def test_compile_burst_prints_what_was_built(trained):
+    spec, checkpoint = trained
+    result = runner.invoke(app, ["compile", str(spec), "-t", "burst", "-c", str(checkpoint), "--calibration",
+                                 "mnist-sample:64", "--gamma", "3", "-T", "16"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "burst neurons, Γ = 3" in text and "T = 16" in text and "percentile 95" in text  # Γ's default
+    assert "spike (leaky" not in text  # not the ANN summary
+    snn = snnc.runtime.convert.compile_burst(spec, checkpoint, "mnist-sample:64", gamma=3)
+    theta = snn.neurons()["lif1"].threshold.item()
+    assert "lif1" in text and f"{theta:.4g}" in text  # each neuron's calibrated threshold
+    assert "LIPool" in text and "pool1" in text
+    result = runner.invoke(app, ["compile", str(spec), "-t", "burst", "-c", str(checkpoint), "--calibration",
+                                 "mnist-sample:64", "--gamma", "1"])
+    assert result.exit_code == 0 and "IF neurons" in result.stdout and "percentile 99 " in result.stdout
+
+
+def test_convert_defaults_the_percentile_by_gamma_and_shows_progress(trained, tmp_path):
+    spec, checkpoint = trained
+    result = convert(spec, checkpoint, "--output", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["settings"]["percentile"] is None and data["settings"]["percentiles"] == {"1": 99.0, "3": 95.0}
+    assert "Γ=3: T=8: accuracy" in result.output and "spikes per sample" in result.output  # one line per Γ
+    assert "3/3 Γ=3" in result.output and "left" in result.output  # the stage bar with the time left

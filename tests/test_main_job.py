@@ -10,7 +10,7 @@ from .conftest import REPO
 
 
 def test_main_job_runs_and_writes_its_outputs(tmp_path):
-    env = {**os.environ, "SNNC_OUT": str(tmp_path)}
+    env = {**{k: v for k, v in os.environ.items() if k != "COLUMNS"}, "SNNC_OUT": str(tmp_path)}  # piped: 80
     out = subprocess.run(["bash", str(REPO / "examples" / "main_job.sh")], capture_output=True, text=True,
                          timeout=900, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -18,6 +18,8 @@ def test_main_job_runs_and_writes_its_outputs(tmp_path):
         assert f"== {step}. " in out.stdout
     assert "compiled ghostnet_dfc to snn" in out.stdout
     assert "SNN energy:" in out.stdout and "ANN energy of the same network" in out.stdout
+    report = out.stdout.split("== 5. ")[1].split("== 6. ")[0]
+    assert "…" not in report and "left out:" in report  # the report fits 80 columns without cutting a number
     for plot in ("curves.png", "spike_raster.png", "firing_rates.png"):
         assert (tmp_path / "mnist_fc" / "plots" / plot).stat().st_size > 1000, plot
     assert (tmp_path / "ghostnet_dfc_snn.pt").is_file()

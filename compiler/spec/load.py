@@ -7,6 +7,7 @@ did-you-mean suggestions for unknown keys and kinds.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,12 @@ from . import models
 from .models import LAYER_KINDS, Spec
 from .templating import TemplateProblem, substitute
 from .yaml_source import SpecSource, parse_yaml, read_spec_text
+
+BUNDLED_SPECS_PACKAGE = "snnc.specs"
+"""The package whose ``*.yaml`` files are the bundled model zoo (installed with snnc)."""
+
+_BARE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+"""A spec argument without a folder (``mnist_fc``, ``resnet18.yaml``): a bundled spec when no such file exists."""
 
 
 
@@ -250,11 +257,71 @@ def _extend(data: dict, source: SpecSource, chain: tuple[str, ...] = ()) -> dict
     return merged
 
 
+def bundled_specs() -> dict[str, Path]:
+    """The bundled spec files by name (file stem), sorted: ``{"colored_mnist_cnn": Path(...), ...}``.
+
+    Empty when the ``snnc.specs`` package is not installed (the spec layer used on its own).
+    """
+    from importlib.resources import files
+
+    try:
+        folder = files(BUNDLED_SPECS_PACKAGE)
+    except ModuleNotFoundError:
+        return {}
+    found = sorted((f for f in folder.iterdir() if f.name.endswith((".yaml", ".yml"))), key=lambda f: f.name)
+    return {f.name.rsplit(".", 1)[0]: Path(str(f)) for f in found}
+
+
+def resolve_spec_path(spec: str | Path) -> Path:
+    """Where a spec given by path or by bundled name lives: a file that exists always wins; a bare name
+    (no folder; ``mnist_fc`` or ``mnist_fc.yaml``) that is not a file is the bundled spec of that name.
+
+    Args:
+        spec: a path, or the name of a bundled spec.
+
+    Returns:
+        The path to read.
+
+    Raises:
+        SpecError: no such file and no bundled spec of that name, with did-you-mean over the bundled names
+            (or, for a missing path whose file name is a bundled spec, how to use the bundled one).
+    """
+    path = Path(spec)
+    if path.is_file():
+        return path
+    text = str(spec)
+    stem = path.name.rsplit(".", 1)[0] if path.name.endswith((".yaml", ".yml")) else path.name
+    zoo = bundled_specs()
+    if _BARE_NAME.match(text):
+        if stem in zoo:
+            return zoo[stem]
+        listing = f" Bundled specs: {', '.join(zoo)}." if zoo else ""
+        raise SpecError([Diagnostic(f"no spec file at '{text}' and no bundled spec named '{stem}'."
+                                    f"{did_you_mean(stem, zoo)}",
+                                    hint="give the path of a .yaml spec, or the name of a bundled spec"
+                                         f" (snnc zoo lists them).{listing}", file=text)])
+    if stem in zoo:
+        raise SpecError([Diagnostic(f"no spec file at '{text}'",
+                                    hint=f"check the path, or use the bundled spec by its name: '{stem}'",
+                                    file=text)])
+    return path  # read_spec_text reports the missing file
+
+
+def _is_spec_reference(spec: str | Path) -> bool:
+    """A :class:`Path`, or a one-line string that names a ``.yaml`` file or a bundled spec (not YAML text)."""
+    if isinstance(spec, Path):
+        return True
+    if "\n" in spec:
+        return False
+    return spec.endswith((".yaml", ".yml")) or bool(_BARE_NAME.match(spec)) or Path(spec).is_file()
+
+
 def load_spec(spec: str | Path | dict, params: dict[str, Any] | None = None, *, file: str | None = None) -> LoadedSpec:
     """Read and validate a spec.
 
     Args:
-        spec: a path to a YAML file, YAML text (a string containing a newline), or already-parsed data.
+        spec: a path to a YAML file, the name of a bundled spec (``"mnist_fc"``; a file of that name wins),
+            YAML text (a string containing a newline), or already-parsed data.
         params: overrides of the spec's ``params`` (unknown names are errors).
         file: the name to show in diagnostics for text input.
 
@@ -267,8 +334,8 @@ def load_spec(spec: str | Path | dict, params: dict[str, Any] | None = None, *, 
     if isinstance(spec, dict):
         source, data = SpecSource(text="", file=file or "<dict>"), spec
     else:
-        if isinstance(spec, Path) or (isinstance(spec, str) and "\n" not in spec and spec.endswith((".yaml", ".yml"))):
-            source = read_spec_text(spec)
+        if _is_spec_reference(spec):
+            source = read_spec_text(resolve_spec_path(spec))
         else:
             source = SpecSource(text=str(spec), file=file or "<string>")
         data = parse_yaml(source)

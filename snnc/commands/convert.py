@@ -68,8 +68,9 @@ def convert_cmd(
     timesteps: str = typer.Option("4,8,16,32,64,128", "--timesteps", "-T", help="comma-separated time steps to "
                                   "report (one run of the largest per gamma)"),
     gamma: str = typer.Option("1,2,3,4,5", "--gamma", "-g", help="comma-separated burst sizes (1: IF neurons)"),
-    percentile: float = typer.Option(99.99, "--percentile", help="activation percentile that sets each "
-                                     "threshold"),
+    percentile: Optional[float] = typer.Option(None, "--percentile", help="activation percentile that sets "
+                                               "each threshold (default: 99 for Γ=1, 95 for bursts, from the "
+                                               "threshold study in docs/burst.md)", show_default=False),
     channelwise: bool = typer.Option(False, "--channelwise", help="one threshold per channel"),
     v_init: float = typer.Option(0.5, "--v-init", help="initial membrane, as a fraction of the threshold"),
     calibration_batches: int = typer.Option(8, "--calibration-batches", help="training batches used for the "
@@ -128,31 +129,86 @@ def convert_cmd(
 
 
 def _run(rc: Any, ann: Any, calibration: Any, loader: Any, gammas: list[int], ts: list[int], task: str,
-         percentile: float, channelwise: bool, v_init: float, total: int, quiet: bool) -> dict[str, Any]:
-    """The sweep, under a progress bar on stderr (none when ``quiet``)."""
+         percentile: Optional[float], channelwise: bool, v_init: float, total: int, quiet: bool) -> dict[str, Any]:
+    """The sweep, under progress bars on stderr (none when ``quiet``): the whole sweep with the time left, and
+    the current stage (the ANN, then each Γ) batch by batch with its own time left."""
     options = dict(gammas=gammas, timesteps=ts, task=task, percentile=percentile, channelwise=channelwise,
                    v_init=v_init)
     if quiet:
         return rc.sweep(ann, calibration, loader, **options)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
-    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as progress:
-        bar = progress.add_task("ANN", total=total)
-        per_gamma = len(loader)
+    columns = (TextColumn("[progress.description]{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("batches"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    per_stage = len(loader)
+    stages = ["ANN"] + [rc.gamma_label(g) for g in gammas]
+    with Progress(*columns, console=err_console) as progress:
+        overall = progress.add_task(f"all ({len(stages)} stages)", total=total)
+        stage = progress.add_task(f"1/{len(stages)} {stages[0]}", total=per_stage)
         done = {"batches": 0}
 
         def on_batch(_: int) -> None:
             done["batches"] += 1
+            progress.update(overall, advance=1)
+            progress.update(stage, advance=1)
             k = done["batches"]
-            label = "ANN" if k < per_gamma else rc.gamma_label(gammas[min((k - per_gamma) // per_gamma,
-                                                                          len(gammas) - 1)])
-            progress.update(bar, advance=1, description=label)
+            if k % per_stage == 0 and k // per_stage < len(stages):  # the next stage starts
+                i = k // per_stage
+                progress.reset(stage, total=per_stage, description=f"{i + 1}/{len(stages)} {stages[i]} "
+                               f"(T up to {max(ts)})")
 
         def on_gamma(g: int, results: dict) -> None:
             best = max(ts)
             scores = ", ".join(f"{k} {100 * v:.2f}%" for k, v in results[best].items() if k != "spikes_per_sample")
-            progress.console.print(f"{rc.gamma_label(g)}: T={best}: {scores}")
+            spikes = results[best]["spikes_per_sample"]
+            progress.console.print(f"{rc.gamma_label(g)}: T={best}: {scores}, {spikes:,.0f} spikes per sample")
 
         return rc.sweep(ann, calibration, loader, on_batch=on_batch, on_gamma=on_gamma, **options)
+
+
+def burst_summary(snn: Any, name: str, width: int = 10_000) -> tuple[Table, list[str]]:
+    """What a burst conversion built: one row per neuron layer with its calibrated threshold θ (a range for
+    channel-wise thresholds), neurons per sample and whether its input is spikes; Γ, T and the calibration in
+    the title.
+
+    Args:
+        snn: a :class:`~snnc.compiler.targets.burst.BurstSNN`.
+        name: the model's name.
+        width: the console width the table must fit.
+
+    Returns:
+        The table and the columns a narrow terminal left out.
+    """
+    from snnc.commands.tables import Column, fit_table
+
+    cfg = snn.config
+    rows = []
+    for layer, neuron in snn.neurons().items():
+        theta = neuron.threshold.detach().flatten().cpu()
+        shown = f"{theta.item():.4g}" if theta.numel() == 1 else f"{theta.min().item():.4g}–{theta.max().item():.4g}"
+        rows.append([layer, shown, "per channel" if theta.numel() > 1 else "per layer", f"{neuron.neurons:,}"])
+    gamma = cfg.get("gamma")
+    kind = "IF neurons" if gamma == 1 else f"burst neurons, Γ = {gamma} (up to {gamma} spikes per step)"
+    title = (f"{name} → burst: {kind}, T = {snn.timesteps}, thresholds θ at percentile "
+             f"{cfg.get('percentile'):g} of {cfg.get('calibration', cfg.get('calibration_samples', '?'))} "
+             f"calibration samples, v_init {cfg.get('v_init'):g}·θ")
+    columns = [Column("neuron layer", min_width=12), Column("θ", number=True), Column("threshold"),
+               Column("neurons", number=True)]
+    return fit_table(columns, rows, width, ("threshold",), title=title, header_style="bold")
+
+
+def print_burst_summary(snn: Any, name: str, out: Any) -> None:
+    """Print :func:`burst_summary` (and any column left out) and a line on the pooling and input layers."""
+    from snnc.commands.tables import dropped_note
+    from snnc.compiler.targets.burst import LIPool
+
+    table, dropped = burst_summary(snn, name, out.width)
+    out.print(table)
+    if dropped:
+        out.print(dropped_note(dropped, out.width))
+    pools = [n for n, m in snn.network.named_modules() if isinstance(m, LIPool)]
+    analog = [n for n, spikes in snn.input_is_spikes().items() if not spikes]
+    out.print(f"{len(snn.neurons())} neuron layers; max-pooling by lateral inhibition (LIPool): "
+              f"{', '.join(pools) or 'none'}; layers with analog input (charged as MACs): "
+              f"{', '.join(analog) or 'none'}")

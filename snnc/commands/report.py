@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from snnc.cli import SpecArg, ParamOpt, _describe, _fmt_int, _fmt_macs, app, console, handle_errors, parse_params
+from snnc.commands.tables import Column, dropped_note, fit_table
 
 
 def _num(value: Optional[float]) -> str:
@@ -36,34 +38,41 @@ def _op(target, layer, node) -> str:
     return _describe(node)
 
 
-def report_table(rep, title: str) -> Table:
-    """A rich table of the report: one row per node, totals in the footer.
+REPORT_DROP_ORDER = ("charged", "input", "op", "rate", "params")
+"""The report's columns a narrow terminal leaves out first: what --json, the notes or the summary also say."""
+
+
+def report_table(rep, title: str, width: int = 10_000) -> tuple[Table, list[str]]:
+    """A rich table of the report that fits ``width`` columns: one row per node, totals in the footer.
+
+    Numbers are never cut; text wraps; at narrow widths the columns of :data:`REPORT_DROP_ORDER` are left out,
+    in that order, until it fits.
 
     Args:
         rep: a :class:`~snnc.runtime.cost.CostReport`.
         title: the table's title.
+        width: the console width.
+
+    Returns:
+        The table and the headers of the columns left out.
     """
     from snnc.compiler.targets.registry import get_target
 
     target = get_target(rep.target)
     spiking = target.spiking
     t = rep.totals
-    table = Table(title=title, show_footer=True, header_style="bold",
-                  caption=("rate: spikes per neuron per step (neuron layers) or per input element per step (AC "
-                           "layers); spikes/sample: emitted (neuron layers) or received (AC layers), all T steps"
-                           if spiking else None))
-    table.add_column("node", footer="total")
-    table.add_column("op")
-    table.add_column("params", justify="right", footer=_fmt_int(t["params"]))
-    table.add_column("MACs/step", justify="right", footer=_fmt_macs(t["macs"]))
+    columns = [Column("node", footer="total", min_width=12), Column("op", min_width=9),
+               Column("params", number=True, footer=_fmt_int(t["params"])),
+               Column("MACs/step", number=True, header="MACs/\nstep", footer=_fmt_macs(t["macs"]))]
     if spiking:
-        table.add_column("input")
-        table.add_column("rate", justify="right")
-        table.add_column("spikes/sample", justify="right", footer=_num(t["spikes"]) if t["spikes"] is not None else "")
-        table.add_column("SOPs", justify="right", footer=_num(t["sops"]))
-    table.add_column("charged")
-    table.add_column("energy μJ", justify="right", footer=_energy(t["energy_uj"]))
+        columns += [Column("input"), Column("rate", number=True),
+                    Column("spikes/sample", number=True, header="spikes/\nsample",
+                           footer=_num(t["spikes"]) if t["spikes"] is not None else ""),
+                    Column("SOPs", number=True, footer=_num(t["sops"]))]
+    columns += [Column("charged"),
+                Column("energy μJ", number=True, header="energy\nμJ", footer=_energy(t["energy_uj"]))]
     graph = rep.graph
+    rows = []
     for layer in rep.layers:
         if layer.kind == "input" and not layer.macs:
             continue
@@ -77,8 +86,23 @@ def report_table(rep, title: str) -> Table:
                     _num(spikes) if spikes is not None else "",
                     _num(layer.sops) if layer.charged_as == "AC" else ""]
         row += [charged, _energy(layer.energy_uj) if layer.charged_as else ""]
-        table.add_row(*row)
-    return table
+        rows.append(row)
+    caption = ("rate: spikes per neuron per step (neuron layers) or per input element per step (AC layers); "
+               "spikes/sample: emitted (neuron layers) or received (AC layers), all T steps" if spiking else None)
+    return fit_table(columns, rows, width, REPORT_DROP_ORDER, title=title, show_footer=True, header_style="bold",
+                     caption=caption)
+
+
+def print_report(rep, title: str, out: Console, dataset: Optional[str] = None) -> None:
+    """Print the report table (fitted to ``out``'s width, naming any column left out), summary and notes."""
+    table, dropped = report_table(rep, title, out.width)
+    out.print(table)
+    if dropped:
+        out.print(dropped_note(dropped, out.width))
+    for line in _summary(rep, dataset):
+        out.print(line)
+    for note in rep.notes:
+        out.print(f"[dim]· {note}[/]", markup=True)
 
 
 def _summary(rep, dataset: Optional[str]) -> list[str]:
@@ -139,8 +163,4 @@ def report_cmd(
     if as_json:
         sys.stdout.write(json.dumps(rep.to_dict(), indent=2, ensure_ascii=False) + "\n")
         return
-    console.print(report_table(rep, f"{rep.model} → {rep.target} ({spec})"))
-    for line in _summary(rep, dataset):
-        console.print(line)
-    for note in rep.notes:
-        console.print(f"[dim]· {note}[/]", markup=True)
+    print_report(rep, f"{rep.model} → {rep.target} ({spec})", console, dataset)

@@ -11,6 +11,26 @@ import typer
 from rich.table import Table
 
 from snnc.cli import _fmt_int, _fmt_macs, app, console, handle_errors
+from snnc.commands.tables import Column, dropped_note, fit_table
+
+
+def zoo_table(models, width: int = 10_000) -> tuple[Table, list[str]]:
+    """The zoo as a table fitted to ``width`` columns (numbers never cut, descriptions wrap; the input shape is
+    left out first when narrow).
+
+    Args:
+        models: :class:`~snnc.zoo.ZooModel` entries.
+        width: the console width.
+
+    Returns:
+        The table and the headers of the columns left out.
+    """
+    columns = [Column("name", min_width=12), Column("input", min_width=9), Column("params", number=True),
+               Column("MACs", number=True), Column("description", min_width=12)]
+    rows = [[m.name, "×".join(map(str, m.input_shape)), _fmt_int(m.params), _fmt_macs(m.macs), m.description]
+            for m in models]
+    return fit_table(columns, rows, width, ("input",), title="snnc model zoo (MACs: one sample, one time step)",
+                     header_style="bold")
 
 
 @app.command()
@@ -24,14 +44,10 @@ def zoo(name: Optional[str] = typer.Argument(None, help="print the path of this 
         console.print(str(spec_path(name)), markup=False)
         return
     models = list_models()
-    table = Table(title="snnc model zoo (MACs: one sample, one time step)", header_style="bold")
-    for column, justify in (("name", "left"), ("input", "left"), ("params", "right"), ("MACs", "right"),
-                            ("description", "left")):
-        table.add_column(column, justify=justify)
-    for m in models:
-        table.add_row(m.name, "×".join(map(str, m.input_shape)), _fmt_int(m.params), _fmt_macs(m.macs),
-                      m.description)
+    table, dropped = zoo_table(models, console.width)
     console.print(table)
+    if dropped:
+        console.print(dropped_note(dropped, console.width))
     folder = spec_path(models[0].file).parent if models else None
     console.print(f"{len(models)} specs in {folder}; see one with 'snnc summary \"$(snnc zoo NAME)\"', "
                   "adapt it with --param (each file's header lists its parameters)")

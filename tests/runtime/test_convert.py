@@ -257,3 +257,35 @@ def test_segmentation_sweep_plots_every_metric(tmp_path):
     assert set(results["rows"][0]) == {"gamma", "timesteps", "pixel_accuracy", "iou", "f1", "spikes_per_sample"}
     paths = rc.write_sweep(results, tmp_path)
     assert paths["plot_iou"].is_file() and paths["plot_f1"].is_file()
+
+
+def test_default_percentile_follows_the_threshold_study(ann, test_batches):
+    from snnc.compiler.targets.burst import default_percentile
+
+    assert default_percentile(1) == 99.0 and default_percentile(2) == default_percentile(5) == 95.0
+    calibration = [x for x, _ in test_batches]
+    for gamma, method in ((1, "if"), (5, "burst")):
+        snn = snnc.convert(ann, calibration, method, gamma=gamma)
+        same = snnc.convert(ann, calibration, method, gamma=gamma, percentile=default_percentile(gamma))
+        assert snn.config["percentile"] == default_percentile(gamma)
+        assert all(torch.equal(a, b) for a, b in zip(snn.thresholds().values(), same.thresholds().values()))
+    assert snnc.convert(ann, calibration, gamma=5, percentile=99.99).config["percentile"] == 99.99
+
+
+def test_plot_range_shows_the_ann_and_a_sensible_span():
+    assert rc.plot_range([91.4, 91.8, 91.6]) == pytest.approx((90.44, 92.76))  # at least 2 points wide
+    lo, hi = rc.plot_range([50.0, 92.0])
+    assert lo < 50 and hi > 92 and hi - lo < 50
+    assert rc.plot_range([99.9, 100.0]) == (98.0, 100.0)
+
+
+def test_the_sweep_plot_has_an_accuracy_and_a_spikes_panel(tmp_path):
+    results = {"metrics": ["accuracy"], "gammas": [1, 3], "timesteps": [4, 8], "ann": {"accuracy": 0.917},
+               "rows": [{"gamma": g, "timesteps": t, "accuracy": 0.914 + 0.001 * t / 4, "spikes_per_sample": 10 * t * g}
+                        for g in (1, 3) for t in (4, 8)]}
+    accuracy, spikes = rc.sweep_figure(results).axes
+    path = rc.plot_sweep(results, tmp_path / "p.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert any(line.get_label().startswith("ANN 91.70") for line in accuracy.get_lines())
+    assert accuracy.get_ylim() == pytest.approx(rc.plot_range([91.7, 91.5, 91.6, 91.5, 91.6]))
+    assert spikes.get_ylabel() == "spikes per sample" and len(spikes.get_lines()) == 2

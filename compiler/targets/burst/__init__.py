@@ -8,8 +8,9 @@ Modules, in the order of the rewrite: ``trace`` (trace and normalise), ``ops`` (
 ``neurons`` (the stateful modules), ``module`` (running over time), ``convert`` (the whole life cycle).
 """
 
-from .convert import DEFAULT_GAMMA, METHODS, convert
+from .convert import BURST_PERCENTILE, DEFAULT_GAMMA, IF_PERCENTILE, METHODS, convert, default_percentile
 from .module import BurstSNN
 from .neurons import BurstNeuron, LIPool
 
-__all__ = ["BurstNeuron", "BurstSNN", "DEFAULT_GAMMA", "LIPool", "METHODS", "convert"]
+__all__ = ["BURST_PERCENTILE", "BurstNeuron", "BurstSNN", "DEFAULT_GAMMA", "IF_PERCENTILE", "LIPool", "METHODS",
+           "convert", "default_percentile"]

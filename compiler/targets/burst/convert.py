@@ -35,13 +35,25 @@ METHODS = {"burst": None, "if": 1}
 """Conversion methods → the gamma they force (None: the caller's gamma, default :data:`DEFAULT_GAMMA`)."""
 DEFAULT_GAMMA = 5
 """Γ = 5, as in BrainCog's burst-conversion examples."""
+IF_PERCENTILE = 99.0
+"""The default threshold percentile of IF neurons (Γ = 1): their best at T = 8-16 in the threshold study of
+``docs/burst.md`` (both Fashion-MNIST networks; 99.99 was the worst there)."""
+BURST_PERCENTILE = 95.0
+"""The default threshold percentile of burst neurons (Γ ≥ 2): the study's best at small T, where a burst passes
+up to Γ·θ per step and a low threshold gives a fine quantisation step without clipping."""
+
+
+def default_percentile(gamma: int) -> float:
+    """The threshold percentile used when none is given: :data:`IF_PERCENTILE` for Γ = 1, else
+    :data:`BURST_PERCENTILE`."""
+    return IF_PERCENTILE if int(gamma) == 1 else BURST_PERCENTILE
 _SHAPE_BATCH = 7
 """Rows of the shape-propagation batch. Why 7: an odd size unlikely to equal a channel count, so a layer
 that moves or mixes the batch dimension shows up as a changed dim 0."""
 
 
 def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma: int | None = None,
-            percentile: float = 99.99, channelwise: bool = False, normalization: str = "percentile",
+            percentile: float | None = None, channelwise: bool = False, normalization: str = "percentile",
             timesteps: int = 64, v_init: float = 0.5, max_batches: int | None = None,
             fold_batch: int = 256) -> BurstSNN:
     """Convert a trained ReLU network to a burst-spiking network.
@@ -61,7 +73,9 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
             Use training data, in the model's input format.
         method: ``"burst"``, or ``"if"`` for ordinary integrate-and-fire neurons (``gamma = 1``).
         gamma: the largest burst Γ per neuron and step (default 5; 1 gives IF neurons).
-        percentile: the activation percentile that sets each threshold, in (0, 100].
+        percentile: the activation percentile that sets each threshold, in (0, 100]; default by Γ
+            (:func:`default_percentile`: 99 for IF neurons, 95 for bursts, from the threshold study in
+            ``docs/burst.md``).
         channelwise: one threshold per channel instead of per layer.
         normalization: ``"percentile"`` or ``"max"`` (the largest activation seen).
         timesteps: the default number of steps ``T`` of :meth:`BurstSNN.forward`.
@@ -80,6 +94,7 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
         SnncError: an invalid option or empty calibration data.
     """
     gamma = _resolve_gamma(method, gamma)
+    percentile = default_percentile(gamma) if percentile is None else percentile
     _check_options(percentile, normalization, v_init)
     flags = {module: module.training for module in model.modules()}
     try:

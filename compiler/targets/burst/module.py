@@ -1,10 +1,13 @@
 """The converted network and how it runs over time: :class:`BurstSNN`.
 
 Execution (direct encoding): the same analog input ``x`` ``[B, ...]`` is the input current at every step.
-``T`` steps run in chunks of ``c`` steps; a chunk folds time into the batch (``[c * B, ...]``), so every
-stateless layer (conv, linear, pooling) runs once per chunk over all ``c * B`` samples and only the neurons
-and LIPools loop over time, carrying their state from chunk to chunk. ``c = 1`` is plain step-by-step
-execution (:meth:`BurstSNN.step`).
+The layers before the first neuron compute the same value at every step, so :meth:`BurstSNN.forward` and
+:meth:`BurstSNN.accumulate` run them once per call on ``B`` samples (:mod:`.plan`). The remaining ``T`` steps
+run in chunks of ``c`` steps; a chunk folds time into the batch (``[c * B, ...]``), so every stateless layer
+(conv, linear, pooling) runs once per chunk over all ``c * B`` samples and only the neurons and LIPools loop
+over time, carrying their state from chunk to chunk. ``c = 1`` is plain step-by-step execution
+(:meth:`BurstSNN.step`, which runs the whole network each step, as its input may change); all of these give
+the same outputs bit for bit.
 
 The output layer has no ReLU, so it emits an analog current each step; its time average approximates the
 ANN's output (logits). A softmax / log-softmax / sigmoid that ended the ANN is applied to that average.
@@ -22,6 +25,7 @@ from snnc.compiler.errors import SnncError
 
 from .neurons import BurstNeuron, LIPool, StatefulModule
 from .ops import SHAPE_KEY, spike_inputs
+from .plan import StaticPlan, plan_static
 
 
 class BurstSNN(nn.Module):
@@ -52,6 +56,8 @@ class BurstSNN(nn.Module):
         self.fold_batch = _positive("fold_batch", fold_batch)
         self.config = dict(config or {})
         self._input_spikes = spike_inputs(network)
+        self._plan: tuple[fx.GraphModule, StaticPlan | None] | None = None  # (for which network, the plan)
+        self._synced: tuple | None = None  # the last planned run, until split LIPools get its state
 
     # --- running ------------------------------------------------------------------------------------------
 
@@ -73,8 +79,9 @@ class BurstSNN(nn.Module):
         self.reset()
         outputs: list[torch.Tensor] = []
         total: torch.Tensor | None = None
+        run = self._runner(x)
         for chunk in self._chunks(steps, x.shape[0]):
-            y = self._run(x, chunk)
+            y = run(chunk)
             if return_steps:
                 outputs.append(y)
             total = y.sum(dim=0) if total is None else total + y.sum(dim=0)
@@ -98,8 +105,9 @@ class BurstSNN(nn.Module):
         self.reset()
         results: dict[int, torch.Tensor] = {}
         done, running = 0, None
+        run = self._runner(x)
         for chunk in self._chunks(wanted[-1], x.shape[0]):
-            y = self._run(x, chunk)
+            y = run(chunk)
             cumulative = y.cumsum(dim=0) if running is None else running + y.cumsum(dim=0)
             for t in wanted:
                 if done < t <= done + chunk:
@@ -120,6 +128,11 @@ class BurstSNN(nn.Module):
             Without ``state``: this step's output ``[B, ...]`` (no head). With ``state``: ``(output,
             new_state)``; iterating from :meth:`init_state` for ``T`` steps gives :meth:`forward`'s steps.
         """
+        if self._synced is not None:  # continuing a forward/accumulate run made through the plan
+            plan, static, chunks = self._synced
+            self._synced = None
+            with torch.no_grad():
+                plan.sync_split_pools(static, chunks)
         if state is None:
             return self._run(x, 1)[0]
         modules = self._state_modules()
@@ -195,7 +208,9 @@ class BurstSNN(nn.Module):
 
     def reset(self) -> None:
         """Reset every neuron's membrane and every LIPool's accumulator."""
-        for module in self._stateful():
+        self._synced = None
+        plan = self._plan[1] if self._plan is not None else None
+        for module in self._stateful() + (plan.accumulators if plan is not None else []):
             module.reset()
 
     def train(self, mode: bool = True) -> "BurstSNN":
@@ -293,6 +308,40 @@ class BurstSNN(nn.Module):
         size = max(1, min(steps, self.fold_batch // max(batch, 1)))
         return [min(size, steps - start) for start in range(0, steps, size)]
 
+    def _static_plan(self) -> StaticPlan | None:
+        """The prefix/suffix plan of the current :attr:`network` (built on first use), or None."""
+        if self._plan is None or self._plan[0] is not self.network:
+            self._plan = (self.network, plan_static(self.network))
+        return self._plan[1]
+
+    def _runner(self, x: torch.Tensor):
+        """A function ``steps -> [steps, B, ...]`` that runs the next ``steps`` steps of the constant input ``x``
+        (the static prefix computed once here, see :mod:`.plan`); state as after :meth:`reset`."""
+        plan = self._static_plan()
+        if plan is None:
+            return lambda steps: self._run(x, steps)
+        with torch.no_grad():
+            static = tuple(plan.prefix(x))
+        chunks: list[int] = []
+        self._synced = (plan, static, chunks)
+        batch = x.shape[0]
+
+        def run(steps: int) -> torch.Tensor:
+            with torch.no_grad():
+                y = plan.run(static, steps)
+            chunks.append(steps)
+            return self._unfold_output(y, steps, batch)
+
+        return run
+
+    def _unfold_output(self, y, steps: int, batch: int) -> torch.Tensor:
+        if not isinstance(y, torch.Tensor) or y.dim() == 0 or y.shape[0] != steps * batch:
+            raise SnncError(
+                f"the converted network returned {getattr(y, 'shape', type(y).__name__)} for a folded batch of "
+                f"{steps * batch}; its output must keep the batch in dim 0"
+            )
+        return y.reshape(steps, batch, *y.shape[1:])
+
     def _run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` steps of the same input, time folded into the batch; returns ``[steps, B, ...]``."""
         for module in self._stateful():
@@ -301,12 +350,7 @@ class BurstSNN(nn.Module):
         folded = x.unsqueeze(0).expand(steps, *x.shape).reshape(steps * batch, *x.shape[1:])
         with torch.no_grad():
             y = self.network(folded)
-        if not isinstance(y, torch.Tensor) or y.dim() == 0 or y.shape[0] != steps * batch:
-            raise SnncError(
-                f"the converted network returned {getattr(y, 'shape', type(y).__name__)} for a folded batch of "
-                f"{steps * batch}; its output must keep the batch in dim 0"
-            )
-        return y.reshape(steps, batch, *y.shape[1:])
+        return self._unfold_output(y, steps, batch)
 
     def _apply_head(self, y: torch.Tensor) -> torch.Tensor:
         return self.head(y) if self.head is not None else y

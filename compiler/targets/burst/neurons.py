@@ -86,11 +86,13 @@ class BurstNeuron(StatefulModule):
         self.v_init = float(v_init)
         self.neurons = int(neurons)
         self.v: torch.Tensor | None = None
+        self._own_v: torch.Tensor | None = None  # the state tensor this module made (may be updated in place)
+        self._scratch: torch.Tensor | None = None  # the spike counts of one step, reused
         self.spike_total = 0.0
         self.sample_steps = 0
 
     def reset(self) -> None:
-        self.v = None
+        self.v = self._own_v = None
 
     def reset_counts(self) -> None:
         """Zero :attr:`spike_total` and :attr:`sample_steps`."""
@@ -109,16 +111,25 @@ class BurstNeuron(StatefulModule):
                 f"BurstNeuron: state of shape {tuple(v.shape)} cannot take input {tuple(xs.shape[1:])}; "
                 "call reset() when the batch changes."
             )
+        # Why in place, a reused scratch tensor and row sums: the same operations as the equations above, in the
+        # same order (so the same numbers), without a fresh tensor (and its page faults) per operation and step.
+        if v is not self._own_v:
+            v = v.clone()  # never change a state tensor someone else handed in
+        k = self._scratch
+        if k is None or k.shape != v.shape or k.dtype != v.dtype or k.device != v.device:
+            k = self._scratch = torch.empty_like(v)
+        rows_exact = k[0].numel() * self.gamma < 2 ** 24  # a row's float32 sum of counts is then exact
+        total = torch.zeros(k.shape[0] if rows_exact else (), dtype=torch.float64, device=x.device)
         out = torch.empty_like(xs)
-        total = torch.zeros((), dtype=torch.float64, device=x.device)  # exact up to 2**53 spikes
         for t in range(xs.shape[0]):
-            v = v + xs[t]
-            k = torch.clamp(torch.floor(v / theta), 0, self.gamma)
-            v = v - k * theta
-            out[t] = k * theta
-            total = total + k.sum(dtype=torch.float64)
-        self.v = v
-        self.spike_total += float(total)
+            v.add_(xs[t])
+            torch.div(v, theta, out=k)
+            k.floor_().clamp_(0, self.gamma)
+            torch.mul(k, theta, out=out[t])
+            v.sub_(out[t])
+            total += k.reshape(k.shape[0], -1).sum(1) if rows_exact else k.sum(dtype=torch.float64)
+        self.v = self._own_v = v
+        self.spike_total += float(total.sum())  # exact: integers, up to 2**53 spikes
         self.sample_steps += xs.shape[0] * xs.shape[1]
         if not self.neurons:
             self.neurons = xs[0, 0].numel()
@@ -128,6 +139,49 @@ class BurstNeuron(StatefulModule):
         theta = self.threshold
         shown = f"{theta.item():.4g}" if theta.numel() == 1 else f"per-channel {tuple(theta.shape)}"
         return f"threshold={shown}, gamma={self.gamma}, v_init={self.v_init}"
+
+
+def max_pool(pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``pool(x)`` for a max-pooling module, computed as an element-wise maximum of strided views of ``x``
+    where that is possible (``nn.MaxPool2d`` without indices or ceil-mode rounding up).
+
+    Why: ``max_pool2d`` on CPU always computes indices and is several times slower than ``k*k - 1``
+    ``torch.maximum`` calls on the window views; a maximum is exact, so the result is the same tensor
+    (padding is ``-inf``, as in ``max_pool2d``; NaN propagates as there).
+    """
+    if type(pool) is not nn.MaxPool2d or x.dim() != 4 or pool.return_indices:
+        return pool(x)
+    (kh, kw), (sh, sw) = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
+    (ph, pw), (dh, dw) = _pair(pool.padding), _pair(pool.dilation)
+    spans = [x.shape[2] + 2 * ph - dh * (kh - 1) - 1, x.shape[3] + 2 * pw - dw * (kw - 1) - 1]
+    if min(spans) < 0 or (pool.ceil_mode and (spans[0] % sh or spans[1] % sw)):
+        return pool(x)
+    ho, wo = spans[0] // sh + 1, spans[1] // sw + 1
+    if ph or pw:
+        x = nn.functional.pad(x, (pw, pw, ph, ph), value=float("-inf"))
+    views = [x[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+             for i in range(kh) for j in range(kw)]
+    if len(views) == 1:
+        return views[0].contiguous()
+    out = torch.maximum(views[0], views[1])
+    for view in views[2:]:
+        torch.maximum(out, view, out=out)
+    return out
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+class MaxPool(nn.Module):
+    """A max-pooling module run through :func:`max_pool` (the plan's prefix uses it for split LIPools)."""
+
+    def __init__(self, pool: nn.Module) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return max_pool(self.pool, x)
 
 
 class LIPool(StatefulModule):
@@ -158,10 +212,11 @@ class LIPool(StatefulModule):
             raise SnncError("LIPool: a max-pool that returns indices cannot be converted")
         self.pool = pool
         self.accumulated: torch.Tensor | None = None
+        self._own_accumulated: torch.Tensor | None = None  # the accumulator this module made (updated in place)
         self.emitted: torch.Tensor | None = None
 
     def reset(self) -> None:
-        self.accumulated = None
+        self.accumulated = self._own_accumulated = None
         self.emitted = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,16 +224,25 @@ class LIPool(StatefulModule):
         xs = self._unfold(x)
         if self.accumulated is None:
             self.accumulated = torch.zeros_like(xs[0])
-            self.emitted = self.pool(self.accumulated)
+            if not isinstance(self.pool, nn.Identity):  # (an identity's output would alias the accumulator)
+                self._own_accumulated = self.accumulated
+            self.emitted = max_pool(self.pool, self.accumulated)
         elif self.accumulated.shape != xs.shape[1:]:
             raise SnncError(
                 f"LIPool: state of shape {tuple(self.accumulated.shape)} cannot take input "
                 f"{tuple(xs.shape[1:])}; call reset() when the batch changes."
             )
-        accumulated = self.accumulated + torch.cumsum(xs, dim=0)
-        pooled = self.pool(accumulated.reshape(x.shape))
+        if xs.shape[0] == 1 and self.accumulated is self._own_accumulated:
+            accumulated = self.accumulated.add_(xs[0]).unsqueeze(0)  # one step: the cumsum is the input itself
+        else:
+            accumulated = self.accumulated + torch.cumsum(xs, dim=0)
+        pooled = max_pool(self.pool, accumulated.reshape(x.shape))
         pooled = pooled.reshape(xs.shape[0], xs.shape[1], *pooled.shape[1:])
-        out = torch.diff(pooled, dim=0, prepend=self.emitted.unsqueeze(0))
+        out = torch.empty_like(pooled)  # torch.diff(pooled, prepend=emitted) without its concatenation
+        torch.sub(pooled[0], self.emitted, out=out[0])
+        torch.sub(pooled[1:], pooled[:-1], out=out[1:])
         self.accumulated = accumulated[-1]
+        if not isinstance(self.pool, nn.Identity):
+            self._own_accumulated = self.accumulated
         self.emitted = pooled[-1]
         return out.reshape(-1, *out.shape[2:])

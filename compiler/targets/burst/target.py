@@ -74,16 +74,24 @@ class BurstTarget(Target):
         module.config.update(extras.get("config") or {})
 
     def describe(self, module) -> list[str]:
+        from .neurons import LIPool
+
         cfg = module.config
-        lines = [f"Γ = {cfg.get('gamma')}, T = {module.timesteps}, thresholds at the {cfg.get('percentile')} "
-                 f"percentile ({cfg.get('normalization')}{', per channel' if cfg.get('channelwise') else ''}), "
+        gamma = cfg.get("gamma")
+        kind = "IF neurons" if gamma == 1 else f"burst neurons, Γ = {gamma}"
+        lines = [f"{kind}, T = {module.timesteps}, thresholds: percentile {cfg.get('percentile'):g} "
+                 f"({cfg.get('normalization')}{', per channel' if cfg.get('channelwise') else ''}), "
                  f"v_init {cfg.get('v_init')}θ"]
         for name, theta in module.thresholds().items():
             flat = theta.detach().flatten()
             text = f"{float(flat[0]):.4g}" if flat.numel() == 1 else \
                 f"{float(flat.min()):.4g} … {float(flat.max()):.4g} ({flat.numel()} channels)"
             lines.append(f"  {name}: θ = {text}")
+        pools = [n for n, m in module.network.named_modules() if isinstance(m, LIPool)]
+        analog = [n for n, spikes in module.input_is_spikes().items() if not spikes]
+        lines.append(f"{len(module.neurons())} neuron layers; max-pooling by lateral inhibition (LIPool): "
+                     f"{', '.join(pools) or 'none'}; layers with analog input (charged as MACs): "
+                     f"{', '.join(analog) or 'none'}")
         return lines
-
 
 TARGET = BurstTarget()
