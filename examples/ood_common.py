@@ -187,7 +187,9 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
     model = snnc.compile(cfg.spec, cfg.target, params=cfg.params or None, **options)
     model.train()
     decoding = graph.decoding.kind if spiking else None
-    _, loss_fn = resolve_loss(cfg.loss, cfg.target, graph.decoding.kind)
+    from snnc.runtime.evaluate import describe_model
+
+    _, loss_fn = resolve_loss(cfg.loss, describe_model(model, graph).form, graph.decoding.kind)
     train_set = data.train
     n = len(train_set)
     cls = METHODS.get(cfg.method)

@@ -19,7 +19,8 @@ from snnc.compiler.errors import (BackendUnavailable, DataError, InternalError, 
 __version__ = "0.1.0"
 
 _LAZY = {"report": ("snnc.runtime.cost", "report"), "list_models": ("snnc.zoo", "list_models"),
-         "train": ("snnc.runtime.train", "train"), "evaluate": ("snnc.runtime.evaluate", "evaluate")}
+         "train": ("snnc.runtime.train", "train"), "evaluate": ("snnc.runtime.evaluate", "evaluate"),
+         "export": ("snnc.compiler.export", "export")}
 """Public names whose modules are imported on first use (they import torch or the runtime)."""
 
 
@@ -35,5 +36,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["BackendUnavailable", "DataError", "InternalError", "SnncError", "SpecError", "UnsupportedError",
-           "build_graph", "compile", "convert", "evaluate", "list_models", "load", "load_ann", "load_spec", "report",
+           "build_graph", "compile", "convert", "evaluate", "export", "list_models", "load", "load_ann", "load_spec", "report",
            "save", "train", "__version__"]

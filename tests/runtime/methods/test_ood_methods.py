@@ -11,7 +11,7 @@ from torch.utils.data import Subset
 import snnc
 from snnc.compiler.errors import UnsupportedError
 from snnc.runtime.data import load_dataset
-from snnc.runtime.losses import make_loss
+from snnc.runtime.losses import RECORDING, SCORES, make_loss
 from snnc.runtime.methods import METHODS, Batch, MethodContext, StepInfo
 from snnc.runtime.methods.balanced import attribute_of, balanced_indices
 from snnc.runtime.methods.dann import ganin_alpha, grad_reverse
@@ -35,14 +35,14 @@ layers:
   - {name: lif2, kind: spike}
 """
 
-CE = make_loss("cross_entropy", "ann")
+CE = make_loss("cross_entropy", SCORES)
 
 
 def _model(target: str):
     torch.manual_seed(0)
     model = snnc.compile(TINY, target)
     graph = snnc.build_graph(TINY)
-    loss = CE if target == "ann" else make_loss("ce_rate_loss", "snn")
+    loss = CE if target == "ann" else make_loss("ce_rate_loss", RECORDING)
     return model, graph, loss
 
 
@@ -97,7 +97,7 @@ def test_irm_penalty_is_zero_at_the_optimum_scale():
 def test_irm_penalty_on_spiking_outputs_scales_the_traces_and_the_unbiased_estimate_multiplies_halves():
     torch.manual_seed(3)
     spk, mem, y = torch.rand(4, 10, 2), torch.rand(4, 10, 2), torch.randint(0, 2, (10,))
-    loss = make_loss("ce_rate_loss", "snn")
+    loss = make_loss("ce_rate_loss", RECORDING)
     p = irm_penalty(loss, (spk, mem), y)
     s = torch.ones((), requires_grad=True)
     g = torch.autograd.grad(loss((spk * s, mem * s), y), [s])[0]
