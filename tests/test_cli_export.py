@@ -51,10 +51,17 @@ def test_export_every_target_with_check(target, form, ann_artifact, tmp_path):
     assert read_metadata(out)["snnc.target"] == target
 
 
+@pytest.mark.mnn
 def test_export_mnn_is_refused_with_the_alternative(tmp_path):
-    result = runner.invoke(app, ["export", str(SPECS / "mnist_fc.yaml"), "-t", "mnn", "-o", str(tmp_path / "m.onnx")])
+    pytest.importorskip("memtorch", reason="the mnn target needs MemTorch (the 'mnn' extra)")
+    import snnc
+
+    snnc.save(snnc.compile(SPECS / "mnist_fc.yaml"), tmp_path / "ann.pt")
+    result = runner.invoke(app, ["export", str(SPECS / "mnist_fc.yaml"), "-t", "mnn", "-c", str(tmp_path / "ann.pt"),
+                                 "-o", str(tmp_path / "m.onnx")])
     assert result.exit_code == 1
-    assert "MemTorch" in result.output and "--target ann" in result.output
+    assert "layer 'fc1'" in result.output and "MemTorch" in result.output and "--target ann" in result.output
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_export_nir_of_max_pooling_names_the_node(tmp_path):

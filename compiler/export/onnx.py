@@ -90,7 +90,13 @@ def refuse_mnn(model: nn.Module) -> None:
         UnsupportedError: naming the first MemTorch layer and the ann export to use instead.
     """
     for name, module in model.named_modules():
-        if type(module).__module__.split(".")[0] == "memtorch":
+        where = type(module).__module__
+        if where.startswith("snnc.compiler.targets.mnn"):
+            raise UnsupportedError(
+                f"layer '{name}' ({type(module).__name__}) runs on simulated memristive crossbars (the mnn target, "
+                "programmed by MemTorch), which this exporter does not express in ONNX; export the network the "
+                "crossbars carry instead: snnc export SPEC --target ann (or snn) --checkpoint TRAINED.pt")
+        if where.split(".")[0] == "memtorch":
             raise UnsupportedError(
                 f"layer '{name or type(module).__name__}' ({type(module).__module__}.{type(module).__name__}) is a "
                 "MemTorch crossbar simulation, which ONNX cannot express; export the conductance-equivalent "
