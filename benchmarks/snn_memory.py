@@ -13,13 +13,13 @@ network, runs a warm-up step at T = 1 (so that one-off allocations — thread po
 state — are not counted), reads its resident set size (``VmRSS``), resets the kernel's high-water mark
 (``echo 5 > /proc/self/clear_refs``, Linux ≥ 4.0), runs the measured step and reads the high-water mark
 (``VmHWM``). Peak = VmHWM − VmRSS before the step: the peak resident memory above the loaded model, counted
-by the kernel itself (no sampling gaps, every allocator included). Step time: the median of ``--reps`` more
-steps in the same process.
+by the kernel itself (no sampling gaps, every allocator included). Step time: the median of that step and
+``--reps`` more in the same process.
 
 Usage::
 
     python benchmarks/snn_memory.py                 # T = 25, 50, 100, 200; all four configurations
-    python benchmarks/snn_memory.py --quick         # T = 25, 50; one timed step
+    python benchmarks/snn_memory.py --quick         # T = 25, 50; one step each
     python benchmarks/snn_memory.py --steps 100 --configs plain,checkpoint
 """
 
@@ -88,16 +88,19 @@ def child(steps: int, config: str, reps: int, threads: int, device: str) -> dict
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
+        start = time.perf_counter()
         step()
+        times = [time.perf_counter() - start]
         peak_mib = (torch.cuda.max_memory_allocated() - before) / 2**20
         method = "torch.cuda.max_memory_allocated"
     else:
         before = _status_kib("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")
+        start = time.perf_counter()
         step()
+        times = [time.perf_counter() - start]
         peak_mib = (_status_kib("VmHWM") - before) / 1024
         method = "VmHWM - VmRSS"
-    times = []
     for _ in range(reps):
         start = time.perf_counter()
         step()
@@ -144,7 +147,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="T = 25, 50 and one timed step")
     parser.add_argument("--steps", default="25,50,100,200", help="comma-separated time windows")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated: {', '.join(CONFIGS)}")
-    parser.add_argument("--reps", type=int, default=3, help="timed steps after the measured one (median)")
+    parser.add_argument("--reps", type=int, default=3,
+                        help="timed steps after the measured one (the time is the median of all)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = parser.parse_args()
@@ -156,7 +160,7 @@ def main() -> None:
         print(json.dumps(child(int(args.child[0]), args.child[1], args.reps, args.threads, args.device)))
         return
     steps = [25, 50] if args.quick else [int(s) for s in args.steps.split(",")]
-    reps = 1 if args.quick else args.reps
+    reps = 0 if args.quick else args.reps
     configs = [c.strip() for c in args.configs.split(",")]
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
@@ -167,7 +171,7 @@ def main() -> None:
             rows.append(measure(t, config, reps=reps, threads=args.threads, device=args.device))
             print(f"  measured {config} at T = {t}", file=sys.stderr, flush=True)
     print(f"mnist_conv, batch {BATCH}, {args.threads} threads, device {args.device}; peak = "
-          f"{rows[0]['method']} above the loaded model (fresh process per row); step time = median of {reps}\n")
+          f"{rows[0]['method']} above the loaded model (fresh process per row); step time = median of {reps + 1}\n")
     print_table(rows)
 
 

@@ -137,8 +137,8 @@ class Distributed(Strategy):
                 dist.init_process_group(backend, init_method="env://",
                                         timeout=datetime.timedelta(seconds=self.timeout))
             except (RuntimeError, ValueError) as exc:
-                raise DistributedError(f"joining the process group failed ({backend}, "
-                                       f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}): {exc}") from exc
+                where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
+                raise DistributedError(f"joining the process group failed ({backend}, {where}): {exc}") from exc
             self._owns_group = True
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
