@@ -21,6 +21,7 @@ Usage::
     python benchmarks/snn_memory.py                 # T = 25, 50, 100, 200; all four configurations
     python benchmarks/snn_memory.py --quick         # T = 25, 50; one step each
     python benchmarks/snn_memory.py --steps 100 --configs plain,checkpoint
+    python benchmarks/snn_memory.py --interleaved --steps 25 --reps 5   # step-time ratios only, in turn
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}: this benchmark needs Linux")
 
 
-def child(steps: int, config: str, reps: int, threads: int, device: str) -> dict:
-    """Measure one configuration in this (fresh) process; returns peak MiB and median step seconds."""
+def _stepper(config: str, threads: int, device: str):
+    """A network of ``config`` at T = 1 and a function running one training step of it."""
     import snntorch.functional as SF
     import torch
 
@@ -83,6 +84,30 @@ def child(steps: int, config: str, reps: int, threads: int, device: str) -> dict
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
+    return net, step
+
+
+def interleaved(steps: int, configs: list[str], reps: int, threads: int, device: str) -> dict[str, float]:
+    """Median step seconds of each configuration, timed in turn in this process (fairer on a busy machine)."""
+    runs = {}
+    for config in configs:
+        net, step = _stepper(config, threads, device)
+        net.timesteps = steps
+        step()
+        runs[config] = (step, [])
+    for _ in range(reps):
+        for step, times in runs.values():
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+    return {config: statistics.median(times) for config, (_, times) in runs.items()}
+
+
+def child(steps: int, config: str, reps: int, threads: int, device: str) -> dict:
+    """Measure one configuration in this (fresh) process; returns peak MiB and median step seconds."""
+    import torch
+
+    net, step = _stepper(config, threads, device)
     step()  # warm-up at T = 1
     net.timesteps = steps
     if device.startswith("cuda"):
@@ -151,6 +176,8 @@ def main() -> None:
                         help="timed steps after the measured one (the time is the median of all)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="only time the configurations, in turn in one process (ratios on a busy machine)")
     args = parser.parse_args()
     if args.device == "auto":
         import torch
@@ -165,6 +192,13 @@ def main() -> None:
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         parser.error(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
+    if args.interleaved:
+        for t in steps:
+            medians = interleaved(t, configs, max(1, reps), args.threads, args.device)
+            base = medians.get("plain")
+            print(f"T = {t}: " + ", ".join(f"{c} {v:.3f} s" + (f" ({v / base:.2f}x plain)" if base else "")
+                                          for c, v in medians.items()), flush=True)
+        return
     rows = []
     for t in steps:
         for config in configs:
