@@ -13,14 +13,15 @@ network, runs a warm-up step at T = 1 (so that one-off allocations — thread po
 state — are not counted), reads its resident set size (``VmRSS``), resets the kernel's high-water mark
 (``echo 5 > /proc/self/clear_refs``, Linux ≥ 4.0), runs the measured step and reads the high-water mark
 (``VmHWM``). Peak = VmHWM − VmRSS before the step: the peak resident memory above the loaded model, counted
-by the kernel itself (no sampling gaps, every allocator included). Step time: the median of ``--reps`` more
-steps in the same process.
+by the kernel itself (no sampling gaps, every allocator included). Step time: the median of that step and
+``--reps`` more in the same process.
 
 Usage::
 
     python benchmarks/snn_memory.py                 # T = 25, 50, 100, 200; all four configurations
-    python benchmarks/snn_memory.py --quick         # T = 25, 50; one timed step
+    python benchmarks/snn_memory.py --quick         # T = 25, 50; one step each
     python benchmarks/snn_memory.py --steps 100 --configs plain,checkpoint
+    python benchmarks/snn_memory.py --interleaved --steps 25 --reps 5   # step-time ratios only, in turn
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}: this benchmark needs Linux")
 
 
-def child(steps: int, config: str, reps: int, threads: int, device: str) -> dict:
-    """Measure one configuration in this (fresh) process; returns peak MiB and median step seconds."""
+def _stepper(config: str, threads: int, device: str):
+    """A network of ``config`` at T = 1 and a function running one training step of it."""
     import snntorch.functional as SF
     import torch
 
@@ -83,21 +84,48 @@ def child(steps: int, config: str, reps: int, threads: int, device: str) -> dict
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
+    return net, step
+
+
+def interleaved(steps: int, configs: list[str], reps: int, threads: int, device: str) -> dict[str, float]:
+    """Median step seconds of each configuration, timed in turn in this process (fairer on a busy machine)."""
+    runs = {}
+    for config in configs:
+        net, step = _stepper(config, threads, device)
+        net.timesteps = steps
+        step()
+        runs[config] = (step, [])
+    for _ in range(reps):
+        for step, times in runs.values():
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+    return {config: statistics.median(times) for config, (_, times) in runs.items()}
+
+
+def child(steps: int, config: str, reps: int, threads: int, device: str) -> dict:
+    """Measure one configuration in this (fresh) process; returns peak MiB and median step seconds."""
+    import torch
+
+    net, step = _stepper(config, threads, device)
     step()  # warm-up at T = 1
     net.timesteps = steps
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
+        start = time.perf_counter()
         step()
+        times = [time.perf_counter() - start]
         peak_mib = (torch.cuda.max_memory_allocated() - before) / 2**20
         method = "torch.cuda.max_memory_allocated"
     else:
         before = _status_kib("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")
+        start = time.perf_counter()
         step()
+        times = [time.perf_counter() - start]
         peak_mib = (_status_kib("VmHWM") - before) / 1024
         method = "VmHWM - VmRSS"
-    times = []
     for _ in range(reps):
         start = time.perf_counter()
         step()
@@ -144,9 +172,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="T = 25, 50 and one timed step")
     parser.add_argument("--steps", default="25,50,100,200", help="comma-separated time windows")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated: {', '.join(CONFIGS)}")
-    parser.add_argument("--reps", type=int, default=3, help="timed steps after the measured one (median)")
+    parser.add_argument("--reps", type=int, default=3,
+                        help="timed steps after the measured one (the time is the median of all)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="only time the configurations, in turn in one process (ratios on a busy machine)")
     args = parser.parse_args()
     if args.device == "auto":
         import torch
@@ -156,18 +187,25 @@ def main() -> None:
         print(json.dumps(child(int(args.child[0]), args.child[1], args.reps, args.threads, args.device)))
         return
     steps = [25, 50] if args.quick else [int(s) for s in args.steps.split(",")]
-    reps = 1 if args.quick else args.reps
+    reps = 0 if args.quick else args.reps
     configs = [c.strip() for c in args.configs.split(",")]
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         parser.error(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
+    if args.interleaved:
+        for t in steps:
+            medians = interleaved(t, configs, max(1, reps), args.threads, args.device)
+            base = medians.get("plain")
+            print(f"T = {t}: " + ", ".join(f"{c} {v:.3f} s" + (f" ({v / base:.2f}x plain)" if base else "")
+                                          for c, v in medians.items()), flush=True)
+        return
     rows = []
     for t in steps:
         for config in configs:
             rows.append(measure(t, config, reps=reps, threads=args.threads, device=args.device))
             print(f"  measured {config} at T = {t}", file=sys.stderr, flush=True)
     print(f"mnist_conv, batch {BATCH}, {args.threads} threads, device {args.device}; peak = "
-          f"{rows[0]['method']} above the loaded model (fresh process per row); step time = median of {reps}\n")
+          f"{rows[0]['method']} above the loaded model (fresh process per row); step time = median of {reps + 1}\n")
     print_table(rows)
 
 

@@ -137,8 +137,8 @@ class Distributed(Strategy):
                 dist.init_process_group(backend, init_method="env://",
                                         timeout=datetime.timedelta(seconds=self.timeout))
             except (RuntimeError, ValueError) as exc:
-                raise DistributedError(f"joining the process group failed ({backend}, "
-                                       f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}): {exc}") from exc
+                where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
+                raise DistributedError(f"joining the process group failed ({backend}, {where}): {exc}") from exc
             self._owns_group = True
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
@@ -259,6 +259,32 @@ def _convert_sync_batchnorm(model: nn.Module) -> None:
                 setattr(target.get_submodule(parent) if parent else target, leaf, model.get_submodule(name))
 
 
+def under_torchrun() -> bool:
+    """Whether this process was started by torchrun (its ``env://`` variables are set): train with ``ddp``."""
+    return all(v in os.environ for v in TORCHRUN_VARS)
+
+
+def without_launch_options(argv: Sequence[str], options: Sequence[str] = ("--nproc",)) -> list[str]:
+    """``argv`` without the launcher's own options (``--nproc 2`` or ``--nproc=2``), for the ranks' command line.
+
+    Args:
+        argv: the arguments after ``snnc``.
+        options: the options that take one value and must not reach the ranks.
+
+    Returns:
+        The remaining arguments, in order.
+    """
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in options:
+            skip = True
+        elif not any(arg.startswith(o + "=") for o in options):
+            out.append(arg)
+    return out
+
+
 def torchrun_command(nproc: int, argv: Sequence[str], *, nnodes: int = 1, node_rank: int | None = None,
                      rdzv_endpoint: str | None = None, rdzv_id: str | None = None) -> list[str]:
     """The ``torchrun`` command line that runs ``python -m snnc ARGV`` on ``nproc`` processes per node.
@@ -310,4 +336,4 @@ def launch(nproc: int, argv: Sequence[str], **rendezvous: Any) -> int:
     return subprocess.run(torchrun_command(nproc, argv, **rendezvous), env=env, check=False).returncode
 
 
-__all__ = ["Distributed", "ShardSampler", "launch", "torchrun_command"]
+__all__ = ["Distributed", "ShardSampler", "launch", "torchrun_command", "under_torchrun", "without_launch_options"]

@@ -59,3 +59,15 @@ def test_workers_give_the_same_batches():
 def test_bad_batch_size():
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         make_loader([], 0)
+
+
+def test_a_sampler_sets_the_order_and_workers_can_persist():
+    from snnc.runtime.strategies.distributed import ShardSampler
+
+    data = torch.utils.data.TensorDataset(torch.arange(10).float())
+    sampler = ShardSampler(data, 2, 1, shuffle=True, seed=4)
+    loader = make_loader(data, 2, sampler=sampler, num_workers=1, persistent_workers=True)
+    epochs = [[int(v) for (batch,) in loader for v in batch] for _ in range(2)]
+    whole = [list(ShardSampler(data, 1, 0, shuffle=True, seed=4, epoch=e)) for e in range(2)]
+    assert epochs == [w[1::2] for w in whole] and epochs[0] != epochs[1]
+    assert loader.persistent_workers

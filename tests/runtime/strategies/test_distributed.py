@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 
 from snnc.compiler.errors import DistributedError, UnsupportedError
 from snnc.runtime.strategies import STRATEGIES
-from snnc.runtime.strategies.distributed import Distributed, ShardSampler, torchrun_command
+from snnc.runtime.strategies.distributed import (Distributed, ShardSampler, torchrun_command, under_torchrun,
+                                                 without_launch_options)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -145,3 +146,13 @@ def test_torchrun_command_for_one_node_and_several():
         torchrun_command(2, ["train"], nnodes=2)
     with pytest.raises(UnsupportedError, match="at least 1"):
         torchrun_command(0, ["train"])
+
+
+def test_launch_options_do_not_reach_the_ranks(monkeypatch):
+    argv = ["train", "s.yaml", "--nproc", "2", "--epochs", "3", "--nproc=4", "--resume"]
+    assert without_launch_options(argv) == ["train", "s.yaml", "--epochs", "3", "--resume"]
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(var, "0")
+    assert under_torchrun()
+    monkeypatch.delenv("RANK")
+    assert not under_torchrun()
