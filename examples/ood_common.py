@@ -48,6 +48,9 @@ from snnc.runtime.metrics import scores
 ORACLE_TRAIN_ACC = 0.70
 """Report B's rule: only epochs whose mean training accuracy exceeds this are eligible for its selection."""
 
+NOISE_CEILING = 0.75
+"""With 25% label noise no invariant model beats this on test: test figures above it are flagged."""
+
 
 def setup(seed: int, threads: int = 2) -> None:
     """Seed torch, NumPy and Python and cap torch's CPU threads."""
@@ -279,12 +282,12 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.pstdev(values) if len(values) > 1 else 0.0)
 
 
-def fmt(values: Sequence[float]) -> str:
-    """``"68.9 ± 1.2"`` in percent (``"—"`` when empty)."""
+def fmt(values: Sequence[float], flag_above: float | None = None) -> str:
+    """``"68.9 ± 1.2"`` in percent (``"—"`` when empty), with `` ⚠`` when the mean exceeds ``flag_above``."""
     m, s = mean_std(values)
     if math.isnan(m):
         return "—"
-    flag = " ⚠" if m > 0.75 else ""
+    flag = " ⚠" if flag_above is not None and m > flag_above else ""
     return f"{100 * m:.1f} ± {100 * s:.1f}{flag}"
 
 

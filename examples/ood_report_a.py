@@ -31,7 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ood_common import RunConfig, at_epoch, fmt, load_data, plot_runs, train_run, write_json  # noqa: E402
+from ood_common import (NOISE_CEILING, RunConfig, at_epoch, fmt, load_data, plot_runs,  # noqa: E402
+                        train_run, write_json)
 
 SPEC = str(Path(__file__).resolve().parents[1] / "specs" / "ood_cnn.yaml")
 EPOCHS = (1, 5, 10, 20, 30)
@@ -93,12 +94,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              "## Test accuracy by epoch", "", "| epoch | " + " | ".join(list(results) + list(NOT_BUILT)) + " |",
              "| --- |" + " --- |" * (len(results) + len(NOT_BUILT))]
     for epoch in shown:
-        cells = [fmt([at_epoch(r["history"], epoch)["test_mean"] for r in runs]) for runs in results.values()]
+        cells = [fmt([at_epoch(r["history"], epoch)["test_mean"] for r in runs], NOISE_CEILING)
+                 for runs in results.values()]
         lines.append(f"| {epoch} | " + " | ".join(cells + ["—"] * len(NOT_BUILT)) + " |")
     lines += ["", "## Selected epoch's test accuracy", "", "| column | val-selected | oracle (report B) | last |",
               "| --- | --- | --- | --- |"]
     for name, runs in results.items():
-        lines.append(f"| {name} | " + " | ".join(fmt([r["selection"][k]["test"] for r in runs])
+        lines.append(f"| {name} | " + " | ".join(fmt([r["selection"][k]["test"] for r in runs], NOISE_CEILING)
                                                for k in ("val", "oracle", "last")) + " |")
     lines += ["", f"wall time: {time.perf_counter() - started:.0f} s (measured on a shared, busy machine)", ""]
     (args.out / "tables.md").write_text("\n".join(lines))

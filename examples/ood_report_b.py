@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ood_common import RunConfig, fmt, load_data, plot_runs, train_run, write_json  # noqa: E402
+from ood_common import NOISE_CEILING, RunConfig, fmt, load_data, plot_runs, train_run, write_json  # noqa: E402
 
 SPEC = str(Path(__file__).resolve().parents[1] / "specs" / "irm_mlp.yaml")
 
@@ -76,7 +76,8 @@ def run_setting(name: str, method: str, options: dict, overrides: dict, data_opt
 
 def table_rows(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Markdown rows: setting, then per protocol train env 0 / env 1 / test."""
-    rows = ["| setting | protocol | train env 0 | train env 1 | test | epoch |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| setting | protocol | train env 0 | train env 1 | test | epoch |",
+            "| --- | --- | --- | --- | --- | --- |"]
     for name, runs in results.items():
         for protocol in ("val", "oracle", "last"):
             env0, env1, test, epochs = [], [], [], []
@@ -87,7 +88,8 @@ def table_rows(results: dict[str, list[dict[str, Any]]]) -> list[str]:
                 env1.append(record["train_acc"].get(1))
                 test.append(sel["test"])
                 epochs.append(str(sel["epoch"]))
-            rows.append(f"| {name} | {protocol} | {fmt(env0)} | {fmt(env1)} | {fmt(test)} | {','.join(epochs)} |")
+            rows.append(f"| {name} | {protocol} | {fmt(env0)} | {fmt(env1)} | {fmt(test, NOISE_CEILING)} | "
+                        f"{','.join(epochs)} |")
     return rows
 
 

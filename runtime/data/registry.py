@@ -107,7 +107,8 @@ INFOS: Mapping[str, DatasetInfo] = MappingProxyType({
                           license="that of the images"),
 })
 
-_ALIASES = {"irm-cmnist": "irm-colored-mnist", "fashion": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10", "isbi": "isbi2012",
+_ALIASES = {"irm-cmnist": "irm-colored-mnist",
+            "fashion": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10", "isbi": "isbi2012",
             "isbi-2012": "isbi2012", "imagefolder": "image-folder", "folder": "image-folder"}
 
 

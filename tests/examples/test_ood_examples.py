@@ -66,4 +66,5 @@ def test_selection_protocols_on_a_hand_made_history():
     assert sel["oracle"]["epoch"] == 2 and sel["oracle"]["qualified"]  # epoch 3 is below 70% train
     assert sel["val"]["epoch"] == 1 and sel["val"]["test"] == 0.10     # the honest pick can be the shortcut
     assert sel["last"]["epoch"] == 3
-    assert common.fmt([0.7, 0.8]) == "75.0 ± 5.0" and common.fmt([0.8]).endswith("⚠")
+    assert common.fmt([0.7, 0.8]) == "75.0 ± 5.0" and common.fmt([0.8], 0.75).endswith("⚠")
+    assert not common.fmt([0.8]).endswith("⚠")
