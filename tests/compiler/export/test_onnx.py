@@ -168,6 +168,5 @@ def test_bigger_specs_export(spec, target, firing, tmp_path):
     torch.manual_seed(0)
     x = torch.rand(2, 3, 32, 32)
     model = _build(spec, target, x, firing, timesteps=2)
-    report = export(model, tmp_path / "m.onnx", check=True, check_inputs=x)
-    assert report.max_abs_diff < 1e-4
-    assert report.spikes_identical in (True, None)
+    report = export(model, tmp_path / "m.onnx", check=True, check_inputs=x)  # raises on any difference
+    assert report is not None and report.spikes_identical in (True, None)
