@@ -556,7 +556,8 @@ def reference_outputs(model: nn.Module, x: Tensor, steps: Optional[int]) -> dict
             if kind == RECORDING:
                 spk, mem = model(x)
                 return {"scores": model.decode(spk, mem), "spikes" if spiking_output(model) else "outputs": spk}
-            last = list(model.neurons().values())[-1]
+            _, _, last_name = burst_program(model, 1)  # the last neuron layer in graph order, as exported
+            last = model.neurons()[last_name]
             counts: list[Tensor] = []
             hook = last.register_forward_hook(lambda m, i, out: counts.append(
                 torch.round(out / m.threshold).reshape(m.steps, -1, *out.shape[1:])))
