@@ -270,7 +270,9 @@ def main() -> None:
         if fresh:
             shutil.rmtree(cache, ignore_errors=True)
     where = "a fresh, empty temporary folder (cold), then that folder filled (warm)" if fresh else cache
-    print(f"\ninductor cache: {where}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end")
+    if args.compile or not args.quick:
+        print(f"\ninductor cache: {where}")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end")
 
 
 def run(args: argparse.Namespace) -> None:
