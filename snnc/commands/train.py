@@ -167,8 +167,9 @@ def train_cmd(
     callbacks = [_SampleNote(), *default_callbacks(progress=True, console=console, plots=not no_plots)]
     result = train(spec, run_dir=run_dir, resume=resume, console=console, callbacks=callbacks,
                    **{**settings, "plots": not no_plots, "compile": compile_model})
+    split = "val" if result.epochs and result.epochs[-1].get("val") else "train"
     console.print(f"[green]✓[/] run in [bold]{result.run_dir}[/]: best epoch {result.best_epoch} "
-                  f"({result.best_accuracy:.2%} {'val' if settings.get('val_fraction', 0.1) else 'train'} accuracy)"
+                  f"({result.best_accuracy:.2%} {split} accuracy)"
                   if result.best_accuracy is not None else f"[green]✓[/] run in [bold]{result.run_dir}[/]")
     if result.test is not None:
         console.print(f"test accuracy [bold]{result.test.accuracy:.2%}[/] ({result.test.samples} samples); "
