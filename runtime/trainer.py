@@ -455,6 +455,10 @@ class Trainer:
         last_save = time.monotonic()
         for index, raw in enumerate(itertools.islice(loader, skip, None), start=skip + 1):
             batch = Batch.of(raw).to(self.strategy.device)
+            if batch.env is None and self.method.needs_env:
+                raise SnncError(f"method '{cfg.method}' needs batches labelled with their environment, but "
+                                f"dataset '{cfg.dataset}' gives (x, y) only: use a dataset with environments "
+                                "(e.g. irm-colored-mnist)")
             info = StepInfo(epoch, cfg.epochs, self.global_step, self.steps_per_epoch)
             out = self.method.step(self.runner, batch, info)
             if not is_finite(out.loss):

@@ -149,3 +149,9 @@ def test_a_bad_recipe_is_a_located_spec_error(tiny_spec):
     with pytest.raises(snnc.SpecError) as info:
         snnc.load_spec(tiny_spec().read_text() + "training: {lr: -1}\n")
     assert info.value.diagnostics[0].path[:2] == ("training", "lr")
+
+
+def test_a_method_that_needs_environments_refuses_data_without_them(tmp_path, tiny_spec, quick):
+    with pytest.raises(snnc.SnncError, match="method 'irm' needs batches labelled with their environment, but "
+                                             "dataset 'mnist-sample' gives \\(x, y\\) only"):
+        train(tiny_spec(), run_dir=tmp_path / "run", method="irm", **quick)
