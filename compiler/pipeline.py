@@ -119,12 +119,13 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
         params: overrides of the spec's ``params``.
         max_memory: refuse models whose parameters or activations exceed this many bytes.
         options: the target's options (also accepted as keyword arguments).
-        checkpoint: trained ANN weights (an artifact or a plain state dict file) for targets built from a
-            trained ANN (burst).
+        checkpoint: trained weights for targets built from a trained network: an ann artifact or a plain state
+            dict (burst, mnn, or the ann itself), or for targets that take spiking sources (mnn) an snn artifact.
         calibration: data for targets that calibrate on it (burst thresholds).
 
     Returns:
-        The module (a ``torch.fx.GraphModule`` for ann; a spiking network for snn and burst).
+        The module (a ``torch.fx.GraphModule`` for ann; a spiking network for snn and burst; for mnn the
+        network the checkpoint holds, with its conv and linear layers on crossbars).
 
     Raises:
         SpecError: invalid spec. OptionsError: a bad target option. UnsupportedError: unknown target, a node
