@@ -8,7 +8,6 @@ so ``snnc --help`` and ``snnc validate`` stay fast.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from pathlib import Path
