@@ -1,6 +1,6 @@
 """Does data loading starve training? Images per second with 0, 1 and 2 DataLoader workers (and pinned memory).
 
-On MNIST (``/work/shared/data`` or ``$SNNC_DATA_DIR``; the bundled sample otherwise), batch 128, it measures for
+On MNIST (``$SNNC_DATA_DIR``, else the repository's ``../shared/data``; the bundled sample otherwise), batch 128, it measures for
 each ``make_loader`` setting
 
 * ``loader only`` — iterating the loader (what the data pipeline can deliver);

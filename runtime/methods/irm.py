@@ -22,14 +22,20 @@ from .base import Batch, Method, StepInfo, StepOutput
 from .envs import env_risks, l2_norm, require_env, risk_metrics, scaled, select
 
 
-class IRMOptions(BaseModel):
-    """Options of ``irm`` (defaults: the IRM paper's Colored MNIST hyper-parameters, rounded)."""
+class AnnealedPenaltyOptions(BaseModel):
+    """Options shared by the penalties annealed in after a number of steps (``irm``, ``vrex``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    penalty_weight: float = Field(91257.0, ge=0, description="λ after the anneal steps")
+    penalty_weight: float = Field(1.0, ge=0, description="λ after the anneal steps")
     penalty_anneal_iters: int = Field(190, ge=0, description="steps with λ = 1 before λ = penalty_weight")
     l2: float = Field(0.0, ge=0, description="weight of an explicit ||θ||² term (the IRM code uses 0.0011)")
     rescale: bool = Field(True, description="divide the loss by λ when λ > 1, as the IRM code does")
+
+
+class IRMOptions(AnnealedPenaltyOptions):
+    """Options of ``irm`` (defaults: the IRM paper's Colored MNIST hyper-parameters, rounded)."""
+
+    penalty_weight: float = Field(91257.0, ge=0, description="λ after the anneal steps")
     unbiased: bool = Field(False, description="DomainBed's two-halves estimate of the squared gradient")
 
 

@@ -10,22 +10,18 @@ divided by ``λ`` when ``λ > 1`` with ``rescale``), following DomainBed's ``VRE
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor
 
 from .base import Batch, Method, StepInfo, StepOutput
 from .envs import env_risks, l2_norm, require_env, risk_metrics
-from .irm import penalty_schedule
+from .irm import AnnealedPenaltyOptions, penalty_schedule
 
 
-class VRExOptions(BaseModel):
+class VRExOptions(AnnealedPenaltyOptions):
     """Options of ``vrex`` (defaults: the V-REx paper's Colored MNIST setting, λ = 10⁴ after 190 steps)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     penalty_weight: float = Field(10000.0, ge=0, description="λ after the anneal steps")
-    penalty_anneal_iters: int = Field(190, ge=0, description="steps with λ = 1 before λ = penalty_weight")
-    l2: float = Field(0.0, ge=0, description="weight of an explicit ||θ||² term")
-    rescale: bool = Field(True, description="divide the loss by λ when λ > 1")
 
 
 def risk_variance(risks: Tensor) -> Tensor:

@@ -63,7 +63,7 @@ def test_synaptic_rate_encoded_network_runs_without_snnc(mnist, firing, tmp_path
     model = firing(snnc.compile(data, "snn", timesteps=6))
     export(model, tmp_path / "syn.py", "python")
     script = ("import sys, torch; sys.path.insert(0, sys.argv[1]); import syn; "
-              "m = syn.load(sys.argv[1] + '/syn.pt'); x = torch.load(sys.argv[1] + '/x.pt'); torch.manual_seed(3); "
+              "m = syn.load(sys.argv[1] + '/syn.pt'); x = torch.load(sys.argv[1] + '/x.pt', weights_only=True); torch.manual_seed(3); "
               "torch.save(m(x)[0].detach(), sys.argv[1] + '/spk.pt')")
     torch.save(mnist, tmp_path / "x.pt")
     # A fresh interpreter that imports only the generated file and its weights.
@@ -73,7 +73,7 @@ def test_synaptic_rate_encoded_network_runs_without_snnc(mnist, firing, tmp_path
     with torch.no_grad():
         spk, _ = model(mnist)
     assert spk.sum() > 0
-    assert torch.equal(torch.load(tmp_path / "spk.pt"), spk)
+    assert torch.equal(torch.load(tmp_path / "spk.pt", weights_only=True), spk)
 
 
 def test_burst_and_foreign_modules_are_refused_clearly(tmp_path):
