@@ -148,7 +148,7 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
     elif tgt.needs_trained_ann and calibration is not None:
         raise UnsupportedError(f"the {tgt.name} target converts a trained ANN: pass checkpoint=ANN.pt (or use "
                                "snnc.convert(trained_model, calibration, ...))")
-    module = tgt.build(source, opts, calibration=calibration)
+    module = tgt.build(source, opts, calibration=calibration, consume=True)
     prov = Provenance(loaded.document_text, dict(params or {}), tgt.name, _settled(module, opts), graph)
     return _attach(module, prov)
 

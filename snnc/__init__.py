@@ -9,19 +9,22 @@ trained ANN (``burst``) or a memristive network on MemTorch (``mnn``)::
     ann = snnc.compile(spec, target="ann")
     snn = snnc.compile(spec, target="snn")
 
-Importing ``snnc`` is cheap: torch and the runtime are imported only when a function that needs them is used.
+Importing ``snnc`` is cheap: each public name's module (the pipeline, the runtime, torch) is imported on
+first use.
 """
-
-from snnc.api import build_graph, compile, convert, load, load_ann, load_spec, save
-from snnc.compiler.errors import (BackendUnavailable, DataError, InternalError, SnncError, SpecError,
-                                  UnsupportedError)
 
 __version__ = "0.1.0"
 
-_LAZY = {"report": ("snnc.runtime.cost", "report"), "list_models": ("snnc.zoo", "list_models"),
-         "train": ("snnc.runtime.train", "train"), "evaluate": ("snnc.runtime.evaluate", "evaluate"),
-         "export": ("snnc.compiler.export", "export")}
-"""Public names whose modules are imported on first use (they import torch or the runtime)."""
+_LAZY = {
+    **{name: ("snnc.compiler.pipeline", name)
+       for name in ("build_graph", "compile", "convert", "load", "load_ann", "load_spec", "save")},
+    **{name: ("snnc.compiler.errors", name)
+       for name in ("BackendUnavailable", "DataError", "InternalError", "SnncError", "SpecError", "UnsupportedError")},
+    "report": ("snnc.runtime.cost", "report"), "list_models": ("snnc.zoo", "list_models"),
+    "train": ("snnc.runtime.train", "train"), "evaluate": ("snnc.runtime.evaluate", "evaluate"),
+    "export": ("snnc.compiler.export", "export"),
+}
+"""Public names, imported on first use: ``import snnc`` itself loads neither pydantic nor torch."""
 
 
 def __getattr__(name: str):
@@ -33,6 +36,10 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'snnc' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = ["BackendUnavailable", "DataError", "InternalError", "SnncError", "SpecError", "UnsupportedError",

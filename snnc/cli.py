@@ -286,17 +286,20 @@ def compile_cmd(spec: Path = SpecArg,
                              channelwise=channelwise or None, v_init=v_init)
     from snnc.compiler import pipeline
 
-    graph = pipeline.build_graph(spec, params, max_memory=_max_memory(max_memory))
+    loaded = pipeline.load_spec(spec, params)
     if tgt.needs_trained_ann and checkpoint is None:
+        pipeline.build_graph(loaded, max_memory=_max_memory(max_memory))  # spec errors first
         raise SnncError(f"the {tgt.name} target is built from a trained ANN: give --checkpoint ANN.pt (an artifact "
                         "from 'snnc train -t ann' or 'snnc compile -o', or a state dict)")
     calib = None
     if calibration is not None:
         from snnc.runtime.convert import calibration_data
 
+        graph = pipeline.build_graph(loaded, max_memory=_max_memory(max_memory))
         calib = calibration_data(graph, calibration, data_dir=data_dir)
-    module = pipeline.compile(spec, tgt, params=params, max_memory=_max_memory(max_memory), options=options,
+    module = pipeline.compile(loaded, tgt, params=params, max_memory=_max_memory(max_memory), options=options,
                               checkpoint=checkpoint, calibration=calib)
+    graph = pipeline.graph_of(module)
     if not quiet and not tgt.needs_trained_ann:
         console.print(summary_table(graph, f"{graph.name} → {tgt.name}", _auto_depth(graph, depth)))
     n_params = sum(p.numel() for p in module.parameters())

@@ -1,7 +1,5 @@
 """Non-spiking activation functions (spike nodes are in :mod:`.neuron`)."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from .base import NodeBase

@@ -5,8 +5,6 @@ frozen models make the IR a value that passes can share safely. No tensors and n
 *represents*; the targets *implement*.
 """
 
-from __future__ import annotations
-
 from pydantic import BaseModel, ConfigDict
 
 Shape = tuple[int, ...]
@@ -23,7 +21,7 @@ class NodeBase(BaseModel):
         shape: the output shape (without batch), filled in by the front end; every shape is explicit.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     inputs: tuple[str, ...] = ()

@@ -1,7 +1,5 @@
 """Convolutions."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import PositiveInt

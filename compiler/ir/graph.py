@@ -3,8 +3,6 @@
 Weights never live here: they live beside the graph, keyed by node name (a torch state dict).
 """
 
-from __future__ import annotations
-
 from functools import cached_property
 from typing import Annotated, Literal, Union
 
@@ -42,7 +40,7 @@ class Encoding(BaseModel):
     ``normalize``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     kind: Literal["direct", "rate", "latency"] = "direct"
     gain: float = 1.0
     tau: float = 5.0
@@ -54,14 +52,14 @@ class Encoding(BaseModel):
 class Decoding(BaseModel):
     """How the output layer's activity becomes a prediction: spike ``rate``, spike ``count`` or ``membrane``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     kind: Literal["rate", "count", "membrane"] = "rate"
 
 
 class Task(BaseModel):
     """What the network is for: ``classification`` into ``classes`` or dense ``segmentation``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     kind: Literal["classification", "segmentation"] = "classification"
     classes: PositiveInt = 10
 
@@ -79,7 +77,7 @@ class Graph(BaseModel):
         task: classification or segmentation.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     nodes: tuple[Node, ...]

@@ -1,7 +1,5 @@
 """Fully connected layers."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import PositiveInt

@@ -1,7 +1,5 @@
 """Nodes with several inputs: element-wise add and multiply, concatenation."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from .base import NodeBase

@@ -15,8 +15,6 @@ never resets. Units are dimensionless (membrane in units of the input current); 
 with ``tau`` in time steps.
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,7 +41,7 @@ class NeuronParams(BaseModel):
         learn_threshold: whether the threshold is a trainable parameter.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     model: NeuronModel = "leaky"
     beta: float = Field(0.95, ge=0.0, le=1.0)

@@ -1,7 +1,5 @@
 """Pooling layers."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from .base import NodeBase

@@ -1,7 +1,5 @@
 """Resampling."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from .base import NodeBase

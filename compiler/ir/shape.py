@@ -1,7 +1,5 @@
 """Shape-only and pass-through nodes: flatten, reshape, slice, dropout, identity."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from .base import NodeBase

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class LoadedSpec:
     data: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def document_text(self) -> str:
         """Self-contained YAML of this spec: the file's text, or for a spec that ``extends`` another (or was
         given as data) the merged document, so that an artifact can be rebuilt without the other files."""
@@ -62,7 +62,8 @@ class LoadedSpec:
         import yaml
 
         header = f"# {self.source.file}, merged with the specs it extends\n" if self.source.delegates else ""
-        return header + yaml.safe_dump(self.raw, sort_keys=False, allow_unicode=True)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        return header + yaml.dump(self.raw, Dumper=dumper, sort_keys=False, allow_unicode=True)
 
 
 def _fields_of(data: Any, path: tuple, root: type[BaseModel]) -> list[str]:

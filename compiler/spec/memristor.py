@@ -22,8 +22,6 @@ Units: resistances in ohms, voltages in volts, times in seconds. Non-idealities 
 conductance and so would silently undo faults or drift applied before it.
 """
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -57,7 +55,7 @@ MAX_TILE = 4096
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _unit(name: str):

@@ -19,8 +19,6 @@ A minimal spec::
       - {kind: spike}
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -40,7 +38,7 @@ NonNegPair = Union[Annotated[int, Field(ge=0)], Annotated[list[Annotated[int, Fi
 class SpecModel(BaseModel):
     """Base of every spec model: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------------------------- model-wide sections

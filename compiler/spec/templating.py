@@ -17,6 +17,10 @@ from ..errors import did_you_mean
 
 _FULL = re.compile(r"^\$\{(.+)\}$", re.DOTALL)
 _PART = re.compile(r"\$\{([^{}]+)\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_JINJA_WORDS = frozenset({"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if",
+                          "else"})
+"""Words Jinja2 reads as literals or operators, never as a parameter's name."""
 
 
 @lru_cache(maxsize=1)
@@ -48,10 +52,13 @@ def evaluate(expr: str, scope: dict[str, Any]) -> Any:
     Raises:
         TemplateProblem: syntax errors and unknown names (with a did-you-mean over ``scope``).
     """
+    name = expr.strip()
+    if _NAME.match(name) and name in scope and name not in _JINJA_WORDS:
+        return scope[name]  # a bare parameter: the value Jinja2 would give, without compiling an expression
     from jinja2 import StrictUndefined, TemplateError, UndefinedError
 
     try:
-        value = _compile(expr.strip())(**scope)
+        value = _compile(name)(**scope)
     except UndefinedError as exc:
         m = re.search(r"'([^']+)' is undefined", str(exc))
         name = m.group(1) if m else "?"

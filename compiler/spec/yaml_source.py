@@ -120,6 +120,11 @@ def read_spec_text(path: str | Path) -> SpecSource:
     return SpecSource(text=text, file=name)
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML was built with it (several times faster), else the pure-Python one; both
+keep the node positions the diagnostics need."""
+
+
 def parse_yaml(source: SpecSource) -> Any:
     """Parse ``source.text`` safely into plain data, filling ``source.positions``.
 
@@ -134,7 +139,7 @@ def parse_yaml(source: SpecSource) -> Any:
         raise SpecError([Diagnostic(f"the spec is larger than {MAX_SPEC_BYTES:,} bytes",
                                     hint="specs are short; use blocks and repeat instead of copies",
                                     file=source.file)])
-    loader = yaml.SafeLoader(source.text)
+    loader = _LOADER(source.text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

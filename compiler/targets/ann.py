@@ -172,7 +172,7 @@ class AnnTarget(Target):
     spike_roles = "ann"
     title = "ANN"
 
-    def build(self, ann: fx.GraphModule, options, *, calibration=None) -> fx.GraphModule:
+    def build(self, ann: fx.GraphModule, options, *, calibration=None, consume=False) -> fx.GraphModule:
         return ann
 
 

@@ -119,7 +119,8 @@ class Target:
             values = values.model_dump()
         return validate_options(self.Options, {**dict(defaults or {}), **dict(values or {})}, f"target '{self.name}'")
 
-    def build(self, ann: "fx.GraphModule", options: BaseModel, *, calibration: Any = None) -> "nn.Module":
+    def build(self, ann: "fx.GraphModule", options: BaseModel, *, calibration: Any = None,
+              consume: bool = False) -> "nn.Module":
         """Lower the spec's ann module to this target.
 
         Args:
@@ -127,6 +128,8 @@ class Target:
                 :attr:`needs_trained_ann`, with trained weights.
             options: validated :attr:`Options`.
             calibration: data the conversion needs (burst thresholds), if any.
+            consume: the caller hands ``ann`` over (nobody else holds it), so the build may reuse its modules
+                instead of copying them; otherwise ``ann`` is left as it was.
         """
         raise NotImplementedError
 
@@ -134,7 +137,7 @@ class Target:
                  extras: Mapping[str, Any] | None = None) -> "nn.Module":
         """A module of this target's structure for a saved state dict to be loaded into, from the spec's ann and
         what :meth:`extras` saved (default: :meth:`build`)."""
-        return self.build(ann, options)
+        return self.build(ann, options, consume=True)
 
     def describe(self, module: "nn.Module") -> list[str]:
         """Lines saying what was built (``snnc compile`` prints them)."""

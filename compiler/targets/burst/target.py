@@ -45,7 +45,7 @@ class BurstTarget(Target):
     cost_notes = ("burst: spikes carry k·θ; a burst of k spikes counts k; batch-norm is folded, max-pooling is "
                   "LIPooling; time-invariant layers are charged once though the runner recomputes them each step",)
 
-    def build(self, ann, options: BurstOptions, *, calibration=None):
+    def build(self, ann, options: BurstOptions, *, calibration=None, consume=False):
         if calibration is None:
             raise UnsupportedError("the burst target converts a trained ANN with calibration data: use "
                                    "snnc.convert(model, calibration, ...) or 'snnc compile SPEC --target burst "

@@ -42,7 +42,7 @@ class MnnTarget(Target):
             values = values.model_dump()
         return resolve_options(dict(defaults or {}), dict(values or {}))
 
-    def build(self, ann, options: MnnOptions, *, calibration=None):
+    def build(self, ann, options: MnnOptions, *, calibration=None, consume=False):
         from .build import to_mnn
 
         return to_mnn(ann, options)

@@ -237,12 +237,13 @@ def ann_to_snn(
     channels_last: Optional[bool] = None,
     tbptt: Optional[int] = None,
     checkpoint_time: bool = False,
+    inplace: bool = False,
 ) -> SpikingModule:
     """Turn the ann target's module into a spiking network on snnTorch neurons.
 
     Every spike node (a ReLU in the ann) becomes a neuron of its resolved ``NeuronParams`` (``snn.Leaky``,
     ``snn.Synaptic``, or ``snn.Leaky`` with beta = 1 for ``if``), run over time; all other layers run once
-    over the time steps folded into the batch. The caller's module is not modified.
+    over the time steps folded into the batch. The caller's module is not modified (unless ``inplace``).
 
     Args:
         gm: the module from ``snnc.compile(spec, target="ann")`` (``gm.meta["snnc_graph"]`` and
@@ -260,6 +261,8 @@ def ann_to_snn(
         tbptt: truncated BPTT: detach the neuron states every ``tbptt`` steps (None: full BPTT).
         checkpoint_time: activation checkpointing over time: recompute each chunk's activations in the
             backward pass (same gradients, memory of one chunk plus the states between chunks).
+        inplace: rewrite ``gm`` itself (its modules become the spiking network's) instead of a copy; for callers
+            that hand over a module nobody else holds.
 
     Returns:
         The :class:`SpikingModule`; ``module(x)`` returns ``(spk, mem)`` shaped ``[T, B, ...]``.
@@ -291,7 +294,7 @@ def ann_to_snn(
     enc = resolve_encoding(encoding if encoding is not None else getattr(info, "encoding", "direct"))
     dec = resolve_decoding(decoding if decoding is not None else getattr(info, "decoding", "rate"))
 
-    work = copy.deepcopy(gm)
+    work = gm if inplace else copy.deepcopy(gm)
     replace_spike_nodes(work, find_spike_nodes(work), mode="unrolled" if compile else mode, record=record)
     prefix_graph, body_graph = split_time_invariant(work, direct=enc.kind == "direct")
     convolutional = any(_is_conv(work, n) for n in work.graph.nodes)

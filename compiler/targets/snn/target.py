@@ -43,10 +43,10 @@ class SnnTarget(Target):
     spike_roles = "snn"
     title = "SNN"
 
-    def build(self, ann, options: SnnOptions, *, calibration=None):
+    def build(self, ann, options: SnnOptions, *, calibration=None, consume=False):
         from .rewrite import ann_to_snn
 
-        return ann_to_snn(ann, **options.model_dump(exclude_none=True))
+        return ann_to_snn(ann, **options.model_dump(exclude_none=True), inplace=consume)
 
     def describe(self, module) -> list[str]:
         return [f"T = {module.timesteps}, {module.encoding.kind} encoding, {module.decoding.kind} decoding, "
