@@ -23,8 +23,8 @@ from snnc.compiler.errors import InternalError, SnncError, SpecError, TrainingIn
 app = typer.Typer(name="snnc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="snnc: compile brain-inspired neural networks from one YAML spec to ann, snn, burst and "
                        "mnn targets.")
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 EXIT_USER_ERROR = 1
 EXIT_INTERNAL = 70
