@@ -1,6 +1,7 @@
 """The ``snnc`` command's entry point (``snnc ...`` and ``python -m snnc ...``)."""
 
 import gc
+import os
 
 
 def run() -> None:
@@ -9,6 +10,9 @@ def run() -> None:
     # schemas, fx graphs); at the default gen-0 threshold (700) the collector walks them again and again, about a
     # quarter of `snnc compile`'s time. The command's process collects less often; `import snnc` leaves it alone.
     gc.set_threshold(20_000, 50, 100)
+    # Why: looking for pydantic plugins scans every installed package's entry points on the first schema, a tenth
+    # of `snnc validate`; the command loads none unless PYDANTIC_DISABLE_PLUGINS is set (e.g. to an empty value).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from snnc.cli import main
 
     main()
