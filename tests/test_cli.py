@@ -104,6 +104,16 @@ def test_help_and_validate_do_not_import_torch(args):
     assert proc.returncode == 0, proc.stderr + proc.stdout
 
 
+def test_import_snnc_is_light_and_leaves_the_gc_alone():
+    code = ("import gc, sys\nbefore = gc.get_threshold()\nimport snnc\n"
+            "heavy = sorted(m for m in ('torch', 'pydantic', 'yaml', 'typer', 'rich') if m in sys.modules)\n"
+            "assert not heavy, heavy\nassert gc.get_threshold() == before\n"
+            "assert callable(snnc.compile) and 'pydantic' in sys.modules and 'torch' not in sys.modules\n"
+            "assert issubclass(snnc.SpecError, snnc.SnncError) and 'compile' in dir(snnc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+
+
 def test_console_script_runs():
     proc = subprocess.run([sys.executable, "-m", "snnc", "validate", "specs/mnist_fc.yaml"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
