@@ -145,6 +145,7 @@ class BurstSNN(nn.Module):
         finally:
             for key, (module, attr) in modules.items():
                 setattr(module, attr, kept[key])
+                module.release_state()  # new_state is the caller's now: never update it in place
         return out, new_state
 
     def state_layout(self) -> list[tuple[str, tuple[int, ...]]]:
