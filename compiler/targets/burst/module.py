@@ -214,6 +214,12 @@ class BurstSNN(nn.Module):
         for module in self._stateful() + (plan.accumulators if plan is not None else []):
             module.reset()
 
+    def _apply(self, fn, recurse=True):
+        # Why: moving or casting replaces buffers with new tensors; the cached plan holds the old ones.
+        result = super()._apply(fn, recurse)
+        self._plan = self._synced = None
+        return result
+
     def train(self, mode: bool = True) -> "BurstSNN":
         """Set the training flag; the converted layers stay in eval mode (they have no training behaviour)."""
         super().train(mode)
