@@ -5,7 +5,9 @@ For ``specs/mnist_conv.yaml`` (12C5-MP2-64C5-MP2-FC10) and the Fashion-MNIST VGG
 on 256 calibration images, it times on one batch of images (default 500):
 
 Each is timed by the wall clock and by the process's CPU time (with one thread, the default, the CPU time is
-the work done and hardly changes when other jobs share the machine; the wall clock does).
+the work done and hardly changes when other jobs share the machine; the wall clock does). It also prints the
+minor page faults per call: a fresh multi-megabyte activation costs one per 4 KiB page on its first write, and
+how many depends on the C allocator's state, so the ANN's time varies with it from run to run.
 
 * ``ann`` — one forward pass of the ANN under ``torch.no_grad`` (the baseline of the ratio columns);
 * ``burst step`` — ``BurstSNN.accumulate(x, [T])`` divided by ``T`` (the fast path: the layers before the
@@ -33,6 +35,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 import torch
 from torch import nn
 
@@ -48,11 +55,16 @@ NETS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def _time_s(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall-clock, process CPU) seconds of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
+def _faults() -> int:
+    """Minor page faults of this process so far (0 where the platform does not count them)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
+
+
+def _time_s(fn: Callable[[], object]) -> tuple[float, float, int]:
+    """(wall-clock seconds, process CPU seconds, minor page faults) of one call."""
+    faults, wall, cpu = _faults(), time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu, _faults() - faults
 
 
 def bench(name: str, batch: int, steps: int, reps: int, gamma: int) -> dict:
@@ -71,7 +83,7 @@ def bench(name: str, batch: int, steps: int, reps: int, gamma: int) -> dict:
         runs = {"ann": lambda: ann(x), "burst": lambda: snn.accumulate(x, [steps]), "loop": loop}
         for fn in runs.values():
             fn()  # warm-up
-        times: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
+        times: dict[str, list[tuple[float, float, int]]] = {k: [] for k in runs}
         for _ in range(reps):  # interleaved: a shared machine's load changes over a run
             for key, fn in runs.items():
                 times[key].append(_time_s(fn))
@@ -79,6 +91,8 @@ def bench(name: str, batch: int, steps: int, reps: int, gamma: int) -> dict:
     for i, clock in enumerate(("wall", "cpu")):
         med = {k: statistics.median(t[i] for t in v) * 1e3 for k, v in times.items()}
         row[clock] = {"ann_ms": med["ann"], "step_ms": med["burst"] / steps, "loop_ms": med["loop"] / steps}
+    row["faults"] = {"ann": statistics.median(t[2] for t in times["ann"]),
+                     "step": statistics.median(t[2] for t in times["burst"]) / steps}
     return row
 
 
@@ -94,6 +108,9 @@ def print_table(rows: list[dict]) -> None:
             print(f"{r['net']:<12} {clock:<5} {m['ann_ms']:15.1f} {m['step_ms']:14.1f} "
                   f"{m['step_ms'] / m['ann_ms']:6.2f} {m['loop_ms']:15.1f} {m['loop_ms'] / m['ann_ms']:6.2f}  "
                   f"{'identical' if r['identical'] else 'DIFFER'}")
+    print("\nminor page faults (medians; the first write to fresh memory, which the allocator's state decides): " +
+          "; ".join(f"{r['net']}: ANN forward {r['faults']['ann']:,.0f}, burst step {r['faults']['step']:,.0f}"
+                    for r in rows))
 
 
 def main() -> None:

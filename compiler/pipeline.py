@@ -110,7 +110,7 @@ def build_graph(spec: "str | Path | dict | LoadedSpec", params: dict[str, Any] |
 def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "ann", *,
             params: dict[str, Any] | None = None, max_memory: int | None = None,
             options: Mapping[str, Any] | None = None, checkpoint: "str | Path | Artifact | None" = None,
-            calibration: Any = None, **more_options: Any) -> "nn.Module":
+            calibration: Any = None, device: Any = None, **more_options: Any) -> "nn.Module":
     """Compile a spec to a module for ``target``.
 
     Args:
@@ -122,6 +122,8 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
         checkpoint: trained weights for targets built from a trained network: an ann artifact or a plain state
             dict (burst, mnn, or the ann itself), or for targets that take spiking sources (mnn) an snn artifact.
         calibration: data for targets that calibrate on it (burst thresholds).
+        device: a ``torch.device`` (or its name) to build on: the (trained) source network is moved there
+            first, so a calibration runs there, and so is the module built. None: the CPU.
 
     Returns:
         The module (a ``torch.fx.GraphModule`` for ann; a spiking network for snn and burst; for mnn the
@@ -148,7 +150,11 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
     elif tgt.needs_trained_ann and calibration is not None:
         raise UnsupportedError(f"the {tgt.name} target converts a trained ANN: pass checkpoint=ANN.pt (or use "
                                "snnc.convert(trained_model, calibration, ...))")
+    if device is not None:
+        source = source.to(device)
     module = tgt.build(source, opts, calibration=calibration, consume=True)
+    if device is not None:
+        module = module.to(device)
     prov = Provenance(loaded.document_text, dict(params or {}), tgt.name, _settled(module, opts), graph)
     return _attach(module, prov)
 

@@ -42,6 +42,7 @@ from snnc.compiler.errors import SnncError
 from snnc.compiler.pipeline import convert, graph_of, load_ann
 
 from .data import check_fits
+from .device import module_device
 
 DEFAULT_TIMESTEPS = (4, 8, 16, 32, 64, 128)
 """The ``T`` values ``snnc convert`` reports by default."""
@@ -300,7 +301,7 @@ class StepSpikeMeter:
         counts = (output / module.threshold.to(output.dtype)).reshape(steps, -1).sum(1, dtype=torch.float64)
         start = self._cursor.get(module, 0)
         stop = min(start + steps, len(self.per_step))
-        self.per_step[start:stop] += counts[: stop - start].round()
+        self.per_step[start:stop] += counts[: stop - start].round().cpu()
         self._cursor[module] = start + steps
 
     def cumulative(self) -> torch.Tensor:
@@ -320,11 +321,12 @@ class StepSpikeMeter:
         self.close()
 
 
-def _batches(loader: Iterable) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(loader: Iterable, device: torch.device) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """``(input, target)`` of each batch, on ``device`` (where the model is)."""
     for batch in loader:
         if not isinstance(batch, (tuple, list)) or len(batch) < 2:
             raise SnncError("evaluation data must yield (input, target) batches")
-        yield batch[0], batch[1]
+        yield batch[0].to(device), batch[1].to(device)
 
 
 def evaluate_ann(model: nn.Module, loader: Iterable, task: str = "classification",
@@ -332,7 +334,7 @@ def evaluate_ann(model: nn.Module, loader: Iterable, task: str = "classification
     """Score the ANN on ``(input, target)`` batches.
 
     Args:
-        model: the ANN (run in eval mode; its mode is restored).
+        model: the ANN (run in eval mode; its mode is restored), where it is: batches are moved there.
         loader: ``(input, target)`` batches.
         task: ``"classification"`` or ``"segmentation"`` (see :data:`SCORERS`).
         on_batch: progress callback.
@@ -345,7 +347,7 @@ def evaluate_ann(model: nn.Module, loader: Iterable, task: str = "classification
     model.eval()
     try:
         with torch.no_grad():
-            for x, y in _batches(loader):
+            for x, y in _batches(loader, module_device(model)):
                 scorer.update(model(x), y)
                 if on_batch is not None:
                     on_batch(len(x))
@@ -359,7 +361,7 @@ def evaluate_snn(snn: nn.Module, loader: Iterable, timesteps: Sequence[int], tas
     """Score a converted network at every ``T`` in ``timesteps`` from one run per batch.
 
     Args:
-        snn: a :class:`~snnc.compiler.targets.burst.BurstSNN`.
+        snn: a :class:`~snnc.compiler.targets.burst.BurstSNN`, where it is: batches are moved there.
         loader: ``(input, target)`` batches.
         timesteps: the ``T`` values (one run of ``max(timesteps)`` steps per batch).
         task: see :data:`SCORERS`.
@@ -373,7 +375,7 @@ def evaluate_snn(snn: nn.Module, loader: Iterable, timesteps: Sequence[int], tas
     scorers = {t: cls() for t in wanted}
     samples = 0
     with StepSpikeMeter(snn, wanted[-1]) as meter:
-        for x, y in _batches(loader):
+        for x, y in _batches(loader, module_device(snn)):
             meter.start()
             outputs = snn.accumulate(x, wanted)
             for t in wanted:
@@ -395,7 +397,7 @@ def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequenc
     """Score the ANN, then convert it once per ``gamma`` and score the SNN at every ``T``.
 
     Args:
-        ann: the trained ANN (never modified).
+        ann: the trained ANN (never modified); everything runs on its device (move it there first).
         calibration: the calibration data, as :func:`snnc.convert` takes it.
         loader: ``(input, target)`` test batches; it is iterated ``1 + len(gammas)`` times.
         gammas: the burst sizes (1: IF neurons).

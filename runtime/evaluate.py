@@ -23,6 +23,7 @@ from snnc.compiler.pipeline import graph_of, load, provenance
 from snnc.compiler.targets.base import is_spiking
 
 from .data import load_for, make_loader
+from .device import module_device, resolve_device
 from .losses import RECORDING, SCORES, LossFn, resolve_loss
 from .methods import Batch
 from .metrics import ConfusionMatrix, RunningMean, count_correct, predictions, scores
@@ -156,6 +157,7 @@ def evaluate(
     name: str | None = None,
     progress: bool = False,
     console: Any = None,
+    device: str | torch.device | None = None,
 ) -> EvalResult:
     """Evaluate a model on a dataset split.
 
@@ -175,27 +177,37 @@ def evaluate(
         name: the dataset's name to report for a dataset object (default: its ``name`` attribute or type).
         progress: show a progress bar.
         console: the rich console for the progress bar.
+        device: where to run: ``"cpu"``, ``"cuda"``, ``"auto"`` (cuda when available) or a ``torch.device``
+            (see :func:`~snnc.runtime.device.resolve_device`); None: where the model is. A module of the
+            caller's is moved back afterwards.
 
     Returns:
         The :class:`EvalResult`.
 
     Raises:
         DataError: a missing or unfitting dataset or checkpoint. SpecError: the spec does not validate.
-        UnsupportedError: an unknown loss, or ``timesteps`` for a non-spiking model.
+        UnsupportedError: an unknown loss, or ``timesteps`` for a non-spiking model. SnncError: a bad
+        ``device``, or cuda where torch sees no GPU.
     """
+    where = resolve_device(device) if device is not None else None
     model = _load_model(model_or_checkpoint, spec, params, timesteps)
     steps_before = getattr(model, "timesteps", None)
+    home = module_device(model)
     if timesteps is not None:
         if not is_spiking(model):
             raise UnsupportedError("timesteps applies to spiking models only")
         model.timesteps = timesteps  # the caller's module gets its own number back in the end
     try:
+        if where is not None and where != home:
+            model.to(where)
         return _evaluate(model, describe_model(model, graph), dataset,
                          split=split, data_dir=data_dir, batch_size=batch_size, limit=limit, loss=loss, name=name,
                          progress=progress, console=console)
     finally:
         if timesteps is not None:
             model.timesteps = steps_before
+        if where is not None and where != home:
+            model.to(home)
 
 
 def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, split: str, data_dir: Any,
@@ -217,6 +229,7 @@ def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, spli
     correct = seen = 0
     per_env: dict[str, list] = {}
     recording = model.recording() if info.spiking else contextlib.nullcontext()
+    device = module_device(model)  # batches go where the model is
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -224,7 +237,7 @@ def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, spli
         with torch.no_grad(), recording, _progress(progress, console, len(loader), f"eval {name}/{split}") as bar:
             task = bar.add_task("eval", total=len(loader)) if bar is not None else None
             for raw in loader:
-                batch = Batch.of(raw)
+                batch = Batch.of(raw).to(device)
                 x, y = batch.x, batch.y
                 output = model(x)
                 value = loss_fn(output, y)
@@ -234,7 +247,7 @@ def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, spli
                 pred = predictions(output, info.decoding)
                 if confusion is None:
                     confusion = ConfusionMatrix(int(scores(output, info.decoding).shape[1]))
-                confusion.update(pred, y)
+                confusion.update(pred.cpu(), y.cpu())
                 if batch.env is not None:
                     hits = (pred == y).reshape(len(y), -1).float().mean(1)
                     for env in batch.env.unique().tolist():

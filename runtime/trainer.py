@@ -40,6 +40,7 @@ from snnc.compiler.targets.registry import get_target
 from .callbacks import Callback, ProgressBar
 from .checkpoint import capture_rng, load_checkpoint, make_checkpoint, restore_rng
 from .data import load_for, split_train_val
+from .device import resolve_device
 from .evaluate import EvalResult, describe_model, evaluate
 from .losses import is_finite, resolve_loss
 from .methods import METHODS, Batch, MethodContext, StepInfo
@@ -234,12 +235,7 @@ class Trainer:
             raise SnncError(f"the {self.target.name} target is not trained directly (trainable targets: "
                             f"{trainable})" + ("; train an ann and convert it" if self.target.needs_trained_ann
                                                else ""))
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        elif device == "cuda" and not torch.cuda.is_available():
-            raise SnncError("--device cuda: no CUDA device is visible to torch (use --device cpu or auto)")
-        self.strategy = STRATEGIES.get(config.strategy)(device)
+        self.strategy = STRATEGIES.get(config.strategy)(resolve_device(config.device).type)
         self.loaded = load_spec(spec, config.params or None)
         self.graph = build_graph(self.loaded)
         if run_dir is None and resume:
@@ -533,7 +529,8 @@ class Trainer:
         progress = self._progress_bar()
         self.test = evaluate(best, self.test_set, loss=self.loss_fn, batch_size=max(self.config.batch_size, 256),
                              graph=self.graph, name=self.config.dataset, progress=progress is not None,
-                             console=progress.console if progress is not None else None)
+                             console=progress.console if progress is not None else None,
+                             device=self.strategy.device)
         if progress is not None:
             progress.line(f"test accuracy {self.test.accuracy:.2%} on {self.test.samples} samples of "
                           f"{self.config.dataset} (best.pt, epoch {self.best['epoch']})")

@@ -101,6 +101,8 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
 
 SpecArg = typer.Argument(..., help="the spec file (YAML)", show_default=False)
 ParamOpt = typer.Option(None, "--param", "-p", help="override a spec parameter: name=value (repeatable)")
+DeviceOpt = typer.Option(None, "--device", help="where to run: cpu, cuda or auto (cuda when torch sees a GPU); "
+                         "default: cpu", show_default=False)
 MaxMemOpt = typer.Option(None, "--max-memory", help="refuse models whose parameters or activations exceed this "
                                                    "size, e.g. 2G (default: SNNC_MAX_MEMORY or 8G)")
 
@@ -273,13 +275,21 @@ def compile_cmd(spec: Path = SpecArg,
                                                        "fraction of the threshold (default 0.5; 0 as in the "
                                                        "paper)", show_default=False),
                 data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="burst: where the "
-                                                        "calibration dataset is")) -> None:
+                                                        "calibration dataset is"),
+                device: Optional[str] = typer.Option(None, "--device", help="where to build: cpu, cuda or auto "
+                                                     "(cuda when torch sees a GPU); burst calibrates there; "
+                                                     "default: cpu", show_default=False)) -> None:
     """Compile a spec to a target module, print what was built and optionally save it.
 
     Targets built from a trained ANN (burst) take --checkpoint, and burst also --calibration.
     """
     from snnc.compiler.targets.registry import get_target
 
+    where = None
+    if device is not None:
+        from snnc.runtime.device import resolve_device
+
+        where = resolve_device(device)
     tgt = get_target(target)
     params = parse_params(param)
     options = target_options(tgt, option, timesteps=timesteps, gamma=gamma, percentile=percentile,
@@ -298,7 +308,7 @@ def compile_cmd(spec: Path = SpecArg,
         graph = pipeline.build_graph(loaded, max_memory=_max_memory(max_memory))
         calib = calibration_data(graph, calibration, data_dir=data_dir)
     module = pipeline.compile(loaded, tgt, params=params, max_memory=_max_memory(max_memory), options=options,
-                              checkpoint=checkpoint, calibration=calib)
+                              checkpoint=checkpoint, calibration=calib, device=where)
     graph = pipeline.graph_of(module)
     if not quiet and not tgt.needs_trained_ann:
         console.print(summary_table(graph, f"{graph.name} → {tgt.name}", _auto_depth(graph, depth)))

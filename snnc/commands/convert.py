@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional
 import typer
 from rich.table import Table
 
-from snnc.cli import ParamOpt, app, console, err_console, handle_errors, parse_params
+from snnc.cli import DeviceOpt, ParamOpt, app, console, err_console, handle_errors, parse_params
 from snnc.compiler.errors import SnncError
 
 
@@ -82,12 +82,15 @@ def convert_cmd(
                                           "and results.png (default: runs/convert-<spec>-<dataset>)"),
     as_json: bool = typer.Option(False, "--json", help="print the results as JSON only (no tables, no "
                                  "progress bar)"),
+    device: Optional[str] = DeviceOpt,
     param: Optional[list[str]] = ParamOpt,
 ) -> None:
     """Convert a trained ANN to burst SNNs (one per --gamma) and report test accuracy against T next to the
     ANN's, with spikes per sample; writes results.json and a plot."""
     from snnc.runtime import convert as rc
+    from snnc.runtime.device import resolve_device
 
+    where = resolve_device(device)
     ts = rc.parse_int_list(timesteps, "--timesteps")
     gammas = rc.parse_int_list(gamma, "--gamma")
     if calibration_batches < 1:
@@ -101,7 +104,7 @@ def convert_cmd(
     from snnc.runtime.data import dataset_info, load_for, make_loader
 
     info = dataset_info(dataset)
-    ann = load_ann(spec, checkpoint, parse_params(param))
+    ann = load_ann(spec, checkpoint, parse_params(param)).to(where)  # (calibration and scoring run there)
     graph = graph_of(ann)
     test = load_for(graph, info.name, "test", data_dir, limit=limit)
     calibration = rc.calibration_batches(info.name, samples=calibration_batches * batch_size,
@@ -115,7 +118,7 @@ def convert_cmd(
     total = len(loader) * (1 + len(gammas))
     results = _run(rc, ann, calibration, loader, gammas, ts, info.task, percentile, channelwise, v_init, total,
                    as_json)
-    results.update({"spec": str(spec), "checkpoint": str(checkpoint), "dataset": info.name,
+    results.update({"spec": str(spec), "checkpoint": str(checkpoint), "dataset": info.name, "device": str(where),
                     "wall_seconds": round(time.perf_counter() - started, 2)})
     paths = rc.write_sweep(results, out_dir, title=title)
     if as_json:

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from snnc.cli import OptionOpt, ParamOpt, app, console, handle_errors, parse_params
+from snnc.cli import DeviceOpt, OptionOpt, ParamOpt, app, console, handle_errors, parse_params
 from snnc.compiler.errors import SnncError
 from snnc.runtime.callbacks import Callback
 
@@ -127,8 +127,7 @@ def train_cmd(
                               "torchrun; batch size is per process)"),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="single or ddp (default: ddp under torchrun, "
                                            "else single)", show_default=False),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto (default: cpu)",
-                                         show_default=False),
+    device: Optional[str] = DeviceOpt,
     nnodes: int = typer.Option(1, "--nnodes", help="with --nproc: nodes taking part (each runs the same command "
                                "with its --node-rank)"),
     node_rank: Optional[int] = typer.Option(None, "--node-rank", help="with --nnodes: this node's index"),
@@ -219,12 +218,15 @@ def eval_cmd(
     batch_size: int = typer.Option(256, "--batch-size", "-b", help="samples per forward pass"),
     timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="override the time steps (snn)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
+    device: Optional[str] = DeviceOpt,
     param: Optional[list[str]] = ParamOpt,
 ) -> None:
     """Evaluate a checkpoint: accuracy, confusion matrix, per-layer firing rates and spikes per sample."""
     from snnc.runtime.checkpoint import load_checkpoint
+    from snnc.runtime.device import resolve_device
     from snnc.runtime.evaluate import evaluate
 
+    where = resolve_device(device)
     art = load_checkpoint(checkpoint)
     config = (art.training or {}).get("config") or {}
     if dataset is None:
@@ -233,7 +235,7 @@ def eval_cmd(
             data_dir = Path(config["data_dir"])
     result = evaluate(checkpoint, dataset, split=split, data_dir=data_dir, batch_size=batch_size, limit=limit,
                       timesteps=timesteps, spec=spec, params=parse_params(param) or None, progress=not as_json,
-                      console=console)
+                      console=console, device=where)
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
         return

@@ -145,6 +145,7 @@ class BurstSNN(nn.Module):
         finally:
             for key, (module, attr) in modules.items():
                 setattr(module, attr, kept[key])
+                module.release_state()  # new_state is the caller's now: never update it in place
         return out, new_state
 
     def state_layout(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -212,6 +213,12 @@ class BurstSNN(nn.Module):
         plan = self._plan[1] if self._plan is not None else None
         for module in self._stateful() + (plan.accumulators if plan is not None else []):
             module.reset()
+
+    def _apply(self, fn, recurse=True):
+        # Why: moving or casting replaces buffers with new tensors; the cached plan holds the old ones.
+        result = super()._apply(fn, recurse)
+        self._plan = self._synced = None
+        return result
 
     def train(self, mode: bool = True) -> "BurstSNN":
         """Set the training flag; the converted layers stay in eval mode (they have no training behaviour)."""

@@ -14,10 +14,63 @@ equivalent to the layer-wise weight normalisation of the conversion literature).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from snnc.compiler.errors import SnncError
+
+_use_count = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def _holders(t: torch.Tensor) -> int | None:
+    """How many tensors share ``t``'s memory (plus what asking adds), or None when torch cannot tell."""
+    if _use_count is None:
+        return None
+    storage = t.untyped_storage()  # (kept alive while its count is read)
+    return int(_use_count(storage._cdata))
+
+
+_ALONE = _holders(torch.empty(1))
+
+
+def reuse(buffer: torch.Tensor | None, shape: tuple[int, ...], like: torch.Tensor
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Memory for a new result of ``shape`` with ``like``'s dtype and device: ``(memory to keep, tensor to
+    write the result into)``.
+
+    The tensor is the leading part of ``buffer`` when ``buffer`` is big enough (the same shape but for at least
+    as many rows in dim 0, the same dtype and device) and no other tensor shares its memory (nothing handed out
+    from it is alive); otherwise new memory.
+
+    Why: a fresh multi-megabyte tensor per step costs page faults on CPU (the first write to each page), often
+    more than the operation writing it. Results handed out stay untouched: the memory is reused only when
+    nothing else refers to it.
+    """
+    shape = tuple(shape)
+    if (buffer is not None and _ALONE is not None and tuple(buffer.shape[1:]) == shape[1:]
+            and buffer.shape[0] >= shape[0] and buffer.dtype == like.dtype and buffer.device == like.device
+            and buffer.is_contiguous() and _holders(buffer) == _ALONE):
+        return buffer, buffer[:shape[0]]
+    fresh = torch.empty(shape, dtype=like.dtype, device=like.device)
+    return fresh, fresh[:shape[0]]  # (the result is another tensor object: only the memory's own user keeps it)
+
+
+BLOCK_ELEMENTS = 1 << 18
+"""Elements of one step's tensor that the neurons and LIPools update in one go on CPU (about 1 MiB of float32)."""
+
+
+def block_rows(x: torch.Tensor) -> int:
+    """How many rows (samples) of ``x`` ``[B, ...]`` to update in one go.
+
+    Why: an element-wise update is several passes over the same tensors (add, divide, floor, clamp, ...); over a
+    block that fits in the CPU's cache only the first pass reads memory. Every element is computed by the same
+    operations either way, so the numbers are the same. On other devices: all rows.
+    """
+    if x.device.type != "cpu" or x.dim() == 0 or not x.shape[0]:
+        return max(1, x.shape[0] if x.dim() else 1)
+    return max(1, min(x.shape[0], BLOCK_ELEMENTS // max(1, x[0].numel())))
 
 
 class StatefulModule(nn.Module):
@@ -33,6 +86,11 @@ class StatefulModule(nn.Module):
 
     def reset(self) -> None:
         """Forget the state (membrane, accumulators); the next call starts at ``t = 0``."""
+        raise NotImplementedError
+
+    def release_state(self) -> None:
+        """The current state tensors are handed to someone else: the next call copies them before updating in
+        place (never changing a tensor that was handed out)."""
         raise NotImplementedError
 
     def _unfold(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,12 +145,16 @@ class BurstNeuron(StatefulModule):
         self.neurons = int(neurons)
         self.v: torch.Tensor | None = None
         self._own_v: torch.Tensor | None = None  # the state tensor this module made (may be updated in place)
-        self._scratch: torch.Tensor | None = None  # the spike counts of one step, reused
+        self._out: torch.Tensor | None = None  # the memory of the outputs, reused (see reuse)
+        self._v_memory: torch.Tensor | None = None  # the memory of the membrane, reused after a reset
         self.spike_total = 0.0
         self.sample_steps = 0
 
     def reset(self) -> None:
         self.v = self._own_v = None
+
+    def release_state(self) -> None:
+        self._own_v = None
 
     def reset_counts(self) -> None:
         """Zero :attr:`spike_total` and :attr:`sample_steps`."""
@@ -104,30 +166,35 @@ class BurstNeuron(StatefulModule):
         xs = self._unfold(x)
         theta = self.threshold.to(x.dtype)
         v = self.v
-        if v is None:
-            v = torch.zeros_like(xs[0]) + self.v_init * theta
+        if v is None:  # V[0-] = 0 + v_init * theta (the + 0.0 as in that sum: a -0.0 becomes 0.0)
+            self._v_memory, v = reuse(self._v_memory, xs.shape[1:], xs)
+            v.copy_((self.v_init * theta + 0.0).expand_as(v))
+            self._own_v = v
         elif v.shape != xs.shape[1:]:
             raise SnncError(
                 f"BurstNeuron: state of shape {tuple(v.shape)} cannot take input {tuple(xs.shape[1:])}; "
                 "call reset() when the batch changes."
             )
-        # Why in place, a reused scratch tensor and row sums: the same operations as the equations above, in the
-        # same order (so the same numbers), without a fresh tensor (and its page faults) per operation and step.
+        # Why in place, into the reused output and with row sums: the same operations as the equations above, in
+        # the same order (so the same numbers), without a fresh tensor (and its page faults) per operation and
+        # step. Each step's k is computed in its slot of the output and scaled by theta there.
         if v is not self._own_v:
             v = v.clone()  # never change a state tensor someone else handed in
-        k = self._scratch
-        if k is None or k.shape != v.shape or k.dtype != v.dtype or k.device != v.device:
-            k = self._scratch = torch.empty_like(v)
-        rows_exact = k[0].numel() * self.gamma < 2 ** 24  # a row's float32 sum of counts is then exact
-        total = torch.zeros(k.shape[0] if rows_exact else (), dtype=torch.float64, device=x.device)
-        out = torch.empty_like(xs)
-        for t in range(xs.shape[0]):
-            v.add_(xs[t])
-            torch.div(v, theta, out=k)
-            k.floor_().clamp_(0, self.gamma)
-            torch.mul(k, theta, out=out[t])
-            v.sub_(out[t])
-            total += k.reshape(k.shape[0], -1).sum(1) if rows_exact else k.sum(dtype=torch.float64)
+        self._out, out = reuse(self._out, xs.shape, xs)
+        rows_exact = math.prod(xs.shape[2:]) * self.gamma < 2 ** 24  # a row's float32 sum of counts is exact
+        total = torch.zeros(xs.shape[1] if rows_exact else (), dtype=torch.float64, device=x.device)
+        block = block_rows(xs[0])
+        for i in range(0, xs.shape[1], block):  # (rows of samples that stay in the cache over the steps)
+            vb, xb, ob = v[i:i + block], xs[:, i:i + block], out[:, i:i + block]
+            tb = total[i:i + block] if rows_exact else total
+            for t in range(xs.shape[0]):
+                k = ob[t]
+                vb.add_(xb[t])
+                torch.div(vb, theta, out=k)
+                k.floor_().clamp_(0, self.gamma)
+                tb += k.reshape(k.shape[0], -1).sum(1) if rows_exact else k.sum(dtype=torch.float64)
+                k.mul_(theta)
+                vb.sub_(k)
         self.v = self._own_v = v
         self.spike_total += float(total.sum())  # exact: integers, up to 2**53 spikes
         self.sample_steps += xs.shape[0] * xs.shape[1]
@@ -141,32 +208,61 @@ class BurstNeuron(StatefulModule):
         return f"threshold={shown}, gamma={self.gamma}, v_init={self.v_init}"
 
 
-def max_pool(pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``pool(x)`` for a max-pooling module, computed as an element-wise maximum of strided views of ``x``
-    where that is possible (``nn.MaxPool2d`` without indices or ceil-mode rounding up).
-
-    Why: ``max_pool2d`` on CPU always computes indices and is several times slower than ``k*k - 1``
-    ``torch.maximum`` calls on the window views; a maximum is exact, so the result is the same tensor
-    (padding is ``-inf``, as in ``max_pool2d``; NaN propagates as there).
-    """
+def _strided(pool: nn.Module, x: torch.Tensor) -> tuple | None:
+    """The window of a max-pooling that :func:`max_pool` computes from strided views, or None (then the module
+    pools): ``((kh, kw), (sh, sw), (ph, pw), (dh, dw), (ho, wo))``."""
     if type(pool) is not nn.MaxPool2d or x.dim() != 4 or pool.return_indices:
-        return pool(x)
+        return None
     (kh, kw), (sh, sw) = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
     (ph, pw), (dh, dw) = _pair(pool.padding), _pair(pool.dilation)
     spans = [x.shape[2] + 2 * ph - dh * (kh - 1) - 1, x.shape[3] + 2 * pw - dw * (kw - 1) - 1]
     if min(spans) < 0 or (pool.ceil_mode and (spans[0] % sh or spans[1] % sw)):
+        return None
+    return (kh, kw), (sh, sw), (ph, pw), (dh, dw), (spans[0] // sh + 1, spans[1] // sw + 1)
+
+
+def max_pool_shape(pool: nn.Module, x: torch.Tensor) -> tuple[int, ...] | None:
+    """The shape of ``max_pool(pool, x)`` when :func:`max_pool` computes it itself (so it can take ``out``),
+    else None."""
+    window = _strided(pool, x)
+    return None if window is None else (x.shape[0], x.shape[1], *window[4])
+
+
+def max_pool(pool: nn.Module, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``pool(x)`` for a max-pooling module, computed as element-wise maxima of strided views of ``x`` where
+    that is possible (``nn.MaxPool2d`` without indices or ceil-mode rounding up).
+
+    Why: ``max_pool2d`` on CPU always computes indices and is several times slower. The window is separable:
+    first the maximum over the ``kh`` rows of each window (views whose rows are contiguous, so the maxima are
+    vectorised), then over its ``kw`` columns. A maximum is exact in any order, so the result is the same
+    tensor (padding is ``-inf``, as in ``max_pool2d``; NaN propagates as there).
+
+    Args:
+        pool: the max-pooling module.
+        x: its input.
+        out: where to write the result, shaped as :func:`max_pool_shape` says (only when that is not None).
+    """
+    window = _strided(pool, x)
+    if window is None:
         return pool(x)
-    ho, wo = spans[0] // sh + 1, spans[1] // sw + 1
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (ho, wo) = window
     if ph or pw:
         x = nn.functional.pad(x, (pw, pw, ph, ph), value=float("-inf"))
-    views = [x[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-             for i in range(kh) for j in range(kw)]
-    if len(views) == 1:
-        return views[0].contiguous()
-    out = torch.maximum(views[0], views[1])
-    for view in views[2:]:
-        torch.maximum(out, view, out=out)
-    return out
+    width = dw * (kw - 1) + sw * (wo - 1) + 1  # the columns some window reads
+    rows = [x[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, :width] for i in range(kh)]
+    if kh == 1:
+        r = rows[0]
+    else:
+        r = torch.maximum(rows[0], rows[1])
+        for row in rows[2:]:
+            torch.maximum(r, row, out=r)
+    cols = [r[..., j * dw:j * dw + sw * (wo - 1) + 1:sw] for j in range(kw)]
+    if kw == 1:
+        return out.copy_(cols[0]) if out is not None else cols[0].contiguous()
+    result = torch.maximum(cols[0], cols[1], out=out) if out is not None else torch.maximum(cols[0], cols[1])
+    for col in cols[2:]:
+        torch.maximum(result, col, out=result)
+    return result
 
 
 def _pair(value) -> tuple[int, int]:
@@ -214,16 +310,24 @@ class LIPool(StatefulModule):
         self.accumulated: torch.Tensor | None = None
         self._own_accumulated: torch.Tensor | None = None  # the accumulator this module made (updated in place)
         self.emitted: torch.Tensor | None = None
+        self._pooled: torch.Tensor | None = None  # the memory of the last pooled values (emitted is its last step)
+        self._spare: torch.Tensor | None = None  # the memory of the pooled values before, reused (see reuse)
+        self._out: torch.Tensor | None = None
+        self._accumulated_memory: torch.Tensor | None = None  # reused after a reset
 
     def reset(self) -> None:
         self.accumulated = self._own_accumulated = None
         self.emitted = None
 
+    def release_state(self) -> None:
+        self._own_accumulated = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run :attr:`steps` time steps; ``x`` is ``[steps * B, ...]``, the result ``[steps * B, ...pooled]``."""
         xs = self._unfold(x)
         if self.accumulated is None:
-            self.accumulated = torch.zeros_like(xs[0])
+            self._accumulated_memory, self.accumulated = reuse(self._accumulated_memory, xs.shape[1:], xs)
+            self.accumulated.zero_()
             if not isinstance(self.pool, nn.Identity):  # (an identity's output would alias the accumulator)
                 self._own_accumulated = self.accumulated
             self.emitted = max_pool(self.pool, self.accumulated)
@@ -232,15 +336,33 @@ class LIPool(StatefulModule):
                 f"LIPool: state of shape {tuple(self.accumulated.shape)} cannot take input "
                 f"{tuple(xs.shape[1:])}; call reset() when the batch changes."
             )
-        if xs.shape[0] == 1 and self.accumulated is self._own_accumulated:
-            accumulated = self.accumulated.add_(xs[0]).unsqueeze(0)  # one step: the cumsum is the input itself
+        steps, rows = xs.shape[0], xs.shape[1]
+        in_place = steps == 1 and self.accumulated is self._own_accumulated  # one step: the cumsum is the input
+        accumulated = self.accumulated.unsqueeze(0) if in_place else self.accumulated + torch.cumsum(xs, dim=0)
+        flat = accumulated.reshape(x.shape)
+        shape = max_pool_shape(self.pool, flat)
+        if shape is None:  # the module pools, into new memory
+            if in_place:
+                self.accumulated.add_(xs[0])
+            pooled = max_pool(self.pool, flat)
+            pooled = pooled.reshape(steps, rows, *pooled.shape[1:])
+        else:  # into the memory of the values pooled two calls ago (the last ones hold `emitted`)
+            memory, pooled = reuse(self._spare, shape, flat)
+            self._spare, self._pooled = self._pooled, memory
+            pooled = pooled.view(steps, rows, *shape[1:])
+        self._out, out = reuse(self._out, pooled.shape, pooled)  # torch.diff(pooled, prepend=emitted), no concat
+        if shape is not None and in_place:  # rows that stay in the cache, as in BurstNeuron
+            block = block_rows(flat)
+            for i in range(0, rows, block):
+                j = i + block
+                self.accumulated[i:j].add_(xs[0, i:j])
+                max_pool(self.pool, flat[i:j], out=pooled[0, i:j])
+                torch.sub(pooled[0, i:j], self.emitted[i:j], out=out[0, i:j])
         else:
-            accumulated = self.accumulated + torch.cumsum(xs, dim=0)
-        pooled = max_pool(self.pool, accumulated.reshape(x.shape))
-        pooled = pooled.reshape(xs.shape[0], xs.shape[1], *pooled.shape[1:])
-        out = torch.empty_like(pooled)  # torch.diff(pooled, prepend=emitted) without its concatenation
-        torch.sub(pooled[0], self.emitted, out=out[0])
-        torch.sub(pooled[1:], pooled[:-1], out=out[1:])
+            if shape is not None:
+                max_pool(self.pool, flat, out=pooled.view(shape))
+            torch.sub(pooled[0], self.emitted, out=out[0])
+            torch.sub(pooled[1:], pooled[:-1], out=out[1:])
         self.accumulated = accumulated[-1]
         if not isinstance(self.pool, nn.Identity):
             self._own_accumulated = self.accumulated

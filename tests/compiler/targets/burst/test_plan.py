@@ -1,6 +1,7 @@
-"""The fast run of a converted network (static prefix once, suffix on folded time, strided max-pooling) gives
-bit for bit the outputs and spike counts of the step-by-step equations, on every test net and on the two
-networks the speed target names (mnist_conv, the Fashion-MNIST VGG of examples/)."""
+"""The fast run of a converted network (static prefix once, suffix on folded time, strided max-pooling, updates
+in cache-sized blocks of rows, reused memory) gives bit for bit the outputs and spike counts of the
+step-by-step equations, on every test net and on the two networks the speed target names (mnist_conv, the
+Fashion-MNIST VGG of examples/)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from torch import fx, nn
 
 import snnc
 from snnc.compiler.targets.burst import BurstNeuron, LIPool, convert
-from snnc.compiler.targets.burst.neurons import max_pool
+from snnc.compiler.targets.burst import neurons
+from snnc.compiler.targets.burst.neurons import max_pool, max_pool_shape
 from snnc.compiler.targets.burst.plan import plan_static
 
 from ....conftest import REPO
@@ -59,9 +61,12 @@ def _nets():
     return {"mnist_conv": lambda: snnc.compile("mnist_conv", target="ann"), "vgg": lambda: VGGNet(width=8)}
 
 
+@pytest.mark.parametrize("blocks", ["whole", "rows"])
 @pytest.mark.parametrize("name, gamma", [("mnist_conv", 3), ("vgg", 3), ("small_cnn", 1), ("small_cnn", 3),
                                          ("residual", 5)])
-def test_fast_run_equals_the_step_by_step_equations(name, gamma, cnn, resnet, images):
+def test_fast_run_equals_the_step_by_step_equations(name, gamma, blocks, cnn, resnet, images, monkeypatch):
+    if blocks == "rows":  # neurons and LIPools update 1-2 samples at a time (the test batches fit one block)
+        monkeypatch.setattr(neurons, "BLOCK_ELEMENTS", 2 * 8 * 28 * 28 if name == "vgg" else 100)
     if name in ("small_cnn", "residual"):
         model, x = (cnn if name == "small_cnn" else resnet), images
     else:
@@ -79,6 +84,33 @@ def test_fast_run_equals_the_step_by_step_equations(name, gamma, cnn, resnet, im
     at = snn.accumulate(x[:6], [5, 8])  # one chunk of 8 steps (fold 1000): a cumulative sum over them
     assert torch.equal(at[5], snn._apply_head(expected.cumsum(0)[4] / 5))
     assert torch.equal(at[8], snn._apply_head(expected.cumsum(0)[7] / 8))
+
+
+def test_runs_reusing_memory_equal_fresh_runs_and_never_change_a_result_handed_out(cnn, images):
+    snn = convert(cnn, images, gamma=3, fold_batch=5)  # one step per chunk for 5 samples: the in-place paths
+    first = snn(images[:5], timesteps=6, return_steps=True)
+    kept = first.clone()
+    neuron, pool = next(iter(snn.neurons().values())), next(m for m in snn.network.modules() if isinstance(m, LIPool))
+    held = {"spikes": neuron(torch.zeros(5, *neuron.v.shape[1:])), "emitted": pool.emitted}  # outputs handed out
+    held_copy = {k: v.clone() for k, v in held.items()}
+    second = snn(images[5:10], timesteps=6, return_steps=True)  # reuses the modules' memory where nobody holds it
+    assert torch.equal(first, kept)
+    assert all(torch.equal(held[k], held_copy[k]) for k in held)
+    fresh = convert(cnn, images, gamma=3, fold_batch=5)
+    assert torch.equal(second, fresh(images[5:10], timesteps=6, return_steps=True))
+    assert torch.equal(second, reference_steps(fresh, images[5:10], 6)[0])
+
+
+def test_explicit_state_is_never_changed_by_a_step(cnn, images):
+    snn = convert(cnn, images, gamma=3)
+    state = snn.init_state(3)
+    for _ in range(3):
+        _, state = snn.step(images[:3], state)
+    saved = {k: v.clone() for k, v in state.items()}
+    out_a, next_a = snn.step(images[:3], state)
+    out_b, next_b = snn.step(images[:3], state)  # the same step again, from the same state
+    assert all(torch.equal(state[k], saved[k]) for k in state)
+    assert torch.equal(out_a, out_b) and all(torch.equal(next_a[k], next_b[k]) for k in next_a)
 
 
 def test_step_continues_a_fast_run_exactly(cnn, images):
@@ -119,3 +151,15 @@ def test_strided_max_pool_equals_max_pool2d(pool):
     x = torch.randn(3, 4, 11, 12, generator=torch.Generator().manual_seed(0))
     x[0, 0, 0, :3] = float("nan")
     torch.testing.assert_close(max_pool(pool, x), pool(x), rtol=0, atol=0, equal_nan=True)
+    shape = max_pool_shape(pool, x)
+    if shape is not None:  # computed by strided views: it can write into given memory
+        out = torch.full(shape, 7.0)
+        assert max_pool(pool, x, out=out) is out
+        torch.testing.assert_close(out, pool(x), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("size", [(7, 7), (6, 9), (28, 28)])
+def test_strided_max_pool_of_odd_and_even_sizes(size):
+    x = torch.randn(5, 3, *size, generator=torch.Generator().manual_seed(1))
+    for pool in (nn.MaxPool2d(2), nn.MaxPool2d(3, 2), nn.MaxPool2d(3, 2, 1)):
+        assert torch.equal(max_pool(pool, x), pool(x))
