@@ -77,7 +77,8 @@ def _fields_of(data: Any, path: tuple, root: type[BaseModel]) -> list[str]:
             return []
         if isinstance(part, str) and model is not None:
             info = model.model_fields.get(part)
-            model = _model_in(info.annotation) if info else None
+            lazy = models.LAZY_SECTIONS.get(part) if model is Spec else None
+            model = lazy() if lazy else _model_in(info.annotation) if info else None
         if isinstance(node, dict) and "kind" in node and _layer_model(node["kind"]) is not None:
             model = _layer_model(node["kind"])
     return list(model.model_fields) if model is not None else []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .models import Spec
+from .models import LAZY_SECTIONS, Spec
 
 TEMPLATE = {"type": "string", "pattern": r"^\$\{.+\}$", "description": "a ${parameter expression}"}
 
@@ -29,7 +29,15 @@ def _allow_templates(node: Any) -> Any:
 
 def spec_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a spec file."""
-    schema = _allow_templates(Spec.model_json_schema())
+    schema = Spec.model_json_schema()
+    for name, loader in LAZY_SECTIONS.items():  # their fields are typed Any: put the real schemas in
+        section = loader().model_json_schema(ref_template="#/$defs/{model}")
+        schema.setdefault("$defs", {}).update(section.pop("$defs", {}))
+        schema["$defs"][section["title"]] = section
+        field = schema["properties"][name]
+        field["anyOf"] = [{"$ref": f"#/$defs/{section['title']}"}, {"type": "null"}]
+        field.pop("title", None)
+    schema = _allow_templates(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "snnc spec"
     return schema
