@@ -11,14 +11,16 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from snnc.compiler.errors import InternalError, SnncError, SpecError, TrainingInterrupted
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 app = typer.Typer(name="snnc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="snnc: compile brain-inspired neural networks from one YAML spec to ann, snn, burst and "
@@ -161,6 +163,8 @@ def summary_table(graph, title: str, depth: int = 0) -> Table:
     from snnc.compiler.ir.costs import graph_costs
 
     costs = graph_costs(graph)
+    from rich.table import Table
+
     table = Table(title=title, show_footer=True, header_style="bold")
     longest = max((len(n.name) for n in graph.nodes), default=5)
     table.add_column("node", footer="total", min_width=min(longest, 40), overflow="fold")  # never "…" a name
