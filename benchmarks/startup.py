@@ -7,15 +7,12 @@ Prints the median, min and max over the repetitions of
 * ``snnc validate specs/mnist_conv.yaml`` (target: under 0.3 s) and
 * ``snnc compile specs/ghostnet_dfc.yaml --target snn`` (target: under 3 s),
 
-and the import time of ``snnc.cli`` alone, each in two cache states:
-
-* ``pyc``: Python's bytecode caches present, as after ``pip install`` (which compiles them) or after the first
-  run of an editable install. This is the state the targets are for.
-* ``no pyc``: ``PYTHONDONTWRITEBYTECODE=1`` as some sandboxes set it: an editable install's modules are then
-  compiled from source on every run (the packages pip installed keep their caches).
-
-The first run of each command in each state is discarded (it fills the page cache and, for ``pyc``, writes the
-caches). Run it on an idle machine: the figures are wall times and other jobs on the cores inflate them.
+and, for reference, the import time of ``snnc.cli`` and the interpreter's own start. Python's bytecode caches are
+present, as after ``pip install`` (which compiles them) or after the first run of an editable install: the
+benchmark unsets ``PYTHONDONTWRITEBYTECODE`` (which some sandboxes set; an editable install's modules are then
+compiled from source on every run, about 0.1-0.2 s more here) and discards the first run of each command, which
+writes the caches and fills the page cache. Run it on an idle machine: the figures are wall times and other jobs on
+the cores inflate them.
 """
 
 from __future__ import annotations
@@ -39,12 +36,9 @@ COMMANDS = [
 ]
 
 
-def environment(bytecode: bool) -> dict[str, str]:
+def environment() -> dict[str, str]:
     env = {**os.environ, "COLUMNS": "120"}
-    if bytecode:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-    else:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -58,24 +52,20 @@ def wall(argv: list[str], env: dict[str, str]) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per command and state (after one "
-                                                               "warm-up run)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per command (after one warm-up run)")
     args = parser.parse_args(argv)
     rows = []
+    env = environment()
     for label, command, target in COMMANDS:
-        medians = []
-        for bytecode in (True, False):
-            env = environment(bytecode)
-            wall(command, env)  # warm-up: page cache, bytecode caches
-            times = [wall(command, env) for _ in range(args.repeat)]
-            medians.append((statistics.median(times), min(times), max(times)))
-        rows.append((label, medians, target))
+        wall(command, env)  # warm-up: bytecode caches, page cache
+        times = [wall(command, env) for _ in range(args.repeat)]
+        rows.append((label, statistics.median(times), min(times), max(times), target))
     width = max(len(r[0]) for r in rows)
-    print(f"{'command':{width}}  {'pyc: median':>11}  {'min':>6}  {'max':>6}  {'no pyc: median':>14}  target  met")
-    for label, ((med, low, high), (med_n, _, _)), target in rows:
-        met = "" if target is None else ("yes" if med < target else "NO")
+    print(f"{'command':{width}}  median s   min s   max s  target  met")
+    for label, median, low, high, target in rows:
+        met = "" if target is None else ("yes" if median < target else "NO")
         goal = "" if target is None else f"< {target:g} s"
-        print(f"{label:{width}}  {med:11.3f}  {low:6.3f}  {high:6.3f}  {med_n:14.3f}  {goal:6}  {met}")
+        print(f"{label:{width}}  {median:8.3f}  {low:6.3f}  {high:6.3f}  {goal:6}  {met}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"({args.repeat} warm runs each, wall seconds, python -m snnc; load average {load:.2f} at the end; "
           f"{time.strftime('%Y-%m-%d %H:%M')})")
