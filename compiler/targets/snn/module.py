@@ -46,6 +46,24 @@ _OWN_ATTRIBUTES = frozenset(
 )
 
 
+def to_channels_last(module: nn.Module) -> None:
+    """``module.to(memory_format=torch.channels_last)`` (the same tensors, strides and values), without copying the
+    4-d tensors whose elements already lie in channels-last order — 1×1 and depthwise kernels, most of a
+    GhostNet's — which become channels-last views of themselves.
+
+    Why: ``Tensor.to`` copies every one of them, about a quarter of a second for ``ghostnet_dfc``.
+    """
+    with torch.no_grad():
+        for t in (*module.parameters(), *module.buffers()):
+            if t.dim() != 4:
+                continue
+            if t.is_contiguous(memory_format=torch.channels_last):
+                strides = torch.empty(t.shape, device="meta", memory_format=torch.channels_last).stride()
+                t.data = t.data.as_strided(t.shape, strides)
+            else:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
+
+
 class SpikingModule(nn.Module):
     """A spiking network over ``timesteps`` steps; ``forward(x)`` returns ``(spk, mem)``, each ``[T, B, ...]``.
 
@@ -99,7 +117,7 @@ class SpikingModule(nn.Module):
         self.checkpoint_time = checkpoint_time
         self._sample_numel = sample_numel
         if channels_last:
-            self.to(memory_format=torch.channels_last)
+            to_channels_last(self)
         # Why a tuple: the programs share this module's submodules; registering them would list every
         # parameter twice.
         self._programs = (prefix, torch.compile(body, dynamic=False) if compile else body)
