@@ -42,6 +42,8 @@ class HWAOptions(BaseModel):
     memristor: dict[str, Any] = Field(default_factory=dict, description="memristor-section keys merged over the "
                                       "spec's (r_on, r_off, scheme, p_l, nonidealities, layers)")
     seed: int = Field(0, ge=0, description="seed of the perturbations (step s draws from seed and s alone)")
+    range_gradient: bool = Field(True, description="let the gradient through the map's scale max|w| too, so "
+                                 "training can shrink the outlier weights that set every device's step")
 
     @field_validator("states")
     @classmethod
@@ -97,13 +99,8 @@ def layer_effects(options: HWAOptions, crossbar) -> LayerEffects:
                         float(options.programming_noise))
 
 
-def perturb(weight: Tensor, fx: LayerEffects, generator: Optional[torch.Generator] = None) -> Tensor:
-    """The weight a crossbar programmed with ``weight`` would hold under ``fx`` (no gradient).
-
-    Map onto conductances (the mnn target's :func:`~snnc.compiler.targets.mnn.mapping.naive_map`), then per
-    device: quantise to ``states`` levels, add programming noise (clamped to the device range), stick devices
-    at LRS/HRS; map back (:meth:`~snnc.compiler.targets.mnn.mapping.Mapped.weight`).
-    """
+def _perturbed_conductances(weight: Tensor, fx: LayerEffects, generator: Optional[torch.Generator]):
+    """``(mapped, perturbed crossbars)``: the weight's conductances and what the device effects make of them."""
     from snnc.compiler.targets.mnn.mapping import map_weight, quantize_states, stick
 
     with torch.no_grad():
@@ -118,7 +115,39 @@ def perturb(weight: Tensor, fx: LayerEffects, generator: Optional[torch.Generato
                 g = (g + noise.to(g.device) * (fx.noise * (hi - lo))).clamp(lo, hi)
             g = stick(g, fx.lrs, fx.hrs, lo, hi, generator)
             out.append(g)
-        return mapped.weight(tuple(out)).to(weight.dtype)
+    return mapped, tuple(out)
+
+
+def perturb(weight: Tensor, fx: LayerEffects, generator: Optional[torch.Generator] = None) -> Tensor:
+    """The weight a crossbar programmed with ``weight`` would hold under ``fx`` (no gradient).
+
+    Map onto conductances (the mnn target's :func:`~snnc.compiler.targets.mnn.mapping.naive_map`), then per
+    device: quantise to ``states`` levels, add programming noise (clamped to the device range), stick devices
+    at LRS/HRS; map back (:meth:`~snnc.compiler.targets.mnn.mapping.Mapped.weight`).
+    """
+    mapped, out = _perturbed_conductances(weight, fx, generator)
+    return mapped.weight(out).to(weight.dtype)
+
+
+def forward_weight(weight: Tensor, fx: LayerEffects, generator: Optional[torch.Generator] = None,
+                   range_gradient: bool = False) -> Tensor:
+    """The weight the forward pass uses: :func:`perturb`'s value, with the gradient of ``weight`` (straight
+    through: ``w + stopgrad(perturb(w) − w)``).
+
+    With ``range_gradient`` the conductance changes ``ΔG`` stay fixed but their scale back to weights,
+    ``(w_max − w_min)/(1/r_on − 1/r_off)``, keeps its gradient: a stuck or coarsely quantised device then
+    costs in proportion to the layer's ``max|w|``, and training can lower it (the outlier weight that sets it).
+    """
+    mapped, out = _perturbed_conductances(weight, fx, generator)
+    if not range_gradient:
+        return weight + (mapped.weight(out).to(weight.dtype) - weight).detach()
+    from snnc.compiler.targets.mnn.mapping import weight_range
+
+    w_min, w_max = weight_range(weight, fx.r_on, fx.r_off, fx.p_l, detach=False)
+    scale = (w_max - w_min) / (mapped.g_max - mapped.g_min)
+    delta = [(g2 - g1) for g1, g2 in zip(mapped.crossbars, out)]
+    change = (delta[0] - delta[1]) if len(delta) == 2 else delta[0]
+    return weight + change.to(weight.dtype) * scale
 
 
 class HWA(Method):
@@ -181,7 +210,7 @@ class HWA(Method):
         for name, fx in self.layers(model).items():
             w = params[name]
             if fx.active:
-                out[name] = w + (perturb(w, fx, generator) - w).detach()
+                out[name] = forward_weight(w, fx, generator, self.options.range_gradient)
         return out
 
     def step(self, model, batch: Batch, info: StepInfo) -> StepOutput:

@@ -26,17 +26,19 @@ def _scheme_name(scheme) -> str:
     return {"DoubleColumn": "double_column", "SingleColumn": "single_column"}.get(name, name)
 
 
-def weight_range(weight: Tensor, r_on: float, r_off: float, p_l: Optional[float] = None):
+def weight_range(weight: Tensor, r_on: float, r_off: float, p_l: Optional[float] = None, detach: bool = True):
     """``(w_min, w_max)``: the weight magnitudes mapped onto ``1/r_off`` and ``1/r_on``.
 
     Without ``p_l`` that is ``(0, max|w|)``; with it, ``w_max`` is the ``p_l``-quantile of ``|w|`` from the top
-    (MemTorch's ``sorted(...)[int(p_l·(n−1))]``) and ``w_min = w_max·r_on/r_off``.
+    (MemTorch's ``sorted(...)[int(p_l·(n−1))]``) and ``w_min = w_max·r_on/r_off``. ``detach=False`` keeps the
+    gradient (to the weight that sets the range).
     """
+    w = weight.detach() if detach else weight
     if p_l is not None:
-        ordered = torch.sort(weight.detach().abs().flatten(), descending=True).values
+        ordered = torch.sort(w.abs().flatten(), descending=True).values
         w_max = ordered[int(p_l * (weight.numel() - 1))]
         return w_max / (r_off / r_on), w_max
-    return 0, weight.detach().abs().max()
+    return 0, w.abs().max()
 
 
 def naive_map(weight: Tensor, r_on: float, r_off: float, scheme="double_column", p_l: Optional[float] = None):
