@@ -39,21 +39,23 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--plots", type=Path, default=None, help="also copy the PNG plots here (e.g. docs/img)")
     p.add_argument("--ann-epochs", type=int, default=2)
     p.add_argument("--snn-epochs", type=int, default=1)
-    p.add_argument("--snn-timesteps", type=int, default=5, help="T of the SNN (the spec says 25)")
+    p.add_argument("--snn-timesteps", type=int, default=10, help="T of the SNN (the spec says 25)")
     p.add_argument("--snn-limit-train", type=int, default=None, help="train the SNN on the first N images only")
-    p.add_argument("--snn-hwa-limit-train", type=int, default=20000, help="images of the SNN's hwa fine-tuning")
+    p.add_argument("--snn-hwa-limit-train", type=int, default=30000, help="images of the SNN's hwa fine-tuning")
     p.add_argument("--hwa-epochs", type=int, default=1, help="hwa fine-tuning epochs from the plain checkpoint")
     p.add_argument("--hwa-lr", type=float, default=1e-3, help="learning rate of the ANN's hwa fine-tuning")
     p.add_argument("--snn-hwa-lr", type=float, default=5e-3, help="learning rate of the SNN's hwa fine-tuning")
     p.add_argument("--hwa-scratch", action="store_true", help="train hwa from scratch (as long as the plain run) "
                    "instead of fine-tuning the plain checkpoint")
     p.add_argument("--test-limit", type=int, default=None, help="test images for the ANN rows (default: all 10,000)")
-    p.add_argument("--snn-test-limit", type=int, default=2000, help="test images for the SNN rows")
-    p.add_argument("--seeds", default="0,1", help="chip seeds of the realistic crossbars (faults differ per seed)")
-    p.add_argument("--snn-seeds", default="0", help="chip seeds for the SNN rows")
+    p.add_argument("--snn-test-limit", type=int, default=5000, help="test images for the SNN rows")
+    p.add_argument("--seeds", default="0,1,2", help="chip seeds of the realistic crossbars (faults differ per seed)")
+    p.add_argument("--snn-seeds", default="0,1", help="chip seeds for the SNN rows")
     p.add_argument("--sweep-limit", type=int, default=500, help="test images per sweep point (0: no sweep)")
     p.add_argument("--sweep-axes", default="fault_proportion,conductance_states,adc_bits,on_off_ratio")
     p.add_argument("--batch-size", type=int, default=500, help="evaluation batch size")
+    p.add_argument("--no-control", action="store_true", help="skip the control: the plain checkpoint fine-tuned "
+                   "exactly as hwa fine-tunes it, without hwa")
     p.add_argument("--skip-snn", action="store_true")
     p.add_argument("--reuse", action="store_true", help="reuse finished runs in --out (assumes the same settings)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -134,6 +136,13 @@ def main(argv=None) -> dict[str, Any]:
                                     f"{args.hwa_lr:g} --schedule cosine --val-fraction 0 --init {out}/ann/best.pt "
                                     f"{hwa_cli} -o {out}/ann_hwa", epochs=args.hwa_epochs, lr=args.hwa_lr,
                                     schedule="cosine", init=str(runs["ann"]), **ann_hwa)
+    control = not (args.no_control or args.hwa_scratch)
+    if control:
+        runs["ann_ft"] = train_run("ann_ft", out, f"snnc train {SPEC} -t ann {d} -e {args.hwa_epochs} --lr "
+                                   f"{args.hwa_lr:g} --schedule cosine --val-fraction 0 --init {out}/ann/best.pt "
+                                   f"-o {out}/ann_ft   # the control: the same fine-tuning without hwa",
+                                   target="ann", val_fraction=0.0, epochs=args.hwa_epochs, lr=args.hwa_lr,
+                                   schedule="cosine", init=str(runs["ann"]), **ann_limit, **common)
     if not args.skip_snn:
         T = args.snn_timesteps
         limit = {"limit_train": args.snn_limit_train} if args.snn_limit_train else {}
@@ -155,6 +164,13 @@ def main(argv=None) -> dict[str, Any]:
                                         init=str(runs["snn"]),
                                         method="hwa", method_options=hwa_options,
                                         **({"limit_train": n} if n else {}), **common)
+            if control:
+                runs["snn_ft"] = train_run("snn_ft", out, f"snnc train {SPEC} -t snn {d} -T {T} -e "
+                                           f"{args.hwa_epochs}" + (f" --limit-train {n}" if n else "")
+                                           + f" --lr {args.snn_hwa_lr:g} --init {out}/snn/best.pt -o {out}/snn_ft"
+                                           "   # the control", target="snn", timesteps=T, epochs=args.hwa_epochs,
+                                           lr=args.snn_hwa_lr, init=str(runs["snn"]),
+                                           **({"limit_train": n} if n else {}), **common)
     trained = time.perf_counter() - started
 
     graph = snnc.build_graph(SPEC)
@@ -186,11 +202,14 @@ def main(argv=None) -> dict[str, Any]:
 
     say(f"\n== evaluate on crossbars: snnc compile {SPEC} -t mnn -c RUN/best.pt -O adc_bits=6 -O "
         f"{_options('realistic')} -O seed=S -o net_mnn.pt && snnc eval --checkpoint net_mnn.pt {d}")
-    rows.append(evaluate("ann", "ANN", "plain", ann_batches))
-    rows.append(evaluate("ann_hwa", "ANN", "hwa", ann_batches))
-    if not args.skip_snn:
-        rows.append(evaluate("snn", f"SNN (T={args.snn_timesteps})", "plain", snn_batches, snn_seeds))
-        rows.append(evaluate("snn_hwa", f"SNN (T={args.snn_timesteps})", "hwa", snn_batches, snn_seeds))
+    for kind, batches, chips in (("ann", ann_batches, seeds), ("snn", snn_batches, snn_seeds)):
+        if kind not in runs:
+            continue
+        label = "ANN" if kind == "ann" else f"SNN (T={args.snn_timesteps})"
+        rows.append(evaluate(kind, label, "plain", batches, chips))
+        if f"{kind}_ft" in runs:
+            rows.append(evaluate(f"{kind}_ft", label, "plain, fine-tuned as hwa is (control)", batches, chips))
+        rows.append(evaluate(f"{kind}_hwa", label, "hwa", batches, chips))
 
     summary = summarize(rows)
 
@@ -238,14 +257,16 @@ def main(argv=None) -> dict[str, Any]:
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per network (rows in pairs: plain, hwa): the ideal devices' gap to the float network, the realistic
-    settings' loss (float − realistic of the plain network), hwa's gain on them and the share of the loss it
-    recovers (the target: at least one half)."""
+    """Per network (its rows with training ``plain`` and ``hwa``): the ideal devices' gap to the float network,
+    the realistic settings' loss (float − realistic of the plain network), hwa's gain on them and the share of
+    the loss it recovers (the target: at least one half)."""
     out = []
-    for plain, hwa in zip(rows[::2], rows[1::2]):
+    for network in dict.fromkeys(r["network"] for r in rows):
+        mine = {r["training"]: r for r in rows if r["network"] == network}
+        plain, hwa = mine["plain"], mine["hwa"]
         loss = plain["float"] - plain["realistic"]
         gain = hwa["realistic"] - plain["realistic"]
-        out.append({"network": plain["network"], "ideal_gap_points": 100 * (plain["float"] - plain["ideal"]),
+        out.append({"network": network, "ideal_gap_points": 100 * (plain["float"] - plain["ideal"]),
                     "realistic_loss_points": 100 * loss, "hwa_gain_points": 100 * gain,
                     "recovered": gain / loss if loss > 0 else None})
     return out

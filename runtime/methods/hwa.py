@@ -3,8 +3,8 @@
 Every conv and linear layer's weights go through the mnn target's own weight → conductance map
 (:mod:`snnc.compiler.targets.mnn.mapping`), get the configured device effects (finite conductance states,
 programming noise, stuck devices, drawn afresh every step) and come back as weights; the forward pass uses those,
-and the gradient is applied to the stored weights unchanged (a straight-through estimate:
-``w' = w + stopgrad(perturb(w) − w)``). Optional Gaussian input noise. Settings come from the spec's
+and the gradient is applied to the stored weights unchanged (straight through), by default also to the map's
+scale ``max|w|`` (``range_gradient``). Optional Gaussian input noise. Settings come from the spec's
 ``memristor:`` section, method options override them; ``docs/mnn.md`` has the details.
 """
 
@@ -151,7 +151,8 @@ def forward_weight(weight: Tensor, fx: LayerEffects, generator: Optional[torch.G
 
 
 class HWA(Method):
-    """Hardware-aware training: the run's loss on the network with crossbar-perturbed weights (straight-through)."""
+    """Hardware-aware training: the run's loss on the network with crossbar-perturbed weights (see
+    :func:`forward_weight`)."""
 
     name = "hwa"
     description = ("hardware-aware training for mnn: each step's forward uses weights with stuck devices, finite "

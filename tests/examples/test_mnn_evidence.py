@@ -48,8 +48,10 @@ def test_quick_run_writes_the_table_json_and_plots(tmp_path):
     ev = _example()
     result = ev.main(["--quick", "--quiet", "--data-dir", str(MNIST), "--out", str(tmp_path / "ev"),
                       "--plots", str(tmp_path / "img")])
+    control = "plain, fine-tuned as hwa is (control)"
     assert [(r["network"], r["training"]) for r in result["rows"]] == [
-        ("ANN", "plain"), ("ANN", "hwa"), ("SNN (T=3)", "plain"), ("SNN (T=3)", "hwa")]
+        ("ANN", "plain"), ("ANN", control), ("ANN", "hwa"), ("SNN (T=3)", "plain"), ("SNN (T=3)", control),
+        ("SNN (T=3)", "hwa")]
     saved = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert saved["summary"] == json.loads(json.dumps(result["summary"]))
     assert (tmp_path / "ev" / "results.md").read_text().startswith("| network | training | float |")
