@@ -216,6 +216,8 @@ class CostReport:
         assumed_rate: the assumed input firing rate of an estimate, else None.
         weights: ``"trained"`` (a checkpoint or a given model), ``"untrained"`` or ``"none"`` (static).
         notes: the conventions and caveats that apply, in words.
+        hardware: the target's own hardware figures (the mnn target's crossbar tiles, devices, ADC conversions
+            and energy: ``layers``, ``totals``, ``energy``, ``notes``), or None.
         graph: the IR graph (not serialised).
     """
 
@@ -231,6 +233,7 @@ class CostReport:
     assumed_rate: float | None = None
     weights: str = "none"
     notes: list[str] = field(default_factory=list)
+    hardware: dict[str, Any] | None = None
     graph: Any = field(default=None, repr=False, compare=False)
 
     def layer(self, name: str) -> LayerCost:
@@ -299,7 +302,8 @@ def _real_origin(graph, values: Mapping[str, SpikeValue], node) -> str:
 
 def build_report(graph, *, target: "str | Target" = "ann", technology: "str | Path | Technology" = DEFAULT_TECHNOLOGY,
                  activity: Activity | None = None, timesteps: int | None = None,
-                 assume_rate: float | None = None, weights: str = "none") -> CostReport:
+                 assume_rate: float | None = None, weights: str = "none", options: Any = None,
+                 source: Mapping[str, Any] | None = None) -> CostReport:
     """Assemble the cost report of ``graph`` on ``target`` (pure arithmetic: no torch).
 
     Args:
@@ -311,6 +315,9 @@ def build_report(graph, *, target: "str | Target" = "ann", technology: "str | Pa
         assume_rate: without activity, estimate SOPs of spike-fed layers as ``MACs × assume_rate × T`` (the
             report says it is an estimate).
         weights: what the weights were, for the record (``trained``, ``untrained``, ``none``).
+        options: the target's options (validated or plain; None: its defaults), for its hardware figures.
+        source: what the network was built from, as an artifact of the target records it (see
+            :meth:`~snnc.compiler.targets.base.Target.hardware_costs`).
 
     Returns:
         The :class:`CostReport`.
@@ -376,10 +383,13 @@ def build_report(graph, *, target: "str | Target" = "ann", technology: "str | Pa
         "energy_ratio": (ann_energy / energy) if energy else None,
     }
     notes = _notes(graph, tgt, values, layers, activity, assume_rate, steps, tech)
+    hardware = tgt.hardware_costs(graph, tgt.options(options), source=source)
+    if hardware:
+        notes += [n for n in list(tgt.cost_notes) + list(hardware.get("notes", [])) if n not in notes]
     accuracy = (activity.correct / activity.labelled) if activity is not None and activity.labelled else None
     return CostReport(graph.name, tgt.name, steps, tech, layers, totals, dynamic=activity is not None,
                       samples=samples, accuracy=accuracy, assumed_rate=assume_rate, weights=weights, notes=notes,
-                      graph=graph)
+                      hardware=hardware, graph=graph)
 
 
 def _notes(graph, target: Target, values: Mapping[str, SpikeValue], layers: list[LayerCost],
@@ -622,7 +632,7 @@ def report(spec: Any = None, *, target: "str | Target" = "ann", model: "nn.Modul
            data_dir: "str | Path | None" = None, split: str = "test", batches: int = 4, batch_size: int = 32,
            timesteps: int | None = None, tech: "str | Path | Technology" = DEFAULT_TECHNOLOGY,
            params: dict[str, Any] | None = None, assume_rate: float | None = None, gamma: int | None = None,
-           calibration: Any = None, seed: int = 0) -> CostReport:
+           calibration: Any = None, seed: int = 0, options: Mapping[str, Any] | None = None) -> CostReport:
     """The cost report of a model: static from the spec, dynamic when data is given.
 
     Args:
@@ -647,6 +657,9 @@ def report(spec: Any = None, *, target: "str | Target" = "ann", model: "nn.Modul
         calibration: calibration batches for a conversion (default: ``batches`` batches of the dataset's train
             split, or ``data``).
         seed: seeds rate encoding during measurement.
+        options: target options (``snnc report -O``) for the target's hardware figures, merged over those the
+            spec sets (the mnn target's ``memristor:`` section) or, for an artifact of the target, those it was
+            built with.
 
     Returns:
         The :class:`CostReport` (``.to_dict()`` for JSON).
@@ -663,24 +676,39 @@ def report(spec: Any = None, *, target: "str | Target" = "ann", model: "nn.Modul
     where = f"'{checkpoint}'" if checkpoint is not None else None
     source, src_params = _spec_source(spec, art, params)
     graph = _graph_of(source, src_params, model)
+    target_options, built_from = _target_options(tgt, source, src_params, art, options, timesteps)
     if data is None and dataset is not None:
         data = _loader(graph, dataset, data_dir, split, batches, batch_size)
     if model is None and art is not None:
         # Why also without data: a checkpoint that does not fit the spec must be refused, not ignored.
         model = _build_module(source, src_params, graph, tgt, art, timesteps, gamma, calibration, data, dataset,
-                              data_dir, batches, batch_size, need_data=data is not None, where=where)
+                              data_dir, batches, batch_size, need_data=data is not None and tgt.spiking,
+                              where=where)
     if not tgt.spiking or data is None:  # the ann's costs do not depend on data or weights
         return build_report(graph, target=tgt, technology=technology, timesteps=timesteps,
-                            assume_rate=assume_rate)
+                            assume_rate=assume_rate, options=target_options, source=built_from)
     weights = "trained" if (model is not None or art is not None) else "untrained"
     if model is None:
         model = _build_module(source, src_params, graph, tgt, None, timesteps, gamma, calibration, data, dataset,
                               data_dir, batches, batch_size, need_data=True)
     activity = measure_activity(model, graph, data, timesteps=timesteps, max_batches=batches, seed=seed)
-    rep = build_report(graph, target=tgt, technology=technology, activity=activity, weights=weights)
+    rep = build_report(graph, target=tgt, technology=technology, activity=activity, weights=weights,
+                       options=target_options, source=built_from)
     if weights == "untrained":
         rep.notes.append("UNTRAINED weights (no checkpoint): firing rates and SOPs are those of a random network")
     return rep
+
+
+def _target_options(target: Target, source: Any, params: dict | None, art: Artifact | None,
+                    options: Mapping[str, Any] | None, timesteps: int | None) -> tuple[Any, dict | None]:
+    """The target's options and what its network was built from: an artifact of the target gives both (its
+    options and ``extra["source"]``); else the spec's defaults (e.g. its ``memristor:`` section) under
+    ``options``, and ``timesteps`` given says the source is spiking."""
+    if art is not None and get_target(art.target) is target:
+        built = dict((art.extra or {}).get("source") or {})
+        return target.options(dict(options or {}), defaults=dict(art.options or {})), built or None
+    defaults = target.spec_defaults(pipeline.load_spec(source, params).spec) if source is not None else {}
+    return target.options(dict(options or {}), defaults=defaults), ({"timesteps": timesteps} if timesteps else None)
 
 
 def _spec_source(spec: Any, art: Artifact | None, params: dict | None) -> tuple[Any, dict | None]:

@@ -109,6 +109,8 @@ class TrainConfig(BaseModel):
     timesteps: Optional[int] = Field(None, ge=1, le=MAX_TIMESTEPS)
     limit_train: Optional[int] = Field(None, ge=1)
     limit_test: Optional[int] = Field(None, ge=0)
+    init: Optional[str] = Field(None, description="a checkpoint or artifact whose weights the run starts from "
+                                "(fine-tuning); ann weights may start an snn")
     params: dict[str, Any] = Field(default_factory=dict)
     compile: bool = False
     plots: bool = True
@@ -286,6 +288,8 @@ class Trainer:
                             "choose another --run-dir")
         seed_everything(cfg.seed)
         self.model = compile_spec(self.loaded, self.target, options=self._options())
+        if cfg.init is not None and checkpoint is None:
+            self._init_weights(cfg.init)
         self.model.to(self.strategy.device)
         info = describe_model(self.model, self.graph)
         self.decoding = info.decoding
@@ -322,7 +326,7 @@ class Trainer:
         probe = self.strategy.loader(train_set, cfg.batch_size, shuffle=True, seed=epoch_seed(cfg.seed, 1))
         self.steps_per_epoch = len(probe)
         self.method = method_cls(options, MethodContext(self.graph, info.spiking, info.decoding, self.loss_fn,
-                                                        cfg.epochs, self.steps_per_epoch))
+                                                        cfg.epochs, self.steps_per_epoch, spec=self.loaded.spec))
         self.train_set = self.method.prepare_dataset(train_set)
         self.steps_per_epoch = len(self.strategy.loader(self.train_set, cfg.batch_size, shuffle=True,
                                                         seed=epoch_seed(cfg.seed, 1)))
@@ -336,6 +340,19 @@ class Trainer:
                           if cfg.schedule is not None else None)
         if checkpoint is not None:
             self._restore(checkpoint)
+
+    def _init_weights(self, path: str) -> None:
+        """Start from the weights of ``path`` (``config.init``): a checkpoint of this target, or ann weights for an
+        snn (its neurons keep the spec's parameters)."""
+        from snnc.compiler.artifact import read_artifact
+
+        art = read_artifact(path)
+        same = get_target(art.target) is self.target
+        if not same and not get_target(art.target).ann_weights:
+            raise SnncError(f"--init '{path}' holds {art.target} weights, which do not start a {self.target.name} "
+                            "run (give a checkpoint of this target, or ann weights)")
+        load_weights(self.model, art.state_dict, where=f"--init '{path}'", made_from=art.spec_name,
+                     built_from=self.graph.name, strict=same)
 
     def config_dump(self) -> dict[str, Any]:
         """What ``config.json`` holds: the spec's name and every setting."""

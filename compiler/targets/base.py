@@ -139,6 +139,20 @@ class Target:
         what :meth:`extras` saved (default: :meth:`build`)."""
         return self.build(ann, options, consume=True)
 
+    def hardware_costs(self, graph: Any, options: BaseModel, *,
+                       source: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """What running ``graph`` on this target's hardware costs beyond MACs and SOPs (e.g. crossbar tiles, ADC
+        conversions and their energy), as JSON-ready data with ``layers``, ``totals`` and ``notes``; None when
+        the target adds nothing (``snnc report`` shows it when present).
+
+        Args:
+            graph: the IR graph.
+            options: validated :attr:`Options`.
+            source: what the network was built from, as a built artifact records it (``timesteps`` for a
+                spiking source), or None.
+        """
+        return None
+
     def describe(self, module: "nn.Module") -> list[str]:
         """Lines saying what was built (``snnc compile`` prints them)."""
         return []

@@ -11,6 +11,7 @@ METHODS: Registry = Registry("training method", {
     "vrex": "snnc.runtime.methods.vrex:VREx",
     "dann": "snnc.runtime.methods.dann:DANN",
     "spike_similarity": "snnc.runtime.methods.spike_similarity:SpikeSimilarity",
+    "hwa": "snnc.runtime.methods.hwa:HWA",
 })
 """Method name → :class:`Method` subclass, imported on first use."""
 

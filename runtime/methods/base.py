@@ -106,6 +106,7 @@ class MethodContext:
         loss_fn: the run's loss ``loss(output, targets) -> scalar`` (the ``--loss`` choice or the default).
         epochs: epochs in the run.
         steps_per_epoch: batches in one epoch.
+        spec: the validated spec model (sections such as ``memristor`` a method may read), or None.
     """
 
     graph: Any
@@ -114,6 +115,7 @@ class MethodContext:
     loss_fn: Any
     epochs: int
     steps_per_epoch: int
+    spec: Any = None
 
 
 class Method:

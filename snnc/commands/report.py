@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from snnc.cli import SpecArg, ParamOpt, _describe, _fmt_int, _fmt_macs, app, console, handle_errors, parse_params
+from snnc.cli import OptionOpt, SpecArg, ParamOpt, _describe, _fmt_int, _fmt_macs, app, console, handle_errors, parse_params
 from snnc.commands.tables import Column, dropped_note, fit_table
 
 
@@ -93,14 +93,60 @@ def report_table(rep, title: str, width: int = 10_000) -> tuple[Table, list[str]
                      caption=caption)
 
 
+HARDWARE_DROP_ORDER = ("kind", "reads", "used", "crossbar")
+"""The crossbar table's columns a narrow terminal leaves out first (--json has them all)."""
+
+
+def hardware_table(hw: dict, width: int = 10_000) -> tuple[Table, list[str]]:
+    """A rich table of a target's crossbar figures (:meth:`Target.hardware_costs`): one row per layer, totals in
+    the footer; fitted to ``width`` as :func:`report_table`."""
+    t = hw["totals"]
+    columns = [Column("layer", footer="total", min_width=8), Column("kind", min_width=6),
+               Column("crossbar", header="rows ×\ncolumns", min_width=9),
+               Column("tiles", number=True, footer=_fmt_int(t["tiles"])),
+               Column("devices", number=True, footer=_fmt_int(t["devices"])),
+               Column("used", number=True, header="used\n%",
+                      footer=f"{100 * t['devices_used'] / t['devices']:.1f}" if t["devices"] else ""),
+               Column("reads", number=True, header="reads/\ninference", footer=_num(t["reads"])),
+               Column("ADC conversions", number=True, header="ADC conv./\ninference",
+                      footer=_num(t["adc_conversions"])),
+               Column("energy nJ", number=True, header="energy\nnJ", footer=f"{t['energy_pj']['total'] * 1e-3:.4g}")]
+    rows = []
+    for r in hw["layers"]:
+        tile = r["tile_shape"]
+        rows.append([r["name"], r["kind"] + (f" ×{r['runs']}" if r.get("runs", 1) > 1 else ""),
+                     f"{r['rows']}×{r['columns']}" + (f" on {tile[0]}×{tile[1]}" if tile else ""),
+                     _fmt_int(r["tiles"]), _fmt_int(r["devices"]), f"{100 * r['utilisation']:.1f}",
+                     _num(r["reads"]), _num(r["adc_conversions"]), f"{r['energy_pj']['total'] * 1e-3:.4g}"])
+    return fit_table(columns, rows, width, HARDWARE_DROP_ORDER, title="crossbars (per inference)", show_footer=True,
+                     header_style="bold")
+
+
+def _hardware_summary(hw: dict) -> str:
+    e = hw["totals"]["energy_pj"]
+    total = e["total"] or 1.0
+    parts = ", ".join(f"{k} {100 * e[k] / total:.0f} %" for k in ("adc", "cells", "dac", "digital"))
+    steps = hw["totals"].get("timesteps", 1)
+    return (f"crossbar energy: [bold]{hw['totals']['energy_uj']:.4g} μJ[/] per inference ({parts}"
+            + (f"; T = {steps}" if steps > 1 else "") + "), an estimate from published per-operation figures "
+            "(docs/costs.md)")
+
+
 def print_report(rep, title: str, out: Console, dataset: Optional[str] = None) -> None:
     """Print the report table (fitted to ``out``'s width, naming any column left out), summary and notes."""
     table, dropped = report_table(rep, title, out.width)
     out.print(table)
     if dropped:
         out.print(dropped_note(dropped, out.width))
+    if rep.hardware:
+        table, dropped = hardware_table(rep.hardware, out.width)
+        out.print(table)
+        if dropped:
+            out.print(dropped_note(dropped, out.width))
     for line in _summary(rep, dataset):
         out.print(line)
+    if rep.hardware:
+        out.print(_hardware_summary(rep.hardware))
     for note in rep.notes:
         out.print(f"[dim]· {note}[/]", markup=True)
 
@@ -135,7 +181,7 @@ def _summary(rep, dataset: Optional[str]) -> list[str]:
 @handle_errors
 def report_cmd(
     spec: Path = SpecArg,
-    target: str = typer.Option("ann", "--target", "-t", help="ann, snn or burst"),
+    target: str = typer.Option("ann", "--target", "-t", help="ann, snn, burst or mnn (crossbar figures)"),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="trained weights: an artifact or "
                                               "checkpoint (.pt); burst converts an ann checkpoint"),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="measure spikes on this dataset "
@@ -152,6 +198,7 @@ def report_cmd(
     assume_rate: Optional[float] = typer.Option(None, "--assume-rate", help="without data: estimate spiking "
                                                 "costs at this input firing rate (labelled as an estimate)"),
     param: Optional[list[str]] = ParamOpt,
+    option: Optional[list[str]] = OptionOpt,
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Cost report: per layer params, MACs, input type, firing rate, spikes, SOPs, how it is charged and energy."""
@@ -159,7 +206,8 @@ def report_cmd(
 
     rep = report(spec, target=target, checkpoint=checkpoint, dataset=dataset, data_dir=data_dir, split=split,
                  batches=batches, batch_size=batch_size, timesteps=timesteps, tech=tech,
-                 params=parse_params(param), assume_rate=assume_rate, gamma=gamma)
+                 params=parse_params(param), assume_rate=assume_rate, gamma=gamma,
+                 options=parse_params(option) or None)
     if as_json:
         sys.stdout.write(json.dumps(rep.to_dict(), indent=2, ensure_ascii=False) + "\n")
         return

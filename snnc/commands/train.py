@@ -104,6 +104,8 @@ def train_cmd(
                                            "runs/<spec-name>-<target>-<timestamp>)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --run-dir from its last.pt, with "
                                 "the settings in its config.json"),
+    init: Optional[Path] = typer.Option(None, "--init", help="start from the weights of this checkpoint "
+                                        "(fine-tuning; ann weights may start an snn)"),
     limit_train: Optional[int] = typer.Option(None, "--limit-train", help="use only the first N training "
                                               "samples"),
     limit_test: Optional[int] = typer.Option(None, "--limit-test", help="evaluate on the first N test samples "
@@ -159,7 +161,7 @@ def train_cmd(
              "params": parse_params(param) or None, "method": method,
              "method_options": parse_params(method_option) or None, "target_options": parse_params(option) or None,
              "checkpoint_every": checkpoint_every, "dataset_options": parse_params(dataset_option) or None,
-             "strategy": strategy, "device": device}
+             "strategy": strategy, "device": device, "init": str(init) if init else None}
     settings = _train_settings(given, run_dir, resume)
     from snnc.runtime.trainer import default_callbacks
 

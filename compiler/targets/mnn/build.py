@@ -35,6 +35,7 @@ from torch import nn
 
 from ...errors import BackendUnavailable, UnsupportedError, did_you_mean
 from .engine import _Crossbar, fast_tune, from_memtorch, supports
+from .mapping import naive_map
 from .rebind import reachable_modules, replace_modules
 from .options import CrossbarOptions, MnnOptions, resolve_options
 
@@ -185,7 +186,7 @@ def patch_kwargs(memtorch, opts: CrossbarOptions) -> dict[str, Any]:
     return dict(
         memristor_model=DeviceFactory(getattr(memtorch.bh.memristor, opts.device), params),
         memristor_model_params=params,
-        mapping_routine=memtorch.map.Parameter.naive_map,
+        mapping_routine=naive_map,  # MemTorch's naive_map, in the form hardware-aware training shares
         transistor=not passive,
         programming_routine=memtorch.bh.crossbar.Program.naive_program if passive else None,
         programming_routine_params={"rel_tol": 0.1},

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ class CrossbarEnergy:
     """
 
     adc_8bit_pj: float = 16e-3 / 8 / 1.28e9 * 1e12  # 1.5625 pJ
-    cell_read_pj: float = 2.4e-3 / (8 * 128 * 128) * 100e-9 * 1e12  # 0.00183 pJ
-    dac_pj: float = 4e-3 / (8 * 128) * 100e-9 * 1e12  # 0.39 fJ
+    cell_read_pj: float = 2.4e-3 / (8 * 128 * 128) * 100e-9 * 1e12  # 0.00183 pJ = 1.8 fJ
+    dac_pj: float = 4e-3 / (8 * 128) * 100e-9 * 1e12  # 0.39 pJ
     digital_mult_pj: float = 3.7
     digital_add_pj: float = 0.9
     reference: str = ("ADC, crossbar arrays and DACs: A. Shafiee et al., ISAAC, ISCA 2016, Table II (32 nm; 8 ADCs of "
@@ -102,7 +102,7 @@ def layer_cost(g: CrossbarGeometry, energy: CrossbarEnergy = DEFAULT_ENERGY, tim
     return {
         "name": g.name, "kind": g.kind, "rows": g.rows, "columns": g.columns, "tile_shape": g.tile_shape,
         "tiles": J * K, "crossbars": g.crossbars, "devices": devices, "devices_used": used,
-        "utilisation": used / devices, "reads": reads, "adc_conversions": conversions, "row_drives": drives,
+        "utilisation": used / devices, "runs": timesteps, "reads": reads, "adc_conversions": conversions, "row_drives": drives,
         "analog_macs": reads * g.rows * g.columns, "digital_adds": adds, "digital_mults": mults,
         "energy_pj": {"adc": e_adc, "cells": e_cells, "dac": e_dac, "digital": e_digital,
                       "total": e_adc + e_cells + e_dac + e_digital},
@@ -110,19 +110,22 @@ def layer_cost(g: CrossbarGeometry, energy: CrossbarEnergy = DEFAULT_ENERGY, tim
 
 
 def crossbar_cost(layers: Iterable[CrossbarGeometry], energy: CrossbarEnergy = DEFAULT_ENERGY,
-                  timesteps: int = 1) -> dict[str, Any]:
+                  timesteps: int = 1, runs: Optional[Mapping[str, int]] = None) -> dict[str, Any]:
     """The crossbar costs of a network per sample.
 
     Args:
         layers: the layers on crossbars.
         energy: per-operation energies.
         timesteps: reads per sample of a spiking network (every step reads every crossbar); 1 for an ANN.
+        runs: layer name → how many times it runs per sample where that differs from ``timesteps`` (a spiking
+            network's layers before its first neuron see the same input every step and run once).
 
     Returns:
         ``{"layers": [...], "totals": {...}, "energy": {...figures and reference}}``; totals add every count and
         energy over layers, ``energy_uj`` is the total in microjoules.
     """
-    rows = [layer_cost(g, energy, timesteps) for g in layers]
+    runs = dict(runs or {})
+    rows = [layer_cost(g, energy, runs.get(g.name, timesteps)) for g in layers]
     keys = ("tiles", "devices", "devices_used", "reads", "adc_conversions", "row_drives", "analog_macs",
             "digital_adds", "digital_mults")
     totals: dict[str, Any] = {k: sum(r[k] for r in rows) for k in keys}

@@ -23,8 +23,8 @@ class MnnTarget(Target):
     takes_spiking_source = True
     spike_roles = "ann"
     title = "MNN"
-    cost_notes = ("mnn: the synaptic layers run on memristive crossbars; the figures are those of the network they "
-                  "carry (crossbar tiles, devices and ADC conversions are in docs/mnn.md)",)
+    cost_notes = ("mnn: the synaptic layers run on memristive crossbars; the MACs and energy above are those of the "
+                  "network they carry, the crossbar figures (tiles, devices, ADC conversions, energy) are below",)
 
     def check_available(self) -> None:
         from .build import require_memtorch
@@ -70,6 +70,38 @@ class MnnTarget(Target):
 
             network = ann_to_snn(ann, timesteps=source.get("timesteps"))
         return load_crossbars(network, extras["crossbars"])
+
+    def hardware_costs(self, graph, options: MnnOptions, *, source: Mapping[str, Any] | None = None):
+        """Tiles, devices, ADC conversions and the energy estimate per inference (:mod:`.cost`).
+
+        A spiking source (``source["timesteps"]``) reads its crossbars every step, except the layers before its
+        first neuron (their input is the same at every step: they run once, as the snn target runs them).
+        """
+        from ...passes.spike_values import infer_spike_values
+        from ..registry import get_target
+        from .cost import DEFAULT_ENERGY, crossbar_cost, geometry_from_graph
+
+        steps = int((source or {}).get("timesteps") or 1)
+        runs = {}
+        if steps > 1:
+            values = infer_spike_values(graph, target=get_target("snn").spike_roles)
+            runs = {n.name: 1 for n in graph.nodes if values[n.name].input_time_invariant}
+        costs = crossbar_cost(geometry_from_graph(graph, options), DEFAULT_ENERGY, timesteps=steps, runs=runs)
+        e = DEFAULT_ENERGY
+        costs["notes"] = [
+            f"crossbar energy per inference = ADC conversions x E_ADC(bits) + device reads x E_cell + row drives x "
+            f"E_DAC + digital read-out ops; E_ADC(b) = E_ADC(8)·2^(b-8), E_ADC(8) {e.adc_8bit_pj:.3g} pJ, E_cell "
+            f"{e.cell_read_pj * 1e3:.3g} fJ, E_DAC {e.dac_pj:.3g} pJ, mult/add {e.digital_mult_pj:g}/"
+            f"{e.digital_add_pj:g} pJ ({e.reference}); an order-of-magnitude estimate, assumptions in docs/costs.md",
+            "devices: every cell of every tile MemTorch allocates (padding included); used: cells holding a weight",
+        ]
+        if steps > 1:
+            once = [g for g, r in runs.items() if g in {row["name"] for row in costs["layers"]}]
+            costs["notes"].append(f"spiking source, T = {steps}: every crossbar is read every step"
+                                  + (f" except {', '.join(once)} (input the same at every step: read once)"
+                                     if once else "") + "; spike sparsity is not exploited (dense reads)")
+        costs["source"] = dict(source or {})
+        return costs
 
     def describe(self, module) -> list[str]:
         from .build import crossbar_modules
