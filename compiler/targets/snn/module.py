@@ -26,6 +26,7 @@ checkpoint loads with ``strict=False``.
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterator, Optional
 
 import torch
@@ -136,6 +137,11 @@ class SpikingModule(nn.Module):
             size = steps
             if self._sample_numel:
                 size = CHUNK_BYTES // (batch * self._sample_numel * 4)
+            if self.checkpoint_time and torch.is_grad_enabled():
+                # Why: each checkpointed chunk keeps its neuron states for the backward pass and costs a call of
+                # torch.utils.checkpoint; chunks of about sqrt(T) steps balance the states kept against the
+                # activations of the chunk recomputed (Chen et al., 2016), and make fewer calls.
+                size = max(size, math.isqrt(steps - 1) + 1)
         count = -(-steps // max(1, min(steps, size)))
         base, extra = divmod(steps, count)
         return [base + 1] * extra + [base] * (count - extra)
