@@ -19,7 +19,7 @@ from .artifact import Artifact, read_artifact, safe_torch_load
 from .errors import DataError, UnsupportedError
 from .spec.load import LoadedSpec
 from .spec.load import load_spec as _load_spec
-from .targets.base import Target
+from .targets.base import Target, build_consuming
 from .targets.registry import get_target
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -152,7 +152,7 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
                                "snnc.convert(trained_model, calibration, ...))")
     if device is not None:
         source = source.to(device)
-    module = tgt.build(source, opts, calibration=calibration, consume=True)
+    module = build_consuming(tgt, source, opts, calibration=calibration)
     if device is not None:
         module = module.to(device)
     prov = Provenance(loaded.document_text, dict(params or {}), tgt.name, _settled(module, opts), graph)

@@ -258,3 +258,17 @@ def test_the_target_programs_with_the_same_map():
 
     memtorch = pytest.importorskip("memtorch", reason="MemTorch is not installed (the 'mnn' extra)")
     assert patch_kwargs(memtorch, resolve_options({}))["mapping_routine"] is naive_map
+
+
+@pytest.mark.parametrize("scheme, p_l", [("double_column", None), ("single_column", None), ("double_column", 0.9)])
+@pytest.mark.parametrize("range_gradient", [False, True])
+def test_the_forward_weight_is_what_the_crossbar_holds_for_every_map(scheme, p_l, range_gradient):
+    from snnc.runtime.methods.hwa import LayerEffects, forward_weight, perturb
+
+    fx = LayerEffects(50.0, 1000.0, scheme, p_l, 16, 0.05, 0.05, 0.0)
+    weight = torch.randn(20, 30, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    expected = perturb(weight.detach(), fx, torch.Generator().manual_seed(7))
+    got = forward_weight(weight, fx, torch.Generator().manual_seed(7), range_gradient=range_gradient)
+    assert torch.allclose(got, expected, atol=1e-5), (got - expected).abs().max()
+    got.sum().backward()
+    assert weight.grad is not None and torch.isfinite(weight.grad).all()

@@ -33,6 +33,16 @@ class TargetOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def build_consuming(target: "Target", ann: "fx.GraphModule", options: BaseModel, **kwargs: Any) -> "nn.Module":
+    """``target.build(ann, options, consume=True, ...)``: the caller hands over a fresh ``ann``. Targets written
+    before ``consume`` existed (their ``build`` does not take it) are built as before."""
+    import inspect
+
+    if "consume" in inspect.signature(target.build).parameters:
+        return target.build(ann, options, consume=True, **kwargs)
+    return target.build(ann, options, **kwargs)
+
+
 def validate_options(model: type[BaseModel], values: Mapping[str, Any] | None, owner: str) -> BaseModel:
     """``model(**values)``, with every problem in one :class:`OptionsError` naming the option and the fix.
 
@@ -137,7 +147,7 @@ class Target:
                  extras: Mapping[str, Any] | None = None) -> "nn.Module":
         """A module of this target's structure for a saved state dict to be loaded into, from the spec's ann and
         what :meth:`extras` saved (default: :meth:`build`)."""
-        return self.build(ann, options, consume=True)
+        return build_consuming(self, ann, options)
 
     def hardware_costs(self, graph: Any, options: BaseModel, *,
                        source: Mapping[str, Any] | None = None) -> dict[str, Any] | None:

@@ -147,7 +147,10 @@ def forward_weight(weight: Tensor, fx: LayerEffects, generator: Optional[torch.G
     scale = (w_max - w_min) / (mapped.g_max - mapped.g_min)
     delta = [(g2 - g1) for g1, g2 in zip(mapped.crossbars, out)]
     change = (delta[0] - delta[1]) if len(delta) == 2 else delta[0]
-    return weight + change.to(weight.dtype) * scale
+    # Why the clean residual: the map itself may move a weight (single column clamps negatives, p_l clips);
+    # the forward must see what the crossbar holds, with the gradient still reaching the scale.
+    clean = mapped.weight().to(weight.dtype)
+    return weight + (clean - weight).detach() + change.to(weight.dtype) * scale
 
 
 class HWA(Method):

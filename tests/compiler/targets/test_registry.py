@@ -67,3 +67,15 @@ def test_snnc_targets_lists_every_target_with_its_options():
         assert name in result.output
         for option in TARGETS.get(name).Options.model_fields:
             assert option in result.output
+
+
+def test_a_target_whose_build_predates_consume_still_compiles():
+    import snnc
+    from snnc.compiler.targets.ann import TARGET as ANN
+
+    class Legacy(type(ANN)):
+        def build(self, ann, options, *, calibration=None):  # no 'consume' keyword
+            return ann
+
+    module = snnc.compile("mnist_fc", target=Legacy())
+    assert module.meta["snnc_graph"].name == "mnist_fc"
