@@ -21,3 +21,33 @@ def shared_data_dir() -> Path:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+TINY_CNN = """\
+name: tiny_cnn
+input: {shape: [1, 28, 28], range: [0, 1]}
+task: {kind: classification, classes: 10}
+layers:
+  - {name: conv1, kind: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+  - {name: pool1, kind: maxpool2d, kernel_size: 2}
+  - {name: lif1, kind: spike}
+  - {kind: flatten}
+  - {name: fc, kind: linear, out_features: 10}
+"""
+"""A conv net of a few hundred weights on 28×28 inputs (CLI tests)."""
+
+TINY_CROSSBARS = """\
+name: tiny_xbar
+input: {shape: [1, 8, 8], range: [0, 1]}
+task: {kind: classification, classes: 5}
+timesteps: 4
+neuron: {model: leaky, beta: 0.9, threshold: 0.5}
+layers:
+  - {name: conv1, kind: conv2d, out_channels: 3, kernel_size: 3, padding: 1}
+  - {name: pool1, kind: maxpool2d, kernel_size: 2}
+  - {name: lif1, kind: spike}
+  - {name: flatten, kind: flatten}
+  - {name: fc1, kind: linear, out_features: 5}
+  - {name: lif2, kind: spike}
+"""
+"""A net of a few hundred weights whose conv and linear layers fit small crossbar tiles (mnn tests)."""

@@ -13,20 +13,9 @@ import snnc
 from snnc.cli import app
 from snnc.runtime.data import load_dataset, make_loader
 
+from .conftest import TINY_CNN
+
 runner = CliRunner()
-
-TINY_CNN = """\
-name: tiny_cnn
-input: {shape: [1, 28, 28], range: [0, 1]}
-task: {kind: classification, classes: 10}
-layers:
-  - {name: conv1, kind: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
-  - {name: pool1, kind: maxpool2d, kernel_size: 2}
-  - {name: lif1, kind: spike}
-  - {kind: flatten}
-  - {name: fc, kind: linear, out_features: 10}
-"""
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

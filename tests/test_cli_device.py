@@ -16,7 +16,7 @@ from snnc.compiler.errors import SnncError
 from snnc.runtime.device import resolve_device
 from snnc.runtime.evaluate import evaluate
 
-from .conftest import SPECS
+from .conftest import SPECS, TINY_CNN
 
 runner = CliRunner()
 HAS_CUDA = torch.cuda.is_available()
@@ -24,19 +24,6 @@ needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (torch.cu
                                 "this machine)")
 without_cuda = pytest.mark.skipif(HAS_CUDA, reason="a CUDA GPU is visible here: the missing-GPU message cannot "
                                   "be shown")
-
-TINY_CNN = """\
-name: tiny_cnn
-input: {shape: [1, 28, 28], range: [0, 1]}
-task: {kind: classification, classes: 10}
-layers:
-  - {name: conv1, kind: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
-  - {name: pool1, kind: maxpool2d, kernel_size: 2}
-  - {name: lif1, kind: spike}
-  - {kind: flatten}
-  - {name: fc, kind: linear, out_features: 10}
-"""
-
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):

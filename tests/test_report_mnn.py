@@ -15,19 +15,9 @@ from snnc.compiler.targets.mnn.cost import DEFAULT_ENERGY
 from snnc.compiler.targets.registry import get_target
 from snnc.runtime.cost import report
 
-WITH_SECTION = """
-name: tiny_xbar
-input: {shape: [1, 8, 8], range: [0, 1]}
-task: {kind: classification, classes: 5}
-timesteps: 4
-neuron: {model: leaky, beta: 0.9, threshold: 0.5}
-layers:
-  - {name: conv1, kind: conv2d, out_channels: 3, kernel_size: 3, padding: 1}
-  - {name: pool1, kind: maxpool2d, kernel_size: 2}
-  - {name: lif1, kind: spike}
-  - {name: flatten, kind: flatten}
-  - {name: fc1, kind: linear, out_features: 5}
-  - {name: lif2, kind: spike}
+from .conftest import TINY_CROSSBARS
+
+WITH_SECTION = TINY_CROSSBARS + """\
 memristor:
   tile_shape: [8, 4]
   adc_bits: 6
