@@ -7,7 +7,8 @@ Prints the median, min and max over the repetitions of
 * ``snnc validate specs/mnist_conv.yaml`` (target: under 0.3 s) and
 * ``snnc compile specs/ghostnet_dfc.yaml --target snn`` (target: under 3 s),
 
-and, for reference, the import time of ``snnc.cli`` and the interpreter's own start. Python's bytecode caches are
+and, for reference, the same validation through the full typer command line (what ``snnc validate`` cost before
+its fast path, ``snnc/quick.py``), the import time of ``snnc.cli`` and the interpreter's own start. Python's bytecode caches are
 present, as after ``pip install`` (which compiles them) or after the first run of an editable install: the
 benchmark unsets ``PYTHONDONTWRITEBYTECODE`` (which some sandboxes set; an editable install's modules are then
 compiled from source on every run, about 0.1-0.2 s more here) and discards the first run of each command, which
@@ -31,6 +32,9 @@ COMMANDS = [
     ("snnc validate specs/mnist_conv.yaml", ["-m", "snnc", "validate", "specs/mnist_conv.yaml"], 0.3),
     ("snnc compile specs/ghostnet_dfc.yaml --target snn",
      ["-m", "snnc", "compile", "specs/ghostnet_dfc.yaml", "--target", "snn"], 3.0),
+    ("  the same through typer and rich (no fast path)",
+     ["-c", "import gc, os, sys; gc.set_threshold(20_000, 10, 10); os.environ.setdefault('PYDANTIC_DISABLE_PLUGINS', "
+      "'__all__'); sys.argv = ['snnc', 'validate', 'specs/mnist_conv.yaml']; from snnc.cli import main; main()"], None),
     ("python -c 'import snnc.cli'", ["-c", "import snnc.cli"], None),
     ("python -c pass (the interpreter alone)", ["-c", "pass"], None),
 ]

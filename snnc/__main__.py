@@ -2,6 +2,7 @@
 
 import gc
 import os
+import sys
 
 
 def run() -> None:
@@ -16,6 +17,12 @@ def run() -> None:
     # of `snnc validate`; the command (and the worker processes it starts) loads none unless
     # PYDANTIC_DISABLE_PLUGINS is set (e.g. to an empty value).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    # Why: a plain `snnc validate SPEC` is the command people run in loops and editors; it needs neither typer
+    # nor rich (a fifth of its time). Anything else, and every invalid spec, takes the full command line.
+    from snnc.quick import try_validate
+
+    if try_validate(sys.argv[1:]):
+        return
     from snnc.cli import main
 
     main()

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from snnc.compiler.errors import InternalError, SnncError, SpecError, TrainingInterrupted
+from snnc.quick import fmt_int as _fmt_int, fmt_macs as _fmt_macs, parse_max_memory as _max_memory, parse_params
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -84,51 +85,12 @@ def handle_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def parse_params(items: list[str] | None) -> dict[str, Any]:
-    """``["width=32", "depth=4"]`` → ``{"width": 32, "depth": 4}`` (values read as YAML scalars, safely).
-
-    Raises:
-        SnncError: an item without ``=``.
-    """
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SnncError(f"--param expects name=value, got '{item}'")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 SpecArg = typer.Argument(..., help="the spec file (YAML)", show_default=False)
 ParamOpt = typer.Option(None, "--param", "-p", help="override a spec parameter: name=value (repeatable)")
 DeviceOpt = typer.Option(None, "--device", help="where to run: cpu, cuda or auto (cuda when torch sees a GPU); "
                          "default: cpu", show_default=False)
 MaxMemOpt = typer.Option(None, "--max-memory", help="refuse models whose parameters or activations exceed this "
                                                    "size, e.g. 2G (default: SNNC_MAX_MEMORY or 8G)")
-
-
-def _max_memory(text: Optional[str]) -> Optional[int]:
-    if text is None:
-        return None
-    from snnc.compiler.frontend import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError:
-        raise SnncError(f"--max-memory expects a size such as 512M or 2G, got '{text}'") from None
-
-
-def _fmt_int(n: int) -> str:
-    return f"{n:,}"
-
-
-def _fmt_macs(n: int) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return str(n)
 
 
 def _describe(node) -> str:
@@ -206,15 +168,10 @@ DepthOpt = typer.Option(None, "--depth", "-d", help="roll nodes up by the first 
 def validate(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
              max_memory: Optional[str] = MaxMemOpt) -> None:
     """Check a spec: syntax, types, wiring, shapes and sizes. Exits non-zero with located errors if invalid."""
-    from snnc.compiler.ir.costs import graph_costs
-    from snnc.compiler.pipeline import build_graph
+    from snnc.quick import validate_report
 
-    graph = build_graph(spec, parse_params(param), max_memory=_max_memory(max_memory))
-    costs = graph_costs(graph)
-    out = graph.node(graph.outputs[0])
-    console.print(f"[green]✓[/] {spec}: [bold]{graph.name}[/] — {len(graph.nodes)} nodes, "
-                  f"{_fmt_int(sum(c.params for c in costs.values()))} parameters, "
-                  f"{_fmt_macs(sum(c.macs for c in costs.values()))} MACs, output {list(out.shape)}")
+    name, facts = validate_report(spec, parse_params(param), _max_memory(max_memory))
+    console.print(f"[green]✓[/] {escape(str(spec))}: [bold]{escape(name)}[/] — {facts}")
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -119,6 +120,52 @@ def test_console_script_runs():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "mnist_fc" in proc.stdout
+
+
+def _snnc(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snnc", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **env})
+
+
+def test_plain_validate_skips_typer_and_rich_and_prints_what_the_full_command_prints():
+    code = ("import sys\nsys.argv = ['snnc', 'validate', './specs/irm_mlp.yaml', '--param=hidden=64']\n"
+            "from snnc.__main__ import run\nrun()\n"
+            "loaded = sorted(m for m in ('typer', 'rich', 'torch') if m in sys.modules)\n"
+            "assert not loaded, loaded\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    full = runner.invoke(app, ["validate", "./specs/irm_mlp.yaml", "--param=hidden=64"])
+    assert full.exit_code == 0
+    assert proc.stdout == full.output
+    assert proc.stdout.startswith("✓ specs/irm_mlp.yaml: irm_mlp — ")
+
+
+@pytest.mark.parametrize("argv", [["validate", "specs/mnist_conv.yaml", "-p", "nope=1"],
+                                  ["validate", str(TEST_SPECS / "invalid" / "flatten_vs_linear.yaml")],
+                                  ["validate", "specs/mnist_conv.yaml", "--max-memory", "lots"],
+                                  ["validate", "specs/missing.yaml"]])
+def test_validate_errors_are_the_full_commands(argv):
+    proc = _snnc(*argv)
+    full = runner.invoke(app, argv)
+    assert proc.returncode == full.exit_code == 1
+    assert proc.stdout == "" and proc.stderr.startswith("error")
+    assert proc.stderr == full.output and "Traceback" not in proc.stderr
+
+
+def test_validate_fast_path_hands_over_what_it_does_not_parse():
+    from snnc.quick import _validate_args
+
+    assert _validate_args(["validate", "a.yaml", "-p", "x=1", "--param=y=2", "--max-memory", "1G"]) == (
+        "a.yaml", ["x=1", "y=2"], "1G")
+    assert _validate_args(["validate", "a.yaml", "--max-memory=2G"]) == ("a.yaml", [], "2G")
+    for argv in (["validate"], ["validate", "--help"], ["validate", "a.yaml", "b.yaml"], ["validate", "a.yaml", "-p"],
+                 ["validate", "a.yaml", "--verbose"], ["compile", "a.yaml"], []):
+        assert _validate_args(argv) is None, argv
+    help_ = _snnc("validate", "--help")
+    assert help_.returncode == 0 and "validate [OPTIONS]" in help_.stdout
+    coloured = _snnc("validate", "specs/mnist_fc.yaml", FORCE_COLOR="1")
+    assert "\x1b[32m✓\x1b[0m specs/mnist_fc.yaml: \x1b[1mmnist_fc\x1b[0m — " in coloured.stdout
+    assert "\x1b[" not in _snnc("validate", "specs/mnist_fc.yaml", FORCE_COLOR="1", NO_COLOR="1").stdout
 
 
 def test_large_graphs_are_summarised_by_block():
