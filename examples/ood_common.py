@@ -18,7 +18,8 @@ Selection protocols:
   (if none does, the best test accuracy overall, flagged ``qualified: false``). It reads the test set, so it is
   optimistic.
 * ``val`` (DomainBed's training-domain validation): the test accuracy at the epoch with the best mean accuracy on
-  held-out images of the training environments (for domain adaptation: of the labelled source only).
+  held-out images of the training environments (for domain adaptation: of the labelled source only), prepared as
+  the method prepares its training data (``balanced`` resamples them the same way; the others use them as they are).
 * ``last``: the last epoch.
 """
 
@@ -79,8 +80,7 @@ class Data:
 
 def subset(data: IRMColoredMNIST, index: torch.Tensor) -> IRMColoredMNIST:
     """The images ``index`` of a dataset, as a dataset of the same kind (keeps colours and environments)."""
-    return IRMColoredMNIST(data.images[index], data.targets[index], data.digits[index], data.colors[index],
-                           data.envs[index], data.environments, data.channels)
+    return data.select(index)
 
 
 def load_data(name: str, *, val_fraction: float = 0.1, seed: int = 0, val_envs: tuple[int, ...] | None = None,
@@ -129,6 +129,13 @@ class RunConfig:
         loss: a loss name (None: the target's default for the spec's decoding).
         eval_every: score the environments every this many epochs (and at the last).
         eval_train_limit: score at most this many training images (in eval mode) for the train accuracy.
+        threads: torch's CPU threads.
+        input_noise: standard deviation of Gaussian noise added to every training batch's inputs (clipped to
+            [0, 1]; report A's "trained on noisy inputs"); 0 for none.
+        mnn: mnn target options: at every scored epoch, also score the test environments on simulated
+            memristive crossbars (``to_mnn`` of the network as it is then; needs MemTorch), as ``test_mnn_*``.
+        head: ``"spec"`` (the compiled model as it is) or ``"irm-code"`` (an ann as the IRM code's MLP:
+            :func:`irm_code_model`).
     """
 
     spec: str
@@ -145,6 +152,34 @@ class RunConfig:
     loss: str | None = None
     eval_every: int = 1
     eval_train_limit: int = 10000
+    head: str = "spec"
+    threads: int = 2
+    input_noise: float = 0.0
+    mnn: dict[str, Any] | None = None
+
+
+class PairLogits(torch.nn.Module):
+    """One logit ``z`` as two-class logits ``(−z/2, z/2)``: their softmax is ``(1 − σ(z), σ(z))``, so cross-entropy
+    on them is binary cross-entropy on ``z``, scaling them by ``w`` scales ``z``, and their argmax is ``z > 0``."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([-z / 2, z / 2], dim=-1)
+
+
+def irm_code_model(model: torch.nn.Module) -> torch.nn.Module:
+    """Make a compiled two-class ann MLP the IRM code's (``code/colored_mnist/main.py``): Xavier-uniform weights,
+    zero biases, and a last linear layer with one output read through :class:`PairLogits`. With it, the ann
+    trains exactly the model, loss, penalty and ℓ₂ term (over every parameter) of the code."""
+    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    if not linears or linears[-1][1].out_features != 2:
+        raise ValueError("irm-code head: the model's last linear layer must have two outputs")
+    name, last = linears[-1]
+    model.set_submodule(name, torch.nn.Sequential(torch.nn.Linear(last.in_features, 1), PairLogits()))
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.xavier_uniform_(module.weight)
+            torch.nn.init.zeros_(module.bias)
+    return model
 
 
 def _tensors(dataset: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -183,11 +218,17 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
     Returns:
         ``{"config", "history" (per evaluated epoch), "selection" (oracle/val/last), "seconds"}``.
     """
-    setup(cfg.seed)
+    setup(cfg.seed, cfg.threads)
     graph = snnc.build_graph(cfg.spec, cfg.params or None)
     spiking = cfg.target != "ann"
     options = {"timesteps": cfg.timesteps} if spiking and cfg.timesteps else {}
     model = snnc.compile(cfg.spec, cfg.target, params=cfg.params or None, **options)
+    if cfg.head == "irm-code":
+        if spiking:
+            raise ValueError("the irm-code head is for the ann target")
+        model = irm_code_model(model)
+    elif cfg.head != "spec":
+        raise ValueError(f"head: 'spec' or 'irm-code', got {cfg.head!r}")
     model.train()
     decoding = graph.decoding.kind if spiking else None
     from snnc.runtime.evaluate import describe_model
@@ -200,6 +241,9 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
     method = cls(cls.Options(**cfg.options), dummy)
     prepared = method.prepare_dataset(train_set)
     x, y, env = _tensors(prepared)
+    # Why: held-out images are scored as the method sees its training data (``balanced`` resamples them the same
+    # way), so training-domain validation measures what the method optimises; other methods leave them as they are.
+    val_set = as_irm_dataset(method.prepare_dataset(data.val), data.val)
     n = len(x)
     bs = n if cfg.batch_size is None else min(cfg.batch_size, n)
     steps = max(1, n // bs)
@@ -224,7 +268,10 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
             sums: dict[str, float] = {}
             for s in range(steps):
                 pick = order[s * bs:(s + 1) * bs]
-                out = method.step(model, Batch(x[pick], y[pick], env[pick]), StepInfo(epoch, cfg.epochs, step, steps))
+                xb = x[pick]
+                if cfg.input_noise > 0:
+                    xb = (xb + cfg.input_noise * torch.randn(xb.shape, generator=gen)).clamp_(0, 1)
+                out = method.step(model, Batch(xb, y[pick], env[pick]), StepInfo(epoch, cfg.epochs, step, steps))
                 opt.zero_grad(set_to_none=True)
                 out.loss.backward()
                 opt.step()
@@ -237,8 +284,15 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or epoch == 1:
                 record = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}}
                 record["train_acc"] = accuracy_by_env(model, train_set, decoding, cfg.eval_train_limit)
-                record["val_acc"] = accuracy_by_env(model, data.val, decoding)
+                record["val_acc"] = accuracy_by_env(model, val_set, decoding)
                 record["test_acc"] = accuracy_by_env(model, data.test, decoding)
+                if cfg.mnn is not None:
+                    from snnc.compiler.targets.mnn import to_mnn
+
+                    was = model.training
+                    record["test_mnn_acc"] = accuracy_by_env(to_mnn(model.eval(), cfg.mnn), data.test, decoding)
+                    record["test_mnn_mean"] = _mean(record["test_mnn_acc"])
+                    model.train(was)
                 record["train_mean"] = _mean(record["train_acc"], data.val_envs)
                 record["val_mean"] = _mean(record["val_acc"], data.val_envs)
                 record["test_mean"] = _mean(record["test_acc"])
@@ -254,6 +308,26 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
             bar.stop()
     return {"config": asdict(cfg), "history": history, "selection": select(history),
             "seconds": time.perf_counter() - start}
+
+
+def as_irm_dataset(prepared: Any, base: IRMColoredMNIST) -> IRMColoredMNIST:
+    """``method.prepare_dataset(base)`` as an :class:`IRMColoredMNIST` (a ``Subset`` of ``base`` becomes its
+    selection)."""
+    if isinstance(prepared, Subset) and prepared.dataset is base:
+        return base.select(torch.as_tensor(list(prepared.indices), dtype=torch.long))
+    if not isinstance(prepared, IRMColoredMNIST):
+        raise TypeError(f"prepare_dataset returned a {type(prepared).__name__}; expected the dataset or a Subset")
+    return prepared
+
+
+def on_crossbars(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs trained with ``mnn`` options as seen on the crossbars: each scored epoch's test accuracy is its
+    ``test_mnn`` one (train and validation accuracy stay the float network's), selections recomputed."""
+    out = []
+    for run in runs:
+        history = [dict(r, test_acc=r["test_mnn_acc"], test_mean=r["test_mnn_mean"]) for r in run["history"]]
+        out.append(dict(run, history=history, selection=select(history)))
+    return out
 
 
 def select(history: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

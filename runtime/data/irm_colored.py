@@ -11,7 +11,9 @@ Recipe (what :func:`make_environments` does, after ``code/colored_mnist/main.py`
    with the label with probability ``1 - e`` (0.9 and 0.8 in the training environments, 0.1 at test).
 4. The image is two channels ``[red, green]`` with the digit in channel ``c`` and zeros in the other (``channels=
    "two"``, the IRM code's layout; colour 0 = red, 1 = green), or RGB with a zero blue channel (``"rgb"``). A
-   grey environment (``e = None``, for the grey → coloured domain pair) puts the digit in every channel.
+   grey environment (``e = None``, for the grey → coloured domain pair) puts the digit in every channel
+   (``grey="all"``), or in the red and green channels only (``grey="colour"``: with RGB, the blue channel then
+   stays empty in every environment, as in the coloured ones).
 
 Randomness: the whole pool of digits is shuffled once by a NumPy ``PCG64`` generator seeded with
 ``SeedSequence([seed, stream])`` and dealt round-robin to the environments (image ``i`` of the shuffled pool goes
@@ -33,6 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 Channels = Literal["two", "rgb"]
+Grey = Literal["all", "colour"]
 
 GAPS: dict[str, tuple[float, float]] = {
     "10/20": (0.1, 0.2),
@@ -75,25 +78,39 @@ class IRMColoredMNIST(Dataset):
         envs: int64 ``N`` environment index of each image.
         environments: the :class:`Environment` of each index.
         channels: ``"two"`` or ``"rgb"``.
+        grey: the channels of a grey image: ``"all"`` or ``"colour"`` (red and green).
         classes: the class names (label 1 = digit < 5).
     """
 
     def __init__(self, images: torch.Tensor, targets: torch.Tensor, digits: torch.Tensor, colors: torch.Tensor,
-                 envs: torch.Tensor, environments: Sequence[Environment], channels: Channels = "two"):
+                 envs: torch.Tensor, environments: Sequence[Environment], channels: Channels = "two",
+                 grey: Grey = "all"):
         """Wrap prepared arrays (see :func:`make_environments`).
 
         Raises:
-            ValueError: lengths disagree or ``channels`` is unknown.
+            ValueError: lengths disagree, or ``channels`` or ``grey`` is unknown.
         """
         if channels not in ("two", "rgb"):
             raise ValueError(f"channels must be 'two' or 'rgb', got {channels!r}")
+        if grey not in ("all", "colour"):
+            raise ValueError(f"grey must be 'all' or 'colour', got {grey!r}")
         if not len(images) == len(targets) == len(digits) == len(colors) == len(envs):
             raise ValueError("images, targets, digits, colors and envs must have the same length")
         self.images, self.targets, self.digits = images, targets.long(), digits.long()
         self.colors, self.envs = colors.long(), envs.long()
         self.environments = tuple(environments)
         self.channels = channels
+        self.grey = grey
         self.classes = CLASSES
+
+    @property
+    def _grey_channels(self) -> slice:
+        return slice(None) if self.grey == "all" else slice(0, 2)
+
+    def select(self, index: torch.Tensor | slice) -> "IRMColoredMNIST":
+        """The images ``index`` (indices, a mask or a slice) as a dataset of the same kind and options."""
+        return IRMColoredMNIST(self.images[index], self.targets[index], self.digits[index], self.colors[index],
+                               self.envs[index], self.environments, self.channels, self.grey)
 
     @property
     def num_channels(self) -> int:
@@ -108,7 +125,7 @@ class IRMColoredMNIST(Dataset):
         x = torch.zeros(self.num_channels, *g.shape)
         color = int(self.colors[index])
         if color < 0:
-            x[:] = g
+            x[self._grey_channels] = g
         else:
             x[color] = g
         return x, int(self.targets[index]), int(self.envs[index])
@@ -118,16 +135,14 @@ class IRMColoredMNIST(Dataset):
         g = self.images.float().div(255.0)
         x = torch.zeros(len(self), self.num_channels, *g.shape[1:])
         grey = self.colors < 0
-        x[grey] = g[grey].unsqueeze(1)
+        x[torch.nonzero(grey).squeeze(1), self._grey_channels] = g[grey].unsqueeze(1)
         idx = torch.nonzero(~grey).squeeze(1)
         x[idx, self.colors[idx]] = g[idx]
         return x, self.targets.clone(), self.envs.clone()
 
     def environment(self, index: int) -> "IRMColoredMNIST":
         """Only the images of one environment (the index stays the same)."""
-        keep = self.envs == index
-        return IRMColoredMNIST(self.images[keep], self.targets[keep], self.digits[keep], self.colors[keep],
-                               self.envs[keep], self.environments, self.channels)
+        return self.select(self.envs == index)
 
     def statistics(self) -> list[dict[str, float | None]]:
         """Per environment: images, measured label noise and colour agreement (colour == label; None if grey)."""
@@ -157,7 +172,7 @@ def _check_probability(value: float, what: str) -> float:
 
 def make_environments(images: torch.Tensor, digits: torch.Tensor, environments: Sequence[Environment], *,
                       size: int = 28, channels: Channels = "two", per_env: int | None = None, seed: int = 0,
-                      stream: int = 0) -> IRMColoredMNIST:
+                      stream: int = 0, grey: Grey = "all") -> IRMColoredMNIST:
     """Build the environments from grey digits (recipe in the module docstring).
 
     Args:
@@ -169,6 +184,7 @@ def make_environments(images: torch.Tensor, digits: torch.Tensor, environments: 
         per_env: keep at most this many images per environment (the first ones dealt).
         seed: the seed.
         stream: a second seed word (0 for the train split, 1 for test) so splits draw independently.
+        grey: the channels of grey images: ``"all"`` or ``"colour"`` (red and green only).
 
     Returns:
         The dataset, ordered by the shuffled pool (environments interleaved).
@@ -197,9 +213,9 @@ def make_environments(images: torch.Tensor, digits: torch.Tensor, environments: 
         for e in range(n_env):
             keep[torch.nonzero(env_of == e).squeeze(1)[:per_env]] = True
         order, env_of = order[keep], env_of[keep]
-    grey = images[order]
+    pool = images[order]
     if size == 14:
-        grey = grey[:, ::2, ::2].contiguous()
+        pool = pool[:, ::2, ::2].contiguous()
     digit = digits[order].long()
     clean = (digit < 5).long()
     targets = clean.clone()
@@ -211,7 +227,7 @@ def make_environments(images: torch.Tensor, digits: torch.Tensor, environments: 
         draw = torch.from_numpy(rng.random(len(idx)) < (env.flip if env.flip is not None else 0.0)).long()
         if env.flip is not None:
             colors[idx] = targets[idx] ^ draw
-    return IRMColoredMNIST(grey, targets, digit, colors, env_of, environments, channels)
+    return IRMColoredMNIST(pool, targets, digit, colors, env_of, environments, channels, grey)
 
 
 def environment_list(flips: Sequence[float | None], label_noise: float = LABEL_NOISE) -> list[Environment]:
@@ -237,7 +253,7 @@ def resolve_gap(gap: str | None, envs: Sequence[float] | None) -> tuple[float, .
 def build_split(images: torch.Tensor, digits: torch.Tensor, split: str, *, envs: Sequence[float] | None = None,
                 test_envs: Sequence[float] = TEST_ENVS, gap: str | None = None, label_noise: float = LABEL_NOISE,
                 size: int = 28, channels: Channels = "two", per_env: int | None = None, seed: int = 0,
-                grey_source: bool = False) -> IRMColoredMNIST:
+                grey_source: bool = False, grey: Grey = "all") -> IRMColoredMNIST:
     """One split of IRM Colored MNIST or of the grey → coloured domain pair.
 
     Args:
@@ -251,6 +267,7 @@ def build_split(images: torch.Tensor, digits: torch.Tensor, split: str, *, envs:
         grey_source: the domain pair: the train split is environment 0 = grey digits (the labelled source) and
             environment 1 = coloured digits of ``test_envs[0]`` (the target; a domain-adaptation method must not
             read its labels); the test split is the coloured target.
+        grey: the channels of the grey source: ``"all"`` or ``"colour"`` (red and green only).
 
     Returns:
         The dataset.
@@ -267,4 +284,4 @@ def build_split(images: torch.Tensor, digits: torch.Tensor, split: str, *, envs:
     else:
         flips = list(resolve_gap(gap, envs)) if split == "train" else [float(f) for f in test_envs]
     return make_environments(images, digits, environment_list(flips, label_noise), size=size, channels=channels,
-                             per_env=per_env, seed=seed, stream=0 if split == "train" else 1)
+                             per_env=per_env, seed=seed, stream=0 if split == "train" else 1, grey=grey)

@@ -198,9 +198,7 @@ def _irm_split(split: str, data_dir: Path | None, normalize: bool, limit: int | 
     if limit is not None:
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
-        keep = slice(0, limit)
-        data = irm_colored.IRMColoredMNIST(data.images[keep], data.targets[keep], data.digits[keep],
-                                           data.colors[keep], data.envs[keep], data.environments, data.channels)
+        data = data.select(slice(0, limit))
     return data
 
 
@@ -216,10 +214,10 @@ def _read_irm_colored(split: str, data_dir: Path | None, normalize: bool, limit:
 def _read_grey_colored(split: str, data_dir: Path | None, normalize: bool, limit: int | None, *,
                        target_flip: float = 0.9, label_noise: float = irm_colored.LABEL_NOISE, size: int = 28,
                        channels: irm_colored.Channels = "two", per_env: int | None = None, seed: int = 0,
-                       base: Literal["mnist", "mnist-sample"] = "mnist") -> Dataset:
+                       base: Literal["mnist", "mnist-sample"] = "mnist", grey: irm_colored.Grey = "all") -> Dataset:
     return _irm_split(split, data_dir, normalize, limit, "grey → Colored MNIST", base, test_envs=(target_flip,),
                       label_noise=label_noise, size=size, channels=channels, per_env=per_env, seed=seed,
-                      grey_source=True)
+                      grey_source=True, grey=grey)
 
 
 def _read_isbi(split: str, data_dir: Path | None, normalize: bool, limit: int | None, *,
@@ -279,7 +277,7 @@ def load_dataset(name: str, split: Literal["train", "test"] = "train", data_dir:
         **options: per-dataset options (see :func:`dataset_options`): ``colored-mnist`` takes ``correlation``,
             ``test_colors``, ``seed``, ``base``; ``irm-colored-mnist`` takes ``envs``, ``test_envs``, ``gap``,
             ``label_noise``, ``size``, ``channels``, ``per_env``, ``seed``, ``base`` (items are ``(x, y, env)``,
-            see :mod:`snnc.runtime.data.irm_colored`); ``grey-colored-mnist`` takes ``target_flip`` and the same
+            see :mod:`snnc.runtime.data.irm_colored`); ``grey-colored-mnist`` takes ``target_flip``, ``grey`` and the same
             but the environments; ``isbi2012`` takes ``crop``, ``tiling``, ``crops_per_slice``,
             ``test_slices``, ``seed``; ``image-folder`` takes ``mode``.
 

@@ -47,11 +47,18 @@ def test_report_b_quick(tmp_path):
 @pytest.mark.slow
 def test_report_a_quick(tmp_path):
     payload = example("ood_report_a").main(["--quick", "--out", str(tmp_path)])
-    assert set(payload["results"]) == {"Origin", "Balanced", "SNN", "DANN1", "DANN2"}
+    assert set(payload["results"]) == {"Origin", "Balanced", "Balanced (noisy inputs)", "SNN", "DANN1", "DANN2"}
     dann = payload["results"]["DANN2"][0]["history"][-1]
     assert {"alpha", "domain_loss_source", "domain_loss_target", "class_loss"} <= set(dann)
+    for name in ("Balanced", "Balanced (noisy inputs)"):  # scored on MemTorch-programmed crossbars every epoch
+        record = payload["results"][name][0]["history"][-1]
+        assert 0.0 <= record["test_mnn_mean"] <= 1.0 and set(record["test_mnn_acc"]) == set(record["test_acc"])
+    assert payload["results"]["Balanced (noisy inputs)"][0]["config"]["input_noise"] == 0.1
     tables = (tmp_path / "tables.md").read_text()
-    assert "MNN-noise" in tables and "| 1 |" in tables
+    header = next(line for line in tables.splitlines() if line.startswith("| epoch |"))
+    assert header == "| epoch | Origin | Balanced | SNN | MNN | MNN-noise | DANN1 | DANN2 |"
+    mnn_row = next(line for line in tables.splitlines() if line.startswith("| MNN |"))
+    assert "—" not in mnn_row
     assert is_png(tmp_path / "curves.png")
 
 
@@ -68,3 +75,48 @@ def test_selection_protocols_on_a_hand_made_history():
     assert sel["last"]["epoch"] == 3
     assert common.fmt([0.7, 0.8]) == "75.0 ± 5.0" and common.fmt([0.8], 0.75).endswith("⚠")
     assert not common.fmt([0.8]).endswith("⚠")
+
+
+def test_irm_code_head_is_the_codes_single_logit_mlp():
+    import torch
+    import torch.nn.functional as F
+
+    import snnc
+
+    common = example("ood_common")
+    spec = str(EXAMPLES.parent / "specs" / "irm_mlp.yaml")
+    torch.manual_seed(0)
+    model = common.irm_code_model(snnc.compile(spec, "ann", params={"output_spike": False, "hidden": 16}))
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [16, 16, 1]
+    assert all(float(m.bias.detach().abs().max()) == 0.0 for m in linears)
+    bound = (6 / (392 + 16)) ** 0.5  # Xavier-uniform
+    assert float(linears[0].weight.detach().abs().max()) <= bound < 3 * float(linears[0].weight.detach().std())
+    x, y = torch.rand(8, 2, 14, 14), torch.randint(0, 2, (8,))
+    logits = model(x)
+    assert logits.shape == (8, 2) and torch.allclose(logits[:, 0], -logits[:, 1])
+    z = logits[:, 1] * 2
+    assert torch.allclose(F.cross_entropy(logits, y), F.binary_cross_entropy_with_logits(z, y.float()), atol=1e-6)
+    w = torch.tensor(1.7)
+    assert torch.allclose(F.cross_entropy(w * logits, y), F.binary_cross_entropy_with_logits(w * z, y.float()),
+                          atol=1e-6)
+    assert torch.equal(logits.argmax(1), (z > 0).long())
+
+
+def test_validation_split_is_prepared_as_the_method_prepares_training_data():
+    import torch
+
+    common = example("ood_common")
+    data = common.load_data("irm-colored-mnist", base="mnist-sample", size=14, seed=0, val_fraction=0.5)
+    from snnc.runtime.methods import METHODS
+
+    cls = METHODS.get("balanced")
+    method = cls(cls.Options(), None)
+    val = common.as_irm_dataset(method.prepare_dataset(data.val), data.val)
+    assert len(val) < len(data.val)
+    for label in (0, 1):
+        colours = val.colors[val.targets == label]
+        assert int((colours == 0).sum()) == int((colours == 1).sum()) > 0  # colour says nothing about the label
+    erm = METHODS.get("erm")
+    assert common.as_irm_dataset(erm(erm.Options(), None).prepare_dataset(data.val), data.val) is data.val
+    assert torch.equal(val.select(torch.arange(3)).images, val.images[:3])

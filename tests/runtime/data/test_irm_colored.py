@@ -109,6 +109,20 @@ def test_grey_to_coloured_domain_pair():
     assert [e.flip for e in test.environments] == [0.9]
 
 
+@pytest.mark.parametrize("grey, lit", [("all", [True, True, True]), ("colour", [True, True, False])])
+def test_grey_source_channels_in_rgb(grey, lit):
+    train = _sample(name="grey-colored-mnist", channels="rgb", grey=grey)
+    assert train.grey == grey
+    x, _, _ = train.tensors()
+    source = x[train.envs == 0]
+    assert [bool(source[:, c].sum() > 0) for c in range(3)] == lit
+    assert torch.equal(source[:, 0], source[:, 1])  # the same grey digit in each lit channel
+    assert float(x[train.envs == 1][:, 2].abs().sum()) == 0.0  # the coloured target never lights blue
+    first = int(torch.nonzero(train.envs == 0)[0])
+    assert torch.equal(train[first][0], x[first])  # items and the whole-set tensors agree
+    assert train.select(torch.tensor([first])).grey == grey and train.environment(0).grey == grey
+
+
 def test_bad_options_are_clear_errors():
     with pytest.raises(ValueError, match="size must be 28 or 14"):
         _sample(size=20)
