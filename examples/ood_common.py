@@ -134,6 +134,7 @@ class RunConfig:
             [0, 1]; report A's "trained on noisy inputs"); 0 for none.
         mnn: mnn target options: at every scored epoch, also score the test environments on simulated
             memristive crossbars (``to_mnn`` of the network as it is then; needs MemTorch), as ``test_mnn_*``.
+        mnn_epochs: the epochs scored on crossbars (None: every scored epoch; the last is always scored).
         head: ``"spec"`` (the compiled model as it is) or ``"irm-code"`` (an ann as the IRM code's MLP:
             :func:`irm_code_model`).
     """
@@ -156,6 +157,7 @@ class RunConfig:
     threads: int = 2
     input_noise: float = 0.0
     mnn: dict[str, Any] | None = None
+    mnn_epochs: tuple[int, ...] | None = None
 
 
 class PairLogits(torch.nn.Module):
@@ -286,7 +288,8 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
                 record["train_acc"] = accuracy_by_env(model, train_set, decoding, cfg.eval_train_limit)
                 record["val_acc"] = accuracy_by_env(model, val_set, decoding)
                 record["test_acc"] = accuracy_by_env(model, data.test, decoding)
-                if cfg.mnn is not None:
+                if cfg.mnn is not None and (cfg.mnn_epochs is None or epoch in cfg.mnn_epochs
+                                            or epoch == cfg.epochs):
                     from snnc.compiler.targets.mnn import to_mnn
 
                     was = model.training
@@ -325,7 +328,8 @@ def on_crossbars(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ``test_mnn`` one (train and validation accuracy stay the float network's), selections recomputed."""
     out = []
     for run in runs:
-        history = [dict(r, test_acc=r["test_mnn_acc"], test_mean=r["test_mnn_mean"]) for r in run["history"]]
+        history = [dict(r, test_acc=r["test_mnn_acc"], test_mean=r["test_mnn_mean"]) for r in run["history"]
+                   if "test_mnn_acc" in r]
         out.append(dict(run, history=history, selection=select(history)))
     return out
 
@@ -363,6 +367,25 @@ def fmt(values: Sequence[float], flag_above: float | None = None) -> str:
         return "—"
     flag = " ⚠" if flag_above is not None and m > flag_above else ""
     return f"{100 * m:.1f} ± {100 * s:.1f}{flag}"
+
+
+def read_runs(path: Path, key: str) -> dict[str, list[dict[str, Any]]]:
+    """The runs under ``key`` of a ``results.json`` written by a reproduction, with environment keys as ints again
+    (JSON made them strings)."""
+    runs = json.loads(Path(path).read_text())[key]
+    for results in runs.values():
+        for run in results:
+            for record in run["history"]:
+                for name, value in record.items():
+                    if name.endswith("_acc") and isinstance(value, dict):
+                        record[name] = {int(k): v for k, v in value.items()}
+    return runs
+
+
+def merge_runs(into: dict[str, list], more: dict[str, list]) -> None:
+    """Add the runs (seeds) of ``more`` to ``into``, setting by setting."""
+    for name, results in more.items():
+        into.setdefault(name, []).extend(results)
 
 
 def write_json(path: Path, payload: Any) -> Path:

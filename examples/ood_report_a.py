@@ -11,7 +11,10 @@ Columns (each cell: test accuracy, mean ± std over the seeds, at epochs 1, 5, 1
   (flip 0.9) as the target;
 * DANN2: ``dann`` with grey MNIST as the source and Colored MNIST (flip 0.9) as the target (``--dann-grey
   colour``, the default: the grey source digit in the red and green channels only, so source and target differ in
-  colour, not in a blue channel the target never uses; ``all``: in every channel);
+  colour, not in a blue channel the target never uses; ``all``: in every channel). Both DANN columns put the
+  discriminator on ``lif1``, the first convolution block's output (``--dann-option features=NODE`` to change): on
+  the penultimate features (``lif3``) the adversarial game swung the test accuracy between 11% and 88% from epoch
+  to epoch, on ``lif1`` it settles;
 * MNN: the Balanced networks, scored at every epoch on simulated memristive crossbars (the mnn target, MemTorch;
   ``--mnn-*`` options: by default 10% stuck devices, 5% at LRS and 5% at HRS, 16 conductance states, a 6-bit ADC);
 * MNN-noise: the Balanced ann trained on noisy inputs (Gaussian, ``--noise`` standard deviation, clipped to
@@ -37,8 +40,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ood_common import (NOISE_CEILING, RunConfig, at_epoch, fmt, load_data, on_crossbars,  # noqa: E402
-                        plot_runs, train_run, write_json)
+from ood_common import (NOISE_CEILING, RunConfig, at_epoch, fmt, load_data, merge_runs,  # noqa: E402
+                        on_crossbars, plot_runs, read_runs, train_run, write_json)
+
+from snnc.quick import parse_params  # noqa: E402
 
 SPEC = str(Path(__file__).resolve().parents[1] / "specs" / "ood_cnn.yaml")
 EPOCHS = (1, 5, 10, 20, 30)
@@ -60,15 +65,16 @@ def plan(args) -> dict[str, tuple[str, dict, dict, str, dict, tuple[int, ...] | 
     snn = {"target": "snn", "params": {}, "lr": args.lr, "batch_size": args.batch_size,
            "timesteps": args.timesteps, "loss": "mse_count_loss"}
     coloured = {"envs": (0.1, 0.2)}
-    mnn = {} if args.no_mnn else {"mnn": mnn_options(args)}
+    mnn = {} if args.no_mnn else {"mnn": mnn_options(args), "mnn_epochs": EPOCHS}
+    dann = {"features": "lif1", **parse_params(args.dann_option)}
     return {
         "Origin": ("erm", {}, ann, "irm-colored-mnist", coloured, None),
         "Balanced": ("balanced", {}, {**ann, **mnn}, "irm-colored-mnist", coloured, None),
         "Balanced (noisy inputs)": ("balanced", {}, {**ann, **mnn, "input_noise": args.noise}, "irm-colored-mnist",
                                     coloured, None),
         "SNN": ("balanced", {}, snn, "irm-colored-mnist", coloured, None),
-        "DANN1": ("dann", {"source_envs": (0, 1)}, ann, "irm-colored-mnist", {"envs": (0.1, 0.2, 0.9)}, (0, 1)),
-        "DANN2": ("dann", {"source_envs": (0,)}, ann, "grey-colored-mnist", {"grey": args.dann_grey}, (0,)),
+        "DANN1": ("dann", {"source_envs": (0, 1), **dann}, ann, "irm-colored-mnist", {"envs": (0.1, 0.2, 0.9)}, (0, 1)),
+        "DANN2": ("dann", {"source_envs": (0,), **dann}, ann, "grey-colored-mnist", {"grey": args.dann_grey}, (0,)),
     }
 
 
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="two epochs on the bundled sample, one seed")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--per-env", type=int, default=5000, help="images per training environment")
+    p.add_argument("--per-env", type=int, default=20000, help="images per training environment")
     p.add_argument("--test-images", type=int, default=5000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -104,9 +110,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--no-mnn", action="store_true", help="skip the MNN columns (no MemTorch needed)")
     p.add_argument("--dann-grey", choices=("colour", "all"), default="colour",
                    help="DANN2's grey source: in the red and green channels, or in all three")
+    p.add_argument("--dann-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the dann method for both DANN columns (repeatable)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--only", nargs="*", help="run only these columns (MNN needs Balanced, MNN-noise its own run)")
+    p.add_argument("--merge", nargs="*", type=Path, default=[], metavar="RESULTS_JSON",
+                   help="add the runs of earlier results.json files (e.g. seeds run in other processes) to the tables")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
@@ -133,6 +143,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results[name].append(run)
             print(f"  {name:9s} seed {seed}: test by epoch "
                   f"{[round(100 * r['test_mean'], 1) for r in run['history']]} ({run['seconds']:.0f} s)", flush=True)
+    for path in args.merge:
+        merge_runs(results, read_runs(path, "results"))
     columns = table_columns(results, args.only)
     shown = [e for e in EPOCHS if e <= args.epochs] or [args.epochs]
     lines = [f"# Report A reproduction ({'quick' if args.quick else 'reduced'})", "", f"settings: {vars(args)}", "",

@@ -27,7 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ood_common import NOISE_CEILING, RunConfig, fmt, load_data, plot_runs, train_run, write_json  # noqa: E402
+from ood_common import (NOISE_CEILING, RunConfig, fmt, load_data, merge_runs, plot_runs, read_runs,  # noqa: E402
+                        train_run, write_json)
 
 SPEC = str(Path(__file__).resolve().parents[1] / "specs" / "irm_mlp.yaml")
 
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--no-ann", action="store_true", help="skip the ann reference row")
     p.add_argument("--no-gaps", action="store_true", help="skip table 2")
     p.add_argument("--only", nargs="*", help="run only these settings of table 1")
+    p.add_argument("--merge", nargs="*", type=Path, default=[], metavar="RESULTS_JSON",
+                   help="add the runs of earlier results.json files (e.g. seeds run in other processes) to the tables")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     seeds = [0] if args.quick else list(range(args.first_seed, args.first_seed + args.seeds))
@@ -141,6 +144,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for gap in ("10/20", "5/25", "2.5/27.5", "0/30"):
             gaps[gap] = run_setting(f"Similarity 1, gap {gap}", method, options, overrides,
                                     dict(data_options, gap=gap), seeds, args.quick, args.progress, args.threads)
+    for path in args.merge:
+        merge_runs(table1, read_runs(path, "table1"))
+        merge_runs(gaps, read_runs(path, "gaps"))
     lines = [f"# Report B reproduction ({'quick' if args.quick else 'reduced'})", "",
              f"settings: {vars(args)}", "", "## Table 1: 10%/20% training environments, 90% test", ""]
     lines += table_rows(table1)
