@@ -78,11 +78,6 @@ class Data:
     val_envs: tuple[int, ...] | None = None
 
 
-def subset(data: IRMColoredMNIST, index: torch.Tensor) -> IRMColoredMNIST:
-    """The images ``index`` of a dataset, as a dataset of the same kind (keeps colours and environments)."""
-    return data.select(index)
-
-
 def load_data(name: str, *, val_fraction: float = 0.1, seed: int = 0, val_envs: tuple[int, ...] | None = None,
               data_dir: Any = None, test_per_env: int | None = None, **options) -> Data:
     """Read a dataset's train and test splits and hold out ``val_fraction`` of each training environment.
@@ -99,15 +94,14 @@ def load_data(name: str, *, val_fraction: float = 0.1, seed: int = 0, val_envs: 
     full = load_dataset(name, "train", data_dir, seed=seed, **options)
     test = load_dataset(name, "test", data_dir, seed=seed, **{k: v for k, v in options.items() if k != "per_env"})
     if test_per_env is not None:
-        test = subset(test, torch.arange(min(test_per_env, len(test))))
+        test = test.select(torch.arange(min(test_per_env, len(test))))
     gen = torch.Generator().manual_seed(seed + 1000)
     val_mask = torch.zeros(len(full), dtype=torch.bool)
     for e in range(len(full.environments)):
         idx = torch.nonzero(full.envs == e).squeeze(1)
         idx = idx[torch.randperm(len(idx), generator=gen)]
         val_mask[idx[: max(1, round(len(idx) * val_fraction))]] = True
-    return Data(subset(full, torch.nonzero(~val_mask).squeeze(1)), subset(full, torch.nonzero(val_mask).squeeze(1)),
-                test, val_envs)
+    return Data(full.select(~val_mask), full.select(val_mask), test, val_envs)
 
 
 @dataclass
@@ -184,14 +178,6 @@ def irm_code_model(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _tensors(dataset: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    if isinstance(dataset, Subset):
-        x, y, e = _tensors(dataset.dataset)
-        index = torch.as_tensor(list(dataset.indices), dtype=torch.long)
-        return x[index], y[index], e[index]
-    return dataset.tensors()
-
-
 @torch.no_grad()
 def accuracy_by_env(model: torch.nn.Module, data: IRMColoredMNIST, decoding: str | None,
                     limit: int | None = None, batch: int = 2000) -> dict[int, float]:
@@ -241,8 +227,7 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
     cls = METHODS.get(cfg.method)
     dummy = MethodContext(graph, spiking, decoding, loss_fn, cfg.epochs, 1)
     method = cls(cls.Options(**cfg.options), dummy)
-    prepared = method.prepare_dataset(train_set)
-    x, y, env = _tensors(prepared)
+    x, y, env = as_irm_dataset(method.prepare_dataset(train_set), train_set).tensors()
     # Why: held-out images are scored as the method sees its training data (``balanced`` resamples them the same
     # way), so training-domain validation measures what the method optimises; other methods leave them as they are.
     val_set = as_irm_dataset(method.prepare_dataset(data.val), data.val)
