@@ -23,6 +23,18 @@ def repo() -> Path:
     return REPO
 
 
+def assert_same_run(got, want, what: object = None) -> None:
+    """Two runs of one network that lay the batch out differently (time steps folded into the batch, chunks of
+    steps, blocks of rows) agree to float64 rounding. Not bit for bit: a BLAS may sum a matrix product in
+    another order for another number of rows (CI's CPU did, by 1e-7 in float32, where this machine's did not),
+    so the tests that compare layouts run in float64, where such a difference cannot flip a spike, and allow
+    1e-12."""
+    import torch
+
+    assert got.dtype == want.dtype == torch.float64, "compare layouts in float64 (see assert_same_run)"
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12, msg=lambda m: f"{what}: {m}" if what else m)
+
+
 TINY_CNN = """\
 name: tiny_cnn
 input: {shape: [1, 28, 28], range: [0, 1]}
