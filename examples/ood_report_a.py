@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="two epochs on the bundled sample, one seed")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--per-env", type=int, default=20000, help="images per training environment")
+    p.add_argument("--per-env", type=int, default=10000, help="images per training environment (90%% trained on)")
     p.add_argument("--test-images", type=int, default=5000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
