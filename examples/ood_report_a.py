@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="two epochs on the bundled sample, one seed")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--per-env", type=int, default=10000, help="images per training environment (90%% trained on)")
+    p.add_argument("--per-env", type=int, default=5000, help="images per training environment (90%% trained on)")
     p.add_argument("--test-images", type=int, default=5000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             **overrides)
             run = train_run(cfg, data, progress=args.progress, label=f"{name} seed {seed}")
             results[name].append(run)
+            # Why: an interrupted reproduction keeps every finished run (--merge reads this file)
+            write_json(args.out / "results.partial.json", {"args": {k: str(v) for k, v in vars(args).items()},
+                                                           "results": results})
             print(f"  {name:9s} seed {seed}: test by epoch "
                   f"{[round(100 * r['test_mean'], 1) for r in run['history']]} ({run['seconds']:.0f} s)", flush=True)
     for path in args.merge:

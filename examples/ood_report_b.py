@@ -95,6 +95,12 @@ def table_rows(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     return rows
 
 
+def _save_partial(args, table1: dict, gaps: dict) -> None:
+    """Every finished setting so far, in ``results.partial.json`` (an interrupted run loses none; --merge reads it)."""
+    write_json(args.out / "results.partial.json", {"args": {k: str(v) for k, v in vars(args).items()},
+                                                   "table1": table1, "gaps": gaps})
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the reproduction; returns the results written to ``results.json``."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--ann-steps", type=int, default=501)
     p.add_argument("--no-ann", action="store_true", help="skip the ann reference row")
     p.add_argument("--no-gaps", action="store_true", help="skip table 2")
+    p.add_argument("--no-table1", action="store_true", help="skip table 1 (e.g. to run table 2 in another process)")
     p.add_argument("--only", nargs="*", help="run only these settings of table 1")
     p.add_argument("--merge", nargs="*", type=Path, default=[], metavar="RESULTS_JSON",
                    help="add the runs of earlier results.json files (e.g. seeds run in other processes) to the tables")
@@ -137,15 +144,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     table1: dict[str, list] = {}
     for name, (method, options, overrides) in plan["table1"].items():
-        if args.only and name not in args.only:
+        if args.no_table1 or (args.only and name not in args.only):
             continue
         table1[name] = run_setting(name, method, options, overrides, data_options, seeds, args.quick, args.progress, args.threads)
+        _save_partial(args, table1, {})
     gaps: dict[str, list] = {}
     if not args.no_gaps:
         method, options, overrides = plan["gap_method"]
         for gap in ("10/20", "5/25", "2.5/27.5", "0/30"):
             gaps[gap] = run_setting(f"Similarity 1, gap {gap}", method, options, overrides,
                                     dict(data_options, gap=gap), seeds, args.quick, args.progress, args.threads)
+            _save_partial(args, table1, gaps)
     for path in args.merge:
         merge_runs(table1, read_runs(path, "table1"))
         merge_runs(gaps, read_runs(path, "gaps"))

@@ -42,6 +42,12 @@ def test_report_b_quick(tmp_path):
     assert "Similarity 2" in tables and "oracle" in tables and "gap 0/30" in tables
     assert json.loads((tmp_path / "results.json").read_text())["table1"]
     assert is_png(tmp_path / "curves_table1.png") and is_png(tmp_path / "curves_gaps.png")
+    partial = json.loads((tmp_path / "results.partial.json").read_text())  # what an interruption would keep
+    assert set(partial["table1"]) == set(payload["table1"]) and set(partial["gaps"]) == set(payload["gaps"])
+    merged = example("ood_report_b").main(["--quick", "--out", str(tmp_path / "merged"), "--no-table1", "--no-gaps",
+                                           "--merge", str(tmp_path / "results.partial.json")])  # tables from files
+    assert set(merged["table1"]) == set(payload["table1"]) and set(merged["gaps"]) == set(payload["gaps"])
+    assert (tmp_path / "merged" / "tables.md").read_text().count("| IRM |") == 3  # val, oracle, last
 
 
 @pytest.mark.slow
@@ -60,6 +66,8 @@ def test_report_a_quick(tmp_path):
     mnn_row = next(line for line in tables.splitlines() if line.startswith("| MNN |"))
     assert "—" not in mnn_row
     assert is_png(tmp_path / "curves.png")
+    partial = json.loads((tmp_path / "results.partial.json").read_text())  # what an interruption would keep
+    assert {k: len(v) for k, v in partial["results"].items()} == {k: len(v) for k, v in payload["results"].items()}
 
 
 def test_selection_protocols_on_a_hand_made_history():
