@@ -378,6 +378,15 @@ def write_json(path: Path, payload: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(payload, indent=2, default=float) + "\n").encode())
 
 
+def write_results(path: Path, args: Any, **parts: Any) -> dict[str, Any]:
+    """Write a reproduction's results (its arguments, then ``parts``) as JSON, atomically, and return them:
+    ``results.json`` at the end, ``results.partial.json`` after every finished run (so an interruption loses
+    none; ``--merge`` reads both)."""
+    payload = {"args": {k: str(v) for k, v in vars(args).items()}, **parts}
+    write_json(path, payload)
+    return payload
+
+
 def plot_runs(runs: dict[str, list[dict[str, Any]]], path: Path, title: str) -> Path:
     """Train (dashed) and test (solid) accuracy by epoch for each setting (mean over its seeds)."""
     from matplotlib.figure import Figure

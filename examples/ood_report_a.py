@@ -41,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ood_common import (NOISE_CEILING, RunConfig, at_epoch, fmt, load_data, merge_runs,  # noqa: E402
-                        on_crossbars, plot_runs, read_runs, train_run, write_json)
+                        on_crossbars, plot_runs, read_runs, train_run, write_results)
 
 from snnc.quick import parse_params  # noqa: E402
 
@@ -141,9 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                             **overrides)
             run = train_run(cfg, data, progress=args.progress, label=f"{name} seed {seed}")
             results[name].append(run)
-            # Why: an interrupted reproduction keeps every finished run (--merge reads this file)
-            write_json(args.out / "results.partial.json", {"args": {k: str(v) for k, v in vars(args).items()},
-                                                           "results": results})
+            write_results(args.out / "results.partial.json", args, results=results)
             print(f"  {name:9s} seed {seed}: test by epoch "
                   f"{[round(100 * r['test_mean'], 1) for r in run['history']]} ({run['seconds']:.0f} s)", flush=True)
     for path in args.merge:
@@ -166,9 +164,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (args.out / "tables.md").write_text("\n".join(lines))
     if columns:
         plot_runs(columns, args.out / "curves.png", "report A: binary Colored MNIST, CNN")
-    payload = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
-               "seconds": time.perf_counter() - started}
-    write_json(args.out / "results.json", payload)
+    payload = write_results(args.out / "results.json", args, results=results, seconds=time.perf_counter() - started)
     print("\n".join(lines))
     return payload
 

@@ -24,12 +24,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ood_common import (NOISE_CEILING, RunConfig, fmt, load_data, merge_runs, plot_runs, read_runs,  # noqa: E402
-                        train_run, write_json)
+                        train_run, write_results)
 
 SPEC = str(Path(__file__).resolve().parents[1] / "specs" / "irm_mlp.yaml")
 
@@ -62,19 +62,17 @@ def settings(quick: bool, args) -> dict[str, Any]:
 
 
 def run_setting(name: str, method: str, options: dict, overrides: dict, data_options: dict, seeds, quick: bool,
-                progress: bool, threads: int = 2) -> list[dict[str, Any]]:
-    """Every seed of one setting."""
-    results = []
+                progress: bool, threads: int = 2) -> Iterator[dict[str, Any]]:
+    """Every seed of one setting, each run as it finishes."""
     for seed in seeds:
         data = load_data("irm-colored-mnist", seed=seed, **data_options)
         cfg = RunConfig(SPEC, method=method, options=options, seed=seed, threads=threads, **overrides)
         result = train_run(cfg, data, progress=progress, label=f"{name} seed {seed}")
-        results.append(result)
         sel = result["selection"]
         print(f"  {name:28s} seed {seed}: val-selected test {100 * sel['val']['test']:.1f}%, oracle test "
               f"{100 * sel['oracle']['test']:.1f}%, last test {100 * sel['last']['test']:.1f}% "
               f"({result['seconds']:.0f} s)", flush=True)
-    return results
+        yield result
 
 
 def table_rows(results: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -94,12 +92,6 @@ def table_rows(results: dict[str, list[dict[str, Any]]]) -> list[str]:
             rows.append(f"| {name} | {protocol} | {fmt(env0)} | {fmt(env1)} | {fmt(test, NOISE_CEILING)} | "
                         f"{','.join(epochs)} |")
     return rows
-
-
-def _save_partial(args, table1: dict, gaps: dict) -> None:
-    """Every finished setting so far, in ``results.partial.json`` (an interrupted run loses none; --merge reads it)."""
-    write_json(args.out / "results.partial.json", {"args": {k: str(v) for k, v in vars(args).items()},
-                                                   "table1": table1, "gaps": gaps})
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -147,15 +139,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, (method, options, overrides) in plan["table1"].items():
         if args.no_table1 or (args.only and name not in args.only):
             continue
-        table1[name] = run_setting(name, method, options, overrides, data_options, seeds, args.quick, args.progress, args.threads)
-        _save_partial(args, table1, {})
+        table1[name] = []
+        for run in run_setting(name, method, options, overrides, data_options, seeds, args.quick, args.progress,
+                               args.threads):
+            table1[name].append(run)
+            write_results(args.out / "results.partial.json", args, table1=table1, gaps={})
     gaps: dict[str, list] = {}
     if not args.no_gaps:
         method, options, overrides = plan["gap_method"]
         for gap in ("10/20", "5/25", "2.5/27.5", "0/30"):
-            gaps[gap] = run_setting(f"Similarity 1, gap {gap}", method, options, overrides,
-                                    dict(data_options, gap=gap), seeds, args.quick, args.progress, args.threads)
-            _save_partial(args, table1, gaps)
+            gaps[gap] = []
+            for run in run_setting(f"Similarity 1, gap {gap}", method, options, overrides,
+                                   dict(data_options, gap=gap), seeds, args.quick, args.progress, args.threads):
+                gaps[gap].append(run)
+                write_results(args.out / "results.partial.json", args, table1=table1, gaps=gaps)
     for path in args.merge:
         merge_runs(table1, read_runs(path, "table1"))
         merge_runs(gaps, read_runs(path, "gaps"))
@@ -171,9 +168,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         plot_runs(table1, args.out / "curves_table1.png", "report B: IRM Colored MNIST, snn")
     if gaps:
         plot_runs({f"gap {g}": r for g, r in gaps.items()}, args.out / "curves_gaps.png", "Similarity 1 by gap")
-    payload = {"args": {k: str(v) for k, v in vars(args).items()}, "table1": table1, "gaps": gaps,
-               "seconds": time.perf_counter() - started}
-    write_json(args.out / "results.json", payload)
+    payload = write_results(args.out / "results.json", args, table1=table1, gaps=gaps,
+                            seconds=time.perf_counter() - started)
     print("\n".join(lines))
     return payload
 
