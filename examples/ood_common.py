@@ -44,6 +44,7 @@ from snnc.runtime.data import load_dataset
 from snnc.runtime.data.irm_colored import IRMColoredMNIST
 from snnc.runtime.losses import resolve_loss
 from snnc.runtime.methods import METHODS, Batch, MethodContext, StepInfo
+from snnc.runtime.methods.envs import WithAttribute
 from snnc.runtime.metrics import scores
 
 ORACLE_TRAIN_ACC = 0.70
@@ -227,10 +228,16 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
     cls = METHODS.get(cfg.method)
     dummy = MethodContext(graph, spiking, decoding, loss_fn, cfg.epochs, 1)
     method = cls(cls.Options(**cfg.options), dummy)
-    x, y, env = as_irm_dataset(method.prepare_dataset(train_set), train_set).tensors()
+    prepared = method.prepare_dataset(train_set)
+    attr = None
+    if isinstance(prepared, WithAttribute):  # the method reads each image's colour (Batch.attr)
+        attr, prepared = prepared.attribute, prepared.dataset
+    x, y, env = as_irm_dataset(prepared, train_set).tensors()
     # Why: held-out images are scored as the method sees its training data (``balanced`` resamples them the same
     # way), so training-domain validation measures what the method optimises; other methods leave them as they are.
-    val_set = as_irm_dataset(method.prepare_dataset(data.val), data.val)
+    prepared_val = method.prepare_dataset(data.val)
+    val_set = as_irm_dataset(prepared_val.dataset if isinstance(prepared_val, WithAttribute) else prepared_val,
+                             data.val)
     n = len(x)
     bs = n if cfg.batch_size is None else min(cfg.batch_size, n)
     steps = max(1, n // bs)
@@ -258,7 +265,7 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
                 xb = x[pick]
                 if cfg.input_noise > 0:
                     xb = (xb + cfg.input_noise * torch.randn(xb.shape, generator=gen)).clamp_(0, 1)
-                out = method.step(model, Batch(xb, y[pick], env[pick]), StepInfo(epoch, cfg.epochs, step, steps))
+                out = method.step(model, Batch(xb, y[pick], env[pick], None if attr is None else attr[pick]), StepInfo(epoch, cfg.epochs, step, steps))
                 opt.zero_grad(set_to_none=True)
                 out.loss.backward()
                 opt.step()

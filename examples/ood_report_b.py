@@ -51,6 +51,8 @@ def settings(quick: bool, args) -> dict[str, Any]:
         "IRM": ("irm", irm_snn, snn),
         "Similarity 1": ("spike_similarity", {"lam": args.lam}, snn),
         "Similarity 2": ("spike_similarity", {"lam": args.lam, "layer": "lif2"}, snn),
+        "Similarity 3 (cross-colour)": ("spike_similarity",
+                                        {"lam": args.lam_cross, "pairing": "other-colour", "centre": True}, snn),
     }
     if not args.no_ann:
         ann = {"target": "ann", "epochs": 3 if quick else args.ann_steps, "batch_size": None,
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="snn with a non-spiking read-out (output_spike false); --no-readout: spiking output layer")
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--lam", type=float, default=1.0, help="λ of spike similarity at the last epoch")
+    p.add_argument("--lam-cross", type=float, default=1.0,
+                   help="λ of cross-colour spike similarity (Similarity 3) at the last epoch")
     p.add_argument("--ann-steps", type=int, default=501)
     p.add_argument("--no-ann", action="store_true", help="skip the ann reference row")
     p.add_argument("--no-gaps", action="store_true", help="skip table 2")

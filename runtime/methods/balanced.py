@@ -20,9 +20,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import Subset
 
-from snnc.compiler.errors import UnsupportedError
-
+from .envs import attribute_of
 from .erm import ERM
+
+__all__ = ["Balanced", "BalancedOptions", "attribute_of", "balanced_indices"]
 
 
 class BalancedOptions(BaseModel):
@@ -33,23 +34,6 @@ class BalancedOptions(BaseModel):
                                                        "their label, or repeat up to the largest")
     attribute: str = Field("colors", description="the dataset attribute holding each sample's spurious feature")
     seed: int = Field(0, description="seed of the resampling")
-
-
-def attribute_of(dataset: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(targets, attribute)`` of every sample of a dataset, looking through ``Subset`` wrappers.
-
-    Raises:
-        UnsupportedError: the dataset (or the one under its subsets) has no ``targets`` or no such attribute.
-    """
-    if isinstance(dataset, Subset):
-        targets, values = attribute_of(dataset.dataset, name)
-        index = torch.as_tensor(list(dataset.indices), dtype=torch.long)
-        return targets[index], values[index]
-    if not hasattr(dataset, name) or not hasattr(dataset, "targets"):
-        raise UnsupportedError(f"method 'balanced' needs a dataset whose samples carry a '{name}' attribute (the "
-                               f"spurious feature) and 'targets'; {type(dataset).__name__} has none: use "
-                               "irm-colored-mnist or colored-mnist, or --method-option attribute=NAME")
-    return torch.as_tensor(dataset.targets).long(), torch.as_tensor(getattr(dataset, name)).long()
 
 
 def balanced_indices(targets: torch.Tensor, attribute: torch.Tensor, mode: str = "undersample",
@@ -96,5 +80,5 @@ class Balanced(ERM):
     Options = BalancedOptions
 
     def prepare_dataset(self, dataset: Any) -> Subset:
-        targets, values = attribute_of(dataset, self.options.attribute)
+        targets, values = attribute_of(dataset, self.options.attribute, self.name)
         return Subset(dataset, balanced_indices(targets, values, self.options.mode, self.options.seed))

@@ -32,27 +32,33 @@ class Batch:
         x: inputs ``[B, ...]``.
         y: targets ``[B]`` (or ``[B, H, W]``).
         env: the environment / domain of each sample (long ``[B]``), or None.
+        attr: each sample's spurious attribute (e.g. its colour, long ``[B]``) when the method's
+            :meth:`Method.prepare_dataset` asked for it (:class:`WithAttribute`), else None.
     """
 
     x: Tensor
     y: Tensor
     env: Tensor | None = None
+    attr: Tensor | None = None
 
     @classmethod
     def of(cls, raw: Any) -> "Batch":
-        """A batch from what a loader yields: ``(x, y)``, ``(x, y, env)`` or a dict with those keys."""
+        """A batch from what a loader yields: ``(x, y)``, ``(x, y, env)``, ``(x, y, env, attr)`` or a dict with
+        those keys."""
         if isinstance(raw, Batch):
             return raw
         if isinstance(raw, Mapping):
-            return cls(raw["x"], raw["y"], raw.get("env"))
-        if isinstance(raw, (tuple, list)) and len(raw) in (2, 3):
+            return cls(raw["x"], raw["y"], raw.get("env"), raw.get("attr"))
+        if isinstance(raw, (tuple, list)) and len(raw) in (2, 3, 4):
             return cls(*raw)
-        raise UnsupportedError("a training batch must be (x, y), (x, y, env) or a dict with x, y and env")
+        raise UnsupportedError("a training batch must be (x, y), (x, y, env), (x, y, env, attr) or a dict with "
+                               "x, y, env and attr")
 
     def to(self, device: Any) -> "Batch":
         """The batch on ``device``."""
         env = self.env.to(device) if self.env is not None else None
-        return Batch(self.x.to(device), self.y.to(device), env)
+        attr = self.attr.to(device) if self.attr is not None else None
+        return Batch(self.x.to(device), self.y.to(device), env, attr)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset, Subset
 
 from snnc.compiler.errors import UnsupportedError
 
@@ -95,3 +96,41 @@ def mean_features(t: Tensor, node_rank: int) -> Tensor:
     if time_major(t, node_rank):
         t = t.mean(0)
     return t.flatten(1)
+
+
+def attribute_of(dataset: Any, name: str, method: str = "balanced") -> tuple[Tensor, Tensor]:
+    """``(targets, attribute)`` of every sample of a dataset, looking through ``Subset`` wrappers.
+
+    Raises:
+        UnsupportedError: the dataset (or the one under its subsets) has no ``targets`` or no such attribute.
+    """
+    if isinstance(dataset, Subset):
+        targets, values = attribute_of(dataset.dataset, name, method)
+        index = torch.as_tensor(list(dataset.indices), dtype=torch.long)
+        return targets[index], values[index]
+    if not hasattr(dataset, name) or not hasattr(dataset, "targets"):
+        raise UnsupportedError(f"method '{method}' needs a dataset whose samples carry a '{name}' attribute (the "
+                               f"spurious feature) and 'targets'; {type(dataset).__name__} has none: use "
+                               "irm-colored-mnist or colored-mnist, or --method-option attribute=NAME")
+    return torch.as_tensor(dataset.targets).long(), torch.as_tensor(getattr(dataset, name)).long()
+
+
+class WithAttribute(Dataset):
+    """A dataset whose items ``(x, y, env)`` gain the sample's spurious attribute: ``(x, y, env, attr)``.
+
+    For methods that need each sample's colour in the batch (:attr:`Batch.attr`); built by their
+    :meth:`~snnc.runtime.methods.base.Method.prepare_dataset` from the attribute :func:`attribute_of` reads.
+    """
+
+    def __init__(self, dataset: Any, name: str = "colors", method: str = "spike_similarity"):
+        self.dataset = dataset
+        self.targets, self.attribute = attribute_of(dataset, name, method)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        item = self.dataset[index]
+        if not isinstance(item, (tuple, list)) or len(item) != 3:
+            raise UnsupportedError("a dataset with a per-sample attribute must yield (x, y, env) items")
+        return (*item, int(self.attribute[index]))

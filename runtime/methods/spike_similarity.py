@@ -15,6 +15,18 @@ is sample ``i``'s whole spike train, flattened over time and neurons:
 * ``layer: NODE`` (variant 2, "hidden"): the outputs of that IR node over time ``[T, ...]`` (an ann: its
   activations).
 
+``pairing: other-colour`` (variant 3, "cross-colour") pairs only samples whose spurious attribute (the colour,
+read from the dataset's ``attribute``, default ``colors``) differs: the ``n``-th sample of label ``y`` and colour
+``c`` in ``a`` with the ``n``-th of label ``y`` and another colour in ``b``. With the default pairing most pairs
+share their colour too (colour agrees with the label in 85% of the training images), so the term does not
+discourage reading the colour; across colours it does: a red and a green image of one label must fire alike.
+Like ``balanced``, this variant uses each training image's colour.
+
+``centre: true`` removes, at each time step, the mean over the compared units (output classes or the layer's
+neurons) before the cosine. Without it a non-spiking read-out can make any two outputs alike by adding one large
+value to every class, which leaves its decision as it was; centred, the cosine of two binary read-outs is that of
+their class margins, so it is low exactly when the two images are classified apart.
+
 ``λ_k`` rises linearly from 0 in epoch 1 to ``λ`` in epoch ``K`` (``ramp_epochs``, default: the run's epochs).
 """
 
@@ -23,13 +35,15 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from snnc.compiler.errors import UnsupportedError
 
 from .base import Batch, Method, MethodContext, StepInfo, StepOutput
-from .envs import flat_train, require_env
+from .envs import WithAttribute, require_env, time_major
 
 
 class SpikeSimilarityOptions(BaseModel):
@@ -41,6 +55,11 @@ class SpikeSimilarityOptions(BaseModel):
     envs: tuple[int, int] | None = Field(None, description="the two environments paired (default: the two lowest "
                                          "in the batch)")
     ramp_epochs: int | None = Field(None, ge=1, description="epochs over which λ rises from 0 (default: all)")
+    pairing: Literal["label", "other-colour"] = Field("label", description="pair same-label samples (label), or "
+                                                      "same-label samples of different colours (other-colour)")
+    attribute: str = Field("colors", description="the dataset attribute holding the colour (other-colour pairing)")
+    centre: bool = Field(False, description="remove each time step's mean over the compared units before the "
+                         "cosine (a common offset then cannot make two trains alike)")
 
 
 def dissimilarity(a: Tensor, b: Tensor) -> Tensor:
@@ -48,15 +67,27 @@ def dissimilarity(a: Tensor, b: Tensor) -> Tensor:
     return (1.0 - F.cosine_similarity(a, b, dim=1, eps=1e-8)).mean()
 
 
-def pair_by_label(y: Tensor, env: Tensor, a: int, b: int) -> tuple[Tensor, Tensor]:
-    """Indices ``(i, j)`` pairing, label by label and in batch order, samples of environment ``a`` with ``b``."""
+def pair_by_label(y: Tensor, env: Tensor, a: int, b: int,
+                  attr: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Indices ``(i, j)`` pairing, label by label and in batch order, samples of environment ``a`` with ``b``.
+
+    With ``attr`` (each sample's colour), only samples of different colours are paired: within each label, the
+    samples of colour ``c`` in ``a`` with those of colour ``c'`` ≠ ``c`` in ``b``, for every ordered pair of colours.
+    """
     first, second = [], []
     for label in torch.unique(y):
-        ia = torch.nonzero((env == a) & (y == label)).squeeze(1)
-        ib = torch.nonzero((env == b) & (y == label)).squeeze(1)
-        n = min(len(ia), len(ib))
-        first.append(ia[:n])
-        second.append(ib[:n])
+        in_a, in_b = (env == a) & (y == label), (env == b) & (y == label)
+        if attr is None:
+            groups = [(in_a, in_b)]
+        else:
+            colours = torch.unique(attr[in_a | in_b]).tolist()
+            groups = [(in_a & (attr == c), in_b & (attr == d)) for c in colours for d in colours if c != d]
+        for mask_a, mask_b in groups:
+            ia = torch.nonzero(mask_a).squeeze(1)
+            ib = torch.nonzero(mask_b).squeeze(1)
+            n = min(len(ia), len(ib))
+            first.append(ia[:n])
+            second.append(ib[:n])
     if not first:
         empty = torch.zeros(0, dtype=torch.long, device=y.device)
         return empty, empty
@@ -89,17 +120,27 @@ class SpikeSimilarity(Method):
                 raise UnsupportedError(f"method 'spike_similarity': the graph has no node '{options.layer}' "
                                        f"(its nodes: {known})") from None
 
+    def prepare_dataset(self, dataset: Any) -> Any:
+        if self.options.pairing == "other-colour":
+            return WithAttribute(dataset, self.options.attribute, self.name)
+        return dataset
+
     @property
     def taps(self) -> tuple[str, ...]:
         return (self.options.layer,) if self.options.layer else ()
 
     def trains(self, output, tapped: dict[str, Tensor]) -> Tensor:
-        """Each sample's compared train, flattened: ``[B, D]``."""
+        """Each sample's compared train, flattened: ``[B, D]`` (with ``centre``, each step's mean removed)."""
         if self.options.layer:
-            return flat_train(tapped[self.options.layer], self.rank)
-        if isinstance(output, Tensor):
-            return output.flatten(1)
-        return output[0].transpose(0, 1).flatten(1)
+            t = tapped[self.options.layer]
+            per_step = t.transpose(0, 1).flatten(2) if time_major(t, self.rank) else t.flatten(1).unsqueeze(1)
+        elif isinstance(output, Tensor):
+            per_step = output.flatten(1).unsqueeze(1)
+        else:
+            per_step = output[0].transpose(0, 1).flatten(2)
+        if self.options.centre:
+            per_step = per_step - per_step.mean(dim=2, keepdim=True)
+        return per_step.flatten(1)
 
     def step(self, model, batch: Batch, info: StepInfo) -> StepOutput:
         env = require_env(batch, self.name)
@@ -110,7 +151,14 @@ class SpikeSimilarity(Method):
         else:
             present = sorted(int(e) for e in torch.unique(env))
             a, b = (present + present[-1:])[:2] if present else (0, 0)
-        i, j = pair_by_label(batch.y, env, a, b)
+        attr = None
+        if self.options.pairing == "other-colour":
+            if batch.attr is None:
+                raise UnsupportedError("method 'spike_similarity' with pairing other-colour needs each sample's "
+                                       "colour in the batch (x, y, env, attr); train through snnc train or "
+                                       "give the batches an attr")
+            attr = batch.attr
+        i, j = pair_by_label(batch.y, env, a, b, attr)
         trains = self.trains(output, tapped)
         term = dissimilarity(trains[i], trains[j]) if len(i) and a != b else trains.sum() * 0.0
         lam = ramp(info.epoch, self.options.ramp_epochs or info.epochs, self.options.lam)

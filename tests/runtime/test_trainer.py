@@ -155,3 +155,18 @@ def test_a_method_that_needs_environments_refuses_data_without_them(tmp_path, ti
     with pytest.raises(snnc.SnncError, match="method 'irm' needs batches labelled with their environment, but "
                                              "dataset 'mnist-sample' gives \\(x, y\\) only"):
         train(tiny_spec(), run_dir=tmp_path / "run", method="irm", **quick)
+
+
+def test_cross_colour_similarity_trains_through_the_trainer_with_each_images_colour(tmp_path):
+    from ..conftest import SPECS
+
+    train(SPECS / "irm_mlp.yaml", target="snn", dataset="irm-colored-mnist",
+          dataset_options={"base": "mnist-sample", "size": 14}, method="spike_similarity",
+          method_options={"pairing": "other-colour", "centre": True, "lam": 0.2}, run_dir=tmp_path / "run",
+          epochs=2, batch_size=100, limit_test=64, progress=False, plots=False)
+    epochs = json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"]
+    last = epochs[-1]["train"]
+    # pairs are only of different colours: about 15% of each label's images have the minority colour
+    assert 0 < last["pairs"] < 0.5 * 100 / 2
+    assert last["lambda"] == pytest.approx(0.2) and 0 <= last["dissimilarity"] <= 2
+    assert set(last["env"]) == {"0", "1"}

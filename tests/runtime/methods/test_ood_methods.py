@@ -16,6 +16,7 @@ from snnc.runtime.methods import METHODS, Batch, MethodContext, StepInfo
 from snnc.runtime.methods.balanced import attribute_of, balanced_indices
 from snnc.runtime.methods.dann import ganin_alpha, grad_reverse
 from snnc.runtime.methods.irm import irm_penalty
+from snnc.runtime.methods.envs import WithAttribute
 from snnc.runtime.methods.spike_similarity import dissimilarity, pair_by_label, ramp
 from snnc.runtime.methods.vrex import risk_variance
 
@@ -189,6 +190,45 @@ def test_pairs_match_labels_across_the_two_environments_and_lambda_ramps():
     assert ramp(1, 1, 2.0) == 2.0
 
 
+def test_cross_colour_pairs_share_the_label_and_differ_in_colour():
+    y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 0])
+    env = torch.tensor([0, 0, 1, 1, 0, 1, 1, 1])
+    colour = torch.tensor([0, 1, 0, 0, 1, 1, 0, 1])
+    i, j = pair_by_label(y, env, 0, 1, colour)
+    pairs = sorted(zip(i.tolist(), j.tolist()))
+    # label 0: sample 0 (colour 0) with 7 (colour 1), sample 1 (colour 1) with 2 (colour 0); label 1: 4 with 6
+    assert pairs == [(0, 7), (1, 2), (4, 6)]
+    assert all(y[a] == y[b] and colour[a] != colour[b] and env[a] == 0 and env[b] == 1 for a, b in pairs)
+
+
+def test_centred_trains_ignore_an_offset_common_to_all_classes():
+    model, method = _method("spike_similarity", "ann", centre=True)
+    logits = torch.tensor([[1.0, -1.0], [11.0, 9.0], [-1.0, 1.0]])
+    trains = method.trains(logits, {})
+    assert torch.allclose(trains[0], trains[1])  # same margin, offset 10: identical once centred
+    assert dissimilarity(trains[:1], trains[1:2]).item() == pytest.approx(0.0, abs=1e-6)
+    assert dissimilarity(trains[:1], trains[2:]).item() == pytest.approx(2.0)  # opposite decisions
+    plain = METHODS.get("spike_similarity")(METHODS.get("spike_similarity").Options(), method.context)
+    assert dissimilarity(*plain.trains(logits, {})[[0, 1]].split(1)).item() > 0.1
+
+
+def test_cross_colour_similarity_reads_the_colour_the_dataset_adds_to_each_batch():
+    model, method = _method("spike_similarity", "snn", pairing="other-colour", lam=1.0)
+    data = load_dataset("irm-colored-mnist", "train", base="mnist-sample", size=14)
+    prepared = method.prepare_dataset(Subset(data, list(range(100, 400))))
+    x, y, env, colour = prepared[3]
+    assert colour == int(data.colors[103]) and env == int(data.envs[103])
+    raw = next(iter(torch.utils.data.DataLoader(prepared, batch_size=300)))
+    batch = Batch.of(raw)
+    assert torch.equal(batch.attr, data.colors[100:400].long())
+    out = method.step(model, batch, StepInfo(1, 1, 0, 1))
+    a, b = sorted(torch.unique(batch.env).tolist())[:2]
+    i, j = pair_by_label(batch.y, batch.env, a, b, batch.attr)
+    assert out.metrics["pairs"] == len(i) > 0 and bool((batch.attr[i] != batch.attr[j]).all())
+    with pytest.raises(UnsupportedError, match="colour in the batch"):
+        method.step(model, Batch(batch.x, batch.y, batch.env), StepInfo(1, 1, 0, 1))
+
+
 @pytest.mark.parametrize(("target", "layer"), [("snn", None), ("snn", "lif1"), ("ann", None), ("ann", "lif1")])
 def test_similarity_step_compares_output_or_hidden_trains(target, layer):
     model, method = _method("spike_similarity", target, epochs=3, layer=layer, lam=2.0)
@@ -254,6 +294,7 @@ RUNS = [
     ("vrex", "snn", {"penalty_weight": 10.0, "penalty_anneal_iters": 0}),
     ("dann", "ann", {}), ("dann", "snn", {}),
     ("spike_similarity", "ann", {"lam": 1.0}), ("spike_similarity", "snn", {"lam": 1.0, "layer": "lif1"}),
+    ("spike_similarity", "snn", {"lam": 0.2, "pairing": "other-colour", "centre": True}),
 ]
 
 
@@ -263,11 +304,15 @@ def test_a_short_run_improves_the_methods_own_objective(name, target, options):
     data = method.prepare_dataset(load_dataset("irm-colored-mnist", "train", base="mnist-sample", size=14))
     x, y, env = load_dataset("irm-colored-mnist", "train", base="mnist-sample", size=14).tensors()
     index = torch.as_tensor(list(data.indices)) if isinstance(data, Subset) else torch.arange(len(x))
+    colour = data.attribute if isinstance(data, WithAttribute) else None
     x, y, env = x[index], y[index], env[index]
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     params = list(model.parameters()) + [p for m in method.modules().values() for p in m.parameters()]
     opt = torch.optim.Adam(params, lr=5e-3)
-    probe = Batch(x[order[:256]], y[order[:256]], env[order[:256]])
+    def batch(pick):
+        return Batch(x[pick], y[pick], env[pick], None if colour is None else colour[pick])
+
+    probe = batch(order[:256])
     final = StepInfo(2, 2, 29, 15)
 
     def objective() -> float:
@@ -282,7 +327,7 @@ def test_a_short_run_improves_the_methods_own_objective(name, target, options):
     for epoch in (1, 2):
         for i in range(15):
             pick = order[(step * 96) % len(x):][:96]
-            out = method.step(model, Batch(x[pick], y[pick], env[pick]), StepInfo(epoch, 2, step, 15))
+            out = method.step(model, batch(pick), StepInfo(epoch, 2, step, 15))
             opt.zero_grad()
             out.loss.backward()
             opt.step()
