@@ -4,7 +4,9 @@ Columns (each cell: test accuracy, mean ± std over the seeds, at epochs 1, 5, 1
 ``--epochs``):
 
 * Origin: the ann trained with plain ERM on the 10%/20% environments (learns the colour shortcut);
-* Balanced: the ann on data resampled so colour is independent of the label (``balanced``);
+* Balanced: the ann on data resampled so colour is independent of the label (``balanced``), drawn from
+  ``--balanced-per-env`` images per environment (default 15,000: resampling keeps about 30%, so it trains on about
+  as many images as Origin);
 * SNN: the snn on the balanced data with snnTorch's MSE loss on output spike counts (``mse_count_loss``; report A
   does not say whether its SNN saw balanced data);
 * DANN1: ``dann`` with the coloured training environments as the source and unlabelled test-coloured images
@@ -65,14 +67,17 @@ def plan(args) -> dict[str, tuple[str, dict, dict, str, dict, tuple[int, ...] | 
     snn = {"target": "snn", "params": {}, "lr": args.lr, "batch_size": args.batch_size,
            "timesteps": args.timesteps, "loss": "mse_count_loss"}
     coloured = {"envs": (0.1, 0.2)}
+    # Why: resampling keeps about 30% of the images (the minority colour of each label is 15%), so the balanced
+    # columns draw from a larger pool of the same environments, to train on about as many images as Origin.
+    pool = coloured if args.quick or not args.balanced_per_env else {**coloured, "per_env": args.balanced_per_env}
     mnn = {} if args.no_mnn else {"mnn": mnn_options(args), "mnn_epochs": EPOCHS}
     dann = {"features": "lif1", **parse_params(args.dann_option)}
     return {
         "Origin": ("erm", {}, ann, "irm-colored-mnist", coloured, None),
-        "Balanced": ("balanced", {}, {**ann, **mnn}, "irm-colored-mnist", coloured, None),
+        "Balanced": ("balanced", {}, {**ann, **mnn}, "irm-colored-mnist", pool, None),
         "Balanced (noisy inputs)": ("balanced", {}, {**ann, **mnn, "input_noise": args.noise}, "irm-colored-mnist",
-                                    coloured, None),
-        "SNN": ("balanced", {}, snn, "irm-colored-mnist", coloured, None),
+                                    pool, None),
+        "SNN": ("balanced", {}, snn, "irm-colored-mnist", pool, None),
         "DANN1": ("dann", {"source_envs": (0, 1), **dann}, ann, "irm-colored-mnist", {"envs": (0.1, 0.2, 0.9)}, (0, 1)),
         "DANN2": ("dann", {"source_envs": (0,), **dann}, ann, "grey-colored-mnist", {"grey": args.dann_grey}, (0,)),
     }
@@ -99,6 +104,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--per-env", type=int, default=5000, help="images per training environment (90%% trained on)")
+    p.add_argument("--balanced-per-env", type=int, default=15000,
+                   help="images per training environment the balanced columns (Balanced, SNN, MNN, MNN-noise) "
+                        "resample from (0: --per-env); about 30%% are kept")
     p.add_argument("--test-images", type=int, default=5000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             continue
         results[name] = []
         for seed in seeds:
-            data = load_data(dataset, seed=seed, val_envs=val_envs, **common, **data_options)
+            data = load_data(dataset, seed=seed, val_envs=val_envs, **{**common, **data_options})
             cfg = RunConfig(SPEC, method=method, options=options, seed=seed, epochs=args.epochs, threads=args.threads,
                             **overrides)
             run = train_run(cfg, data, progress=args.progress, label=f"{name} seed {seed}")

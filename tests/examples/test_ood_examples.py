@@ -32,8 +32,10 @@ def example(name: str):
 @pytest.mark.slow
 def test_report_b_quick(tmp_path):
     payload = example("ood_report_b").main(["--quick", "--out", str(tmp_path)])
-    assert set(payload["table1"]) == {"None", "IRM", "Similarity 1", "Similarity 2", "None (ann)",
-                                      "IRM (ann, paper recipe)"}
+    assert set(payload["table1"]) == {"None", "IRM", "Similarity 1", "Similarity 2", "Similarity 3 (cross-colour)",
+                                      "None (ann)", "IRM (ann, paper recipe)"}
+    cross = payload["table1"]["Similarity 3 (cross-colour)"][0]
+    assert cross["config"]["options"]["pairing"] == "other-colour" and cross["history"][-1]["pairs"] > 0
     assert set(payload["gaps"]) == {"10/20", "5/25", "2.5/27.5", "0/30"}
     run = payload["table1"]["IRM"][0]
     assert set(run["selection"]) == {"oracle", "val", "last"} and len(run["history"]) == 2
