@@ -265,7 +265,8 @@ def train_run(cfg: RunConfig, data: Data, *, progress: bool = False, label: str 
                 xb = x[pick]
                 if cfg.input_noise > 0:
                     xb = (xb + cfg.input_noise * torch.randn(xb.shape, generator=gen)).clamp_(0, 1)
-                out = method.step(model, Batch(xb, y[pick], env[pick], None if attr is None else attr[pick]), StepInfo(epoch, cfg.epochs, step, steps))
+                batch = Batch(xb, y[pick], env[pick], None if attr is None else attr[pick])
+                out = method.step(model, batch, StepInfo(epoch, cfg.epochs, step, steps))
                 opt.zero_grad(set_to_none=True)
                 out.loss.backward()
                 opt.step()

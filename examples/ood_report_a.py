@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--per-env", type=int, default=5000, help="images per training environment (90%% trained on)")
     p.add_argument("--balanced-per-env", type=int, default=15000,
                    help="images per training environment the balanced columns (Balanced, SNN, MNN, MNN-noise) "
-                        "resample from (0: --per-env); about 30%% are kept")
+                        "resample from (0: --per-env; --quick uses the sample); about 30%% are kept")
     p.add_argument("--test-images", type=int, default=5000)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)

@@ -44,7 +44,7 @@ class Batch:
     @classmethod
     def of(cls, raw: Any) -> "Batch":
         """A batch from what a loader yields: ``(x, y)``, ``(x, y, env)``, ``(x, y, env, attr)`` or a dict with
-        those keys."""
+        those keys (a fourth item is always read as the spurious attribute, :attr:`attr`)."""
         if isinstance(raw, Batch):
             return raw
         if isinstance(raw, Mapping):
@@ -155,7 +155,10 @@ class Method:
         """The training set this method trains on, given the run's training set (called once, before the loaders).
 
         The default returns ``dataset`` unchanged. A method that resamples (``balanced``) returns another
-        map-style dataset, e.g. a ``Subset`` of it; validation and test sets are never passed here.
+        map-style dataset, e.g. a ``Subset`` of it; one that reads each sample's colour (``spike_similarity`` with
+        ``pairing: other-colour``) wraps it in :class:`~snnc.runtime.methods.envs.WithAttribute`, whose items are
+        ``(x, y, env, attr)``. The trainer never passes validation or test sets here; the OOD reproductions
+        (``examples/ood_common.py``) pass their held-out split too, so that it is resampled as training data is.
 
         Args:
             dataset: the training set (possibly a ``Subset`` of a dataset after a validation split).

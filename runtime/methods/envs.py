@@ -84,13 +84,6 @@ def time_major(t: Tensor, node_rank: int) -> bool:
     return t.dim() == node_rank + 2
 
 
-def flat_train(t: Tensor, node_rank: int) -> Tensor:
-    """A tapped output as one vector per sample ``[B, T * features]`` (ann or per-call outputs: ``[B, features]``)."""
-    if time_major(t, node_rank):
-        return t.transpose(0, 1).flatten(1)
-    return t.flatten(1)
-
-
 def mean_features(t: Tensor, node_rank: int) -> Tensor:
     """A tapped output averaged over time (firing rates for a spike layer) and flattened: ``[B, features]``."""
     if time_major(t, node_rank):
@@ -109,9 +102,10 @@ def attribute_of(dataset: Any, name: str, method: str = "balanced") -> tuple[Ten
         index = torch.as_tensor(list(dataset.indices), dtype=torch.long)
         return targets[index], values[index]
     if not hasattr(dataset, name) or not hasattr(dataset, "targets"):
+        datasets = "irm-colored-mnist or colored-mnist" if method == "balanced" else "irm-colored-mnist"
         raise UnsupportedError(f"method '{method}' needs a dataset whose samples carry a '{name}' attribute (the "
                                f"spurious feature) and 'targets'; {type(dataset).__name__} has none: use "
-                               "irm-colored-mnist or colored-mnist, or --method-option attribute=NAME")
+                               f"{datasets}, or --method-option attribute=NAME")
     return torch.as_tensor(dataset.targets).long(), torch.as_tensor(getattr(dataset, name)).long()
 
 
@@ -125,12 +119,15 @@ class WithAttribute(Dataset):
     def __init__(self, dataset: Any, name: str = "colors", method: str = "spike_similarity"):
         self.dataset = dataset
         self.targets, self.attribute = attribute_of(dataset, name, method)
+        first = dataset[0] if len(dataset) else None
+        if first is not None and (not isinstance(first, (tuple, list)) or len(first) != 3):
+            raise UnsupportedError(f"method '{method}' needs environment-labelled items (x, y, env) to add each "
+                                   f"sample's '{name}' to; {type(dataset).__name__} gives "
+                                   f"{len(first) if isinstance(first, (tuple, list)) else 1} items: train on a "
+                                   "dataset whose items carry an environment, e.g. --dataset irm-colored-mnist")
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> tuple[Any, ...]:
-        item = self.dataset[index]
-        if not isinstance(item, (tuple, list)) or len(item) != 3:
-            raise UnsupportedError("a dataset with a per-sample attribute must yield (x, y, env) items")
-        return (*item, int(self.attribute[index]))
+        return (*self.dataset[index], int(self.attribute[index]))

@@ -16,8 +16,10 @@ is sample ``i``'s whole spike train, flattened over time and neurons:
   activations).
 
 ``pairing: other-colour`` (variant 3, "cross-colour") pairs only samples whose spurious attribute (the colour,
-read from the dataset's ``attribute``, default ``colors``) differs: the ``n``-th sample of label ``y`` and colour
-``c`` in ``a`` with the ``n``-th of label ``y`` and another colour in ``b``. With the default pairing most pairs
+read from the dataset's ``attribute``, default ``colors``) differs: for each ordered pair of colours ``c ≠ c'``
+seen with label ``y``, the ``n``-th sample of label ``y`` and colour ``c`` in ``a`` with the ``n``-th of label
+``y`` and colour ``c'`` in ``b`` (with two colours each sample is paired at most once; with more, once per other
+colour). With the default pairing most pairs
 share their colour too (colour agrees with the label in 85% of the training images), so the term does not
 discourage reading the colour; across colours it does: a red and a green image of one label must fire alike.
 Like ``balanced``, this variant uses each training image's colour.
@@ -25,18 +27,19 @@ Like ``balanced``, this variant uses each training image's colour.
 ``centre: true`` removes, at each time step, the mean over the compared units (output classes or the layer's
 neurons) before the cosine. Without it a non-spiking read-out can make any two outputs alike by adding one large
 value to every class, which leaves its decision as it was; centred, the cosine of two binary read-outs is that of
-their class margins, so it is low exactly when the two images are classified apart.
+their class margins over the time steps, so it is low exactly when the two images are classified apart. With
+one step (an ann) and two units a centred vector is ``(d/2, -d/2)``, every cosine is ±1 and has no gradient:
+that combination is refused.
 
 ``λ_k`` rises linearly from 0 in epoch 1 to ``λ`` in epoch ``K`` (``ramp_epochs``, default: the run's epochs).
 """
 
 from __future__ import annotations
 
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from typing import Any, Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
@@ -139,6 +142,10 @@ class SpikeSimilarity(Method):
         else:
             per_step = output[0].transpose(0, 1).flatten(2)
         if self.options.centre:
+            if per_step.shape[1] == 1 and per_step.shape[2] <= 2:
+                raise UnsupportedError("method 'spike_similarity': centre on one time step of at most two units "
+                                       "makes every cosine ±1, with no gradient; use it on a spiking network "
+                                       "(T steps) or with layer: NODE, or leave centre off")
             per_step = per_step - per_step.mean(dim=2, keepdim=True)
         return per_step.flatten(1)
 

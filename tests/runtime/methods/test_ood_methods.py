@@ -202,14 +202,45 @@ def test_cross_colour_pairs_share_the_label_and_differ_in_colour():
 
 
 def test_centred_trains_ignore_an_offset_common_to_all_classes():
-    model, method = _method("spike_similarity", "ann", centre=True)
-    logits = torch.tensor([[1.0, -1.0], [11.0, 9.0], [-1.0, 1.0]])
-    trains = method.trains(logits, {})
-    assert torch.allclose(trains[0], trains[1])  # same margin, offset 10: identical once centred
+    model, method = _method("spike_similarity", "snn", centre=True)
+    margins = torch.tensor([[1.0, 0.5, 2.0], [1.0, 0.5, 2.0], [-1.0, 0.3, -2.0]])  # [sample, step]
+    offsets = torch.tensor([0.0, 10.0, 0.0])
+    read_out = torch.stack([offsets[:, None] + margins / 2, offsets[:, None] - margins / 2], dim=2)  # [B, T, 2]
+    output = (read_out.transpose(0, 1), read_out.transpose(0, 1))  # (spk, mem), each [T, B, classes]
+    trains = method.trains(output, {})
+    assert torch.allclose(trains[0], trains[1])  # same margins, offset 10: identical once centred
     assert dissimilarity(trains[:1], trains[1:2]).item() == pytest.approx(0.0, abs=1e-6)
-    assert dissimilarity(trains[:1], trains[2:]).item() == pytest.approx(2.0)  # opposite decisions
+    assert dissimilarity(trains[:1], trains[2:]).item() > 1.0  # decided apart at two of three steps
     plain = METHODS.get("spike_similarity")(METHODS.get("spike_similarity").Options(), method.context)
-    assert dissimilarity(*plain.trains(logits, {})[[0, 1]].split(1)).item() > 0.1
+    raw = plain.trains(output, {})
+    assert dissimilarity(raw[:1], raw[1:2]).item() > 0.1
+
+
+def test_centre_on_a_single_step_two_class_read_out_is_refused():
+    model, method = _method("spike_similarity", "ann", centre=True)
+    with pytest.raises(UnsupportedError, match="every cosine ±1"):
+        method.trains(torch.randn(4, 2), {})
+
+
+def test_cross_colour_pairing_needs_environment_labelled_items():
+    model, method = _method("spike_similarity", "snn", pairing="other-colour")
+    with pytest.raises(UnsupportedError, match="environment-labelled items .* --dataset irm-colored-mnist"):
+        method.prepare_dataset(load_dataset("colored-mnist", "train", base="mnist-sample", limit=20))
+    with pytest.raises(UnsupportedError, match="'colors' attribute.*use irm-colored-mnist, or"):
+        method.prepare_dataset(load_dataset("mnist-sample", "train", limit=10))
+
+
+def test_each_batch_carries_the_colour_of_its_own_images_through_a_shuffled_split():
+    from snnc.runtime.strategies import SingleProcess
+
+    model, method = _method("spike_similarity", "snn", pairing="other-colour")
+    data = load_dataset("irm-colored-mnist", "train", base="mnist-sample", size=14)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(3))[:600].tolist()
+    prepared = method.prepare_dataset(Subset(data, order))
+    for raw in SingleProcess().loader(prepared, 100, shuffle=True, seed=1):
+        batch = Batch.of(raw)
+        lit = batch.x.flatten(2).sum(2).argmax(1)  # the channel the digit is drawn in is its colour
+        assert torch.equal(batch.attr, lit)
 
 
 def test_cross_colour_similarity_reads_the_colour_the_dataset_adds_to_each_batch():
