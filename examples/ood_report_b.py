@@ -14,7 +14,7 @@ setting on the bundled 2,000-image sample, one seed (for tests: the figures mean
 Usage::
 
     PYTHONPATH=. python examples/ood_report_b.py --out runs/ood_b            # 3 seeds, full size
-    (snn tables ~80 min on one core; the two ann rows 10-20 min a run more, --no-ann skips them)
+    (snn tables ~90 min on one core; the two ann rows 10-20 min a run more, --no-ann skips them)
     PYTHONPATH=. python examples/ood_report_b.py --quick --out /tmp/ood_b    # a smoke run
 """
 
