@@ -331,6 +331,7 @@ class Trainer:
         self.steps_per_epoch = len(self.strategy.loader(self.train_set, cfg.batch_size, shuffle=True,
                                                         seed=epoch_seed(cfg.seed, 1)))
         self.extra_modules = nn.ModuleDict(self.method.modules()).to(self.strategy.device)
+        self.strategy.share(self.extra_modules)  # DDP wraps the model only: every rank starts from rank 0's
         self.runner = self.strategy.prepare(self.model)
         if cfg.compile and "compile" not in self.target.Options.model_fields:
             self.runner = torch.compile(self.runner)
@@ -437,9 +438,13 @@ class Trainer:
             self.model.eval()
             self._test()
             self._emit("on_fit_end")
+            self.strategy.barrier()  # no rank closes its connections while another still exchanges
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+            # Drop the DDP wrapper (its reducer holds the process group) so that teardown frees the group now,
+            # while the interpreter is alive: freed at exit, gloo's threads can abort the process.
+            self.runner = self.model
             self.strategy.teardown()
         return self
 
@@ -483,6 +488,7 @@ class Trainer:
                     "Lower --lr (or pick another --loss or --schedule) and start a new run.")
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
+            self.strategy.average_gradients(self.extra_modules.parameters())
             self.optimizer.step()
             if self.scheduler is not None:
                 self.scheduler.step()

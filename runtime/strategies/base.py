@@ -51,6 +51,14 @@ class Strategy:
         """The sums of ``values`` over all processes."""
         return dict(values)
 
+    def share(self, module: nn.Module) -> None:
+        """Give every process the first process's parameters and buffers of ``module`` (a module trained
+        outside :meth:`prepare`'s wrapper, such as a method's domain discriminator)."""
+
+    def average_gradients(self, parameters: Iterable[nn.Parameter]) -> None:
+        """Average the gradients of ``parameters`` over all processes (after ``backward``; for modules
+        :meth:`prepare` did not wrap)."""
+
     def barrier(self) -> None:
         """Wait until every process gets here."""
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
+import itertools
 import os
 import subprocess
 import sys
@@ -148,7 +150,9 @@ class Distributed(Strategy):
         import torch.distributed as dist
 
         if self._owns_group and dist.is_initialized():
+            gc.collect()  # free what still refers to the group (a dropped DDP wrapper) before destroying it
             dist.destroy_process_group()
+            gc.collect()
         self._owns_group = False
 
     @contextlib.contextmanager
@@ -224,6 +228,37 @@ class Distributed(Strategy):
         with self.guard():
             dist.all_reduce(tensor)
         return dict(zip(keys, tensor.tolist()))
+
+    def share(self, module: nn.Module) -> None:
+        """Broadcast rank 0's parameters and buffers of ``module`` to every rank (as DDP does for the model)."""
+        import torch.distributed as dist
+
+        with self.guard(), torch.no_grad():
+            for tensor in itertools.chain(module.parameters(), module.buffers()):
+                dist.broadcast(tensor.data, src=0)
+
+    def average_gradients(self, parameters: Iterable[nn.Parameter]) -> None:
+        """Average the gradients of ``parameters`` over all ranks in one ``all_reduce``.
+
+        A parameter with no gradient on any rank keeps none; one with a gradient on some ranks only gets the
+        average with zeros for the others (every rank runs the same steps, so this is only a safeguard).
+        """
+        import torch.distributed as dist
+
+        params = [p for p in parameters if p.requires_grad]
+        if not params:
+            return
+        flat = torch.cat([torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1),
+                                     p.new_tensor([p.grad is not None])]) for p in params])
+        with self.guard():
+            dist.all_reduce(flat)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            grad, present = flat[offset:offset + n], flat[offset + n]
+            offset += n + 1
+            if present > 0:
+                p.grad = (grad / self.world_size).view_as(p).clone()
 
     def barrier(self) -> None:
         """Wait for every rank (fails after :attr:`timeout` rather than hang)."""

@@ -168,6 +168,8 @@ def train_cmd(
     callbacks = [_SampleNote(), *default_callbacks(progress=True, console=console, plots=not no_plots)]
     result = train(spec, run_dir=run_dir, resume=resume, console=console, callbacks=callbacks,
                    **{**settings, "plots": not no_plots, "compile": compile_model})
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun only rank 0 reports
     split = "val" if result.epochs and result.epochs[-1].get("val") else "train"
     console.print(f"[green]✓[/] run in [bold]{result.run_dir}[/]: best epoch {result.best_epoch} "
                   f"({result.best_accuracy:.2%} {split} accuracy)"

@@ -54,7 +54,7 @@ def test_two_processes_equal_one_with_twice_the_batch(tmp_path, target):
     assert a.training["config"]["strategy"] == "ddp" and b.training["config"]["strategy"] == "single"
     for key, value in b.state_dict.items():
         torch.testing.assert_close(a.state_dict[key], value, rtol=1e-4, atol=1e-6, msg=key)
-    assert two.stdout.count("epoch 2/2") == 1  # only rank 0 reports
+    assert two.stdout.count("epoch 2/2") == 1 and two.stdout.count("run in") == 1  # only rank 0 reports
     # metrics are all-reduced: the loss of epoch 1 is over all 96 samples, as in one process
     la, lb = a.training["history"][0]["train"]["loss"], b.training["history"][0]["train"]["loss"]
     assert abs(la - lb) < 1e-4
@@ -69,3 +69,18 @@ def test_a_distributed_run_resumes(tmp_path):
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "resuming" in again.stdout and "epoch 2/2" in again.stdout
     assert load_checkpoint(tmp_path / "run" / "last.pt").training["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_a_method_with_its_own_module_trains_on_two_processes(tmp_path):
+    """DANN's discriminator is outside DDP: the trainer shares rank 0's and averages its gradients (the strategy
+    tests check both on two ranks); here the whole path runs and the discriminator is trained and saved."""
+    (tmp_path / "tiny.yaml").write_text((ROOT / "specs" / "irm_mlp.yaml").read_text())
+    run = _train(tmp_path, "dann", "--target", "ann", "--param", "hidden=16", "--dataset", "irm-colored-mnist",
+                 "--dataset-option", "base=mnist-sample", "--dataset-option", "size=14", "--method", "dann",
+                 "--nproc", "2", "--batch-size", "16", "--epochs", "1")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    saved = load_checkpoint(tmp_path / "dann" / "last.pt").training
+    disc = {k: v for k, v in saved["method_modules"].items() if k.startswith("discriminator.")}
+    assert disc and saved["config"]["strategy"] == "ddp" and saved["config"]["method"] == "dann"
+    assert "domain_acc" in saved["history"][0]["train"]

@@ -76,6 +76,22 @@ def train(run: torch.nn.Module, params, loader, *, epochs: int = EPOCHS, reduce=
     return means
 
 
+def extra_module(strategy) -> dict:
+    """A module outside DDP (as a method's discriminator): rank ``r`` initialises it with seed ``r`` and sets
+    every gradient of ``fc`` to ``r + 1``; returns rank 0's weights and gradients and the sums over ranks."""
+    torch.manual_seed(strategy.rank)
+    module = torch.nn.ModuleDict({"fc": torch.nn.Linear(3, 2), "unused": torch.nn.Linear(2, 1)})
+    before = module["fc"].weight.detach().clone()
+    strategy.share(module)
+    for p in module["fc"].parameters():
+        p.grad = torch.full_like(p, float(strategy.rank + 1))
+    strategy.average_gradients(module.parameters())
+    weight, grad = module["fc"].weight.detach(), module["fc"].weight.grad
+    sums = strategy.reduce_sums({"weight": float(weight.sum()), "grad": float(grad.sum())})
+    return {"before": before, "weight": weight.clone(), "grad": grad.clone(), "sums": sums,
+            "unused_grad": module["unused"].weight.grad}
+
+
 def main() -> int:
     """Train under torchrun with the ddp strategy; rank 0 writes ``--out``."""
     from snnc.compiler.errors import SnncError
@@ -87,6 +103,7 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--fail", choices=["raise", "stall"])
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--extra", action="store_true", help="check share() and average_gradients() instead")
     args = parser.parse_args()
     torch.set_num_threads(1)
     strategy = STRATEGIES.get("ddp")(timeout=args.timeout)
@@ -99,6 +116,11 @@ def main() -> int:
 
     try:
         strategy.setup()
+        if args.extra:
+            results = {"extra": extra_module(strategy)}
+            if strategy.is_main:
+                torch.save({"results": results, "world": strategy.world_size}, args.out)
+            return 0
         results = {}
         for name in args.targets.split(","):
             model = build(name.removesuffix("-bn"), name.endswith("-bn"))

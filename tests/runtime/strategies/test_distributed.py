@@ -83,6 +83,20 @@ def test_two_gloo_processes_with_batch_b_train_the_weights_of_one_process_with_b
 
 
 @pytest.mark.slow
+def test_modules_outside_ddp_start_from_rank_0_and_get_the_mean_gradient(tmp_path):
+    done, _ = _torchrun(tmp_path, "--extra")
+    assert done.returncode == 0, done.stderr[-3000:]
+    extra = torch.load(tmp_path / "out.pt", weights_only=True)["results"]["extra"]
+    torch.manual_seed(0)
+    assert torch.equal(extra["weight"], torch.nn.Linear(3, 2).weight.detach())  # rank 0's initialisation
+    assert torch.equal(extra["before"], extra["weight"])
+    assert extra["sums"]["weight"] == pytest.approx(2 * float(extra["weight"].sum()))  # rank 1 holds the same
+    assert torch.equal(extra["grad"], torch.full((2, 3), 1.5))  # the mean of rank 0's 1 and rank 1's 2
+    assert extra["sums"]["grad"] == pytest.approx(2 * 1.5 * 6)
+    assert extra["unused_grad"] is None  # no rank had one
+
+
+@pytest.mark.slow
 def test_an_error_on_one_rank_stops_every_rank(tmp_path):
     done, seconds = _torchrun(tmp_path, "--fail", "raise")
     assert done.returncode != 0
