@@ -67,6 +67,7 @@ def child(args: argparse.Namespace) -> None:
         if strategy.is_main:
             print(json.dumps({"nproc": strategy.world_size, "images_s": total / (time.perf_counter() - start)}))
     finally:
+        run = None  # free the DDP wrapper (it holds the process group) before the group is destroyed
         strategy.teardown()
 
 

@@ -131,6 +131,7 @@ def main() -> int:
                               fail=fail if args.fail else None)
                 strategy.barrier()
             results[name] = {"state": model.state_dict(), "losses": means}
+            run = None  # the DDP wrapper holds the process group: free it before teardown destroys the group
         if strategy.is_main:
             torch.save({"results": results, "world": strategy.world_size}, args.out)
     except SnncError as exc:
