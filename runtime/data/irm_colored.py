@@ -13,7 +13,9 @@ Recipe (what :func:`make_environments` does, after ``code/colored_mnist/main.py`
    "two"``, the IRM code's layout; colour 0 = red, 1 = green), or RGB with a zero blue channel (``"rgb"``). A
    grey environment (``e = None``, for the grey → coloured domain pair) puts the digit in every channel
    (``grey="all"``), or in the red and green channels only (``grey="colour"``: with RGB, the blue channel then
-   stays empty in every environment, as in the coloured ones).
+   stays empty in every environment, as in the coloured ones), or in red and green at half intensity each
+   (``grey="half"``: red + green then sum to the grey digit, as the one lit channel of a coloured digit does, so
+   source and target differ in hue only, not in brightness).
 
 Randomness: the whole pool of digits is shuffled once by a NumPy ``PCG64`` generator seeded with
 ``SeedSequence([seed, stream])`` and dealt round-robin to the environments (image ``i`` of the shuffled pool goes
@@ -35,7 +37,7 @@ import torch
 from torch.utils.data import Dataset
 
 Channels = Literal["two", "rgb"]
-Grey = Literal["all", "colour"]
+Grey = Literal["all", "colour", "half"]
 
 GAPS: dict[str, tuple[float, float]] = {
     "10/20": (0.1, 0.2),
@@ -78,7 +80,8 @@ class IRMColoredMNIST(Dataset):
         envs: int64 ``N`` environment index of each image.
         environments: the :class:`Environment` of each index.
         channels: ``"two"`` or ``"rgb"``.
-        grey: the channels of a grey image: ``"all"`` or ``"colour"`` (red and green).
+        grey: the channels of a grey image: ``"all"``, ``"colour"`` (red and green) or ``"half"`` (red and green
+            at half intensity).
         classes: the class names (label 1 = digit < 5).
     """
 
@@ -92,8 +95,8 @@ class IRMColoredMNIST(Dataset):
         """
         if channels not in ("two", "rgb"):
             raise ValueError(f"channels must be 'two' or 'rgb', got {channels!r}")
-        if grey not in ("all", "colour"):
-            raise ValueError(f"grey must be 'all' or 'colour', got {grey!r}")
+        if grey not in ("all", "colour", "half"):
+            raise ValueError(f"grey must be 'all', 'colour' or 'half', got {grey!r}")
         if not len(images) == len(targets) == len(digits) == len(colors) == len(envs):
             raise ValueError("images, targets, digits, colors and envs must have the same length")
         self.images, self.targets, self.digits = images, targets.long(), digits.long()
@@ -106,6 +109,11 @@ class IRMColoredMNIST(Dataset):
     @property
     def _grey_channels(self) -> slice:
         return slice(None) if self.grey == "all" else slice(0, 2)
+
+    @property
+    def _grey_scale(self) -> float:
+        # Why: "half" lights red and green at half intensity each, so a grey digit sums to what a coloured one does.
+        return 0.5 if self.grey == "half" else 1.0
 
     def select(self, index: torch.Tensor | slice) -> "IRMColoredMNIST":
         """The images ``index`` (indices, a mask or a slice) as a dataset of the same kind and options."""
@@ -125,7 +133,7 @@ class IRMColoredMNIST(Dataset):
         x = torch.zeros(self.num_channels, *g.shape)
         color = int(self.colors[index])
         if color < 0:
-            x[self._grey_channels] = g
+            x[self._grey_channels] = g * self._grey_scale
         else:
             x[color] = g
         return x, int(self.targets[index]), int(self.envs[index])
@@ -135,7 +143,7 @@ class IRMColoredMNIST(Dataset):
         g = self.images.float().div(255.0)
         x = torch.zeros(len(self), self.num_channels, *g.shape[1:])
         grey = self.colors < 0
-        x[torch.nonzero(grey).squeeze(1), self._grey_channels] = g[grey].unsqueeze(1)
+        x[torch.nonzero(grey).squeeze(1), self._grey_channels] = g[grey].unsqueeze(1) * self._grey_scale
         idx = torch.nonzero(~grey).squeeze(1)
         x[idx, self.colors[idx]] = g[idx]
         return x, self.targets.clone(), self.envs.clone()
@@ -184,7 +192,8 @@ def make_environments(images: torch.Tensor, digits: torch.Tensor, environments: 
         per_env: keep at most this many images per environment (the first ones dealt).
         seed: the seed.
         stream: a second seed word (0 for the train split, 1 for test) so splits draw independently.
-        grey: the channels of grey images: ``"all"`` or ``"colour"`` (red and green only).
+        grey: the channels of grey images: ``"all"``, ``"colour"`` (red and green only) or ``"half"`` (red and
+            green at half intensity).
 
     Returns:
         The dataset, ordered by the shuffled pool (environments interleaved).
@@ -253,7 +262,8 @@ def resolve_gap(gap: str | None, envs: Sequence[float] | None) -> tuple[float, .
 def build_split(images: torch.Tensor, digits: torch.Tensor, split: str, *, envs: Sequence[float] | None = None,
                 test_envs: Sequence[float] = TEST_ENVS, gap: str | None = None, label_noise: float = LABEL_NOISE,
                 size: int = 28, channels: Channels = "two", per_env: int | None = None, seed: int = 0,
-                grey_source: bool = False, grey: Grey = "all") -> IRMColoredMNIST:
+                grey_source: bool = False, grey: Grey = "all",
+                source_label_noise: float | None = None) -> IRMColoredMNIST:
     """One split of IRM Colored MNIST or of the grey → coloured domain pair.
 
     Args:
@@ -267,7 +277,9 @@ def build_split(images: torch.Tensor, digits: torch.Tensor, split: str, *, envs:
         grey_source: the domain pair: the train split is environment 0 = grey digits (the labelled source) and
             environment 1 = coloured digits of ``test_envs[0]`` (the target; a domain-adaptation method must not
             read its labels); the test split is the coloured target.
-        grey: the channels of the grey source: ``"all"`` or ``"colour"`` (red and green only).
+        grey: the channels of the grey source: ``"all"``, ``"colour"`` (red and green only) or ``"half"``.
+        source_label_noise: with ``grey_source``, the label noise of the grey source (default ``label_noise``;
+            0 for plain MNIST's binary labels); the coloured target keeps ``label_noise``.
 
     Returns:
         The dataset.
@@ -280,8 +292,13 @@ def build_split(images: torch.Tensor, digits: torch.Tensor, split: str, *, envs:
     if grey_source:
         if gap is not None or envs is not None:
             raise ValueError("grey_source takes no envs or gap: the source is grey, the target is test_envs[0]")
-        flips: list[float | None] = [None, float(test_envs[0])] if split == "train" else [float(test_envs[0])]
+        target = Environment(float(test_envs[0]), float(label_noise))
+        source = Environment(None, float(label_noise if source_label_noise is None else source_label_noise))
+        environments = [source, target] if split == "train" else [target]
     else:
+        if source_label_noise is not None:
+            raise ValueError("source_label_noise is for the grey source only (grey_source=True)")
         flips = list(resolve_gap(gap, envs)) if split == "train" else [float(f) for f in test_envs]
-    return make_environments(images, digits, environment_list(flips, label_noise), size=size, channels=channels,
+        environments = environment_list(flips, label_noise)
+    return make_environments(images, digits, environments, size=size, channels=channels,
                              per_env=per_env, seed=seed, stream=0 if split == "train" else 1, grey=grey)

@@ -214,10 +214,11 @@ def _read_irm_colored(split: str, data_dir: Path | None, normalize: bool, limit:
 def _read_grey_colored(split: str, data_dir: Path | None, normalize: bool, limit: int | None, *,
                        target_flip: float = 0.9, label_noise: float = irm_colored.LABEL_NOISE, size: int = 28,
                        channels: irm_colored.Channels = "two", per_env: int | None = None, seed: int = 0,
-                       base: Literal["mnist", "mnist-sample"] = "mnist", grey: irm_colored.Grey = "all") -> Dataset:
+                       base: Literal["mnist", "mnist-sample"] = "mnist", grey: irm_colored.Grey = "all",
+                       source_label_noise: float | None = None) -> Dataset:
     return _irm_split(split, data_dir, normalize, limit, "grey → Colored MNIST", base, test_envs=(target_flip,),
                       label_noise=label_noise, size=size, channels=channels, per_env=per_env, seed=seed,
-                      grey_source=True, grey=grey)
+                      grey_source=True, grey=grey, source_label_noise=source_label_noise)
 
 
 def _read_isbi(split: str, data_dir: Path | None, normalize: bool, limit: int | None, *,
@@ -277,8 +278,8 @@ def load_dataset(name: str, split: Literal["train", "test"] = "train", data_dir:
         **options: per-dataset options (see :func:`dataset_options`): ``colored-mnist`` takes ``correlation``,
             ``test_colors``, ``seed``, ``base``; ``irm-colored-mnist`` takes ``envs``, ``test_envs``, ``gap``,
             ``label_noise``, ``size``, ``channels``, ``per_env``, ``seed``, ``base`` (items are ``(x, y, env)``,
-            see :mod:`snnc.runtime.data.irm_colored`); ``grey-colored-mnist`` takes ``target_flip``, ``grey`` and the same
-            but the environments; ``isbi2012`` takes ``crop``, ``tiling``, ``crops_per_slice``,
+            see :mod:`snnc.runtime.data.irm_colored`); ``grey-colored-mnist`` takes ``target_flip``, ``grey``,
+            ``source_label_noise`` and the same but the environments; ``isbi2012`` takes ``crop``, ``tiling``, ``crops_per_slice``,
             ``test_slices``, ``seed``; ``image-folder`` takes ``mode``.
 
     Returns:

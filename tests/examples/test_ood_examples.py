@@ -65,6 +65,10 @@ def test_report_a_quick(tmp_path):
     tables = (tmp_path / "tables.md").read_text()
     header = next(line for line in tables.splitlines() if line.startswith("| epoch |"))
     assert header == "| epoch | Origin | Balanced | SNN | MNN | MNN-noise | DANN1 | DANN2 |"
+    last = payload["results"]["Origin"][0]["history"][-1]  # the colour checks of the last epoch
+    assert 0.0 <= last["test_clean"] <= 1.0 and 0.0 <= last["test_swapped"] <= 1.0
+    assert "test_clean" not in payload["results"]["Origin"][0]["history"][0]
+    assert "## Shape or colour (last epoch)" in tables
     mnn_row = next(line for line in tables.splitlines() if line.startswith("| MNN |"))
     assert "—" not in mnn_row
     assert is_png(tmp_path / "curves.png")
@@ -130,3 +134,31 @@ def test_validation_split_is_prepared_as_the_method_prepares_training_data():
     erm = METHODS.get("erm")
     assert common.as_irm_dataset(erm(erm.Options(), None).prepare_dataset(data.val), data.val) is data.val
     assert torch.equal(val.select(torch.arange(3)).images, val.images[:3])
+
+
+def test_colour_checks_tell_a_colour_reader_from_a_colour_blind_network():
+    import torch
+    from torch import nn
+
+    from snnc.runtime.data import load_dataset
+
+    common = example("ood_common")
+    test = load_dataset("irm-colored-mnist", "test", base="mnist-sample", size=14)
+
+    class ColourReader(nn.Module):  # class = the lit channel: red 0, green 1
+        def forward(self, x):
+            return x.sum((2, 3))
+
+    class ColourBlind(nn.Module):  # the same score for a digit in either channel
+        def forward(self, x):
+            ink = x.sum((1, 2, 3))
+            return torch.stack([ink, ink.median().expand_as(ink)], 1)
+
+    x, y, _ = test.tensors()
+    colour_acc = float((test.colors == y).float().mean())
+    reader = common.colour_checks(ColourReader(), test, None, batch=128)
+    assert reader["test_swapped"] == pytest.approx(1 - colour_acc)
+    assert reader["test_clean"] == pytest.approx(float((test.colors == (test.digits < 5).long()).float().mean()))
+    blind = common.colour_checks(ColourBlind(), test, None, batch=10_000)
+    plain = common.accuracy_by_env(ColourBlind(), test, None, batch=10_000)
+    assert blind["test_swapped"] == pytest.approx(plain[0])  # swapping colours changes nothing

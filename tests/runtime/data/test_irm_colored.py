@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from snnc.runtime.data import dataset_info, dataset_options, load_dataset
-from snnc.runtime.data.irm_colored import GAPS, Environment, IRMColoredMNIST, make_environments
+from snnc.runtime.data.irm_colored import GAPS, Environment, IRMColoredMNIST, build_split, make_environments
 
 from ...conftest import shared_data_dir
 
@@ -109,7 +109,28 @@ def test_grey_to_coloured_domain_pair():
     assert [e.flip for e in test.environments] == [0.9]
 
 
-@pytest.mark.parametrize("grey, lit", [("all", [True, True, True]), ("colour", [True, True, False])])
+def test_grey_source_with_clean_labels_keeps_the_targets_noise_and_draws():
+    noisy = _sample(name="grey-colored-mnist")
+    clean = _sample(name="grey-colored-mnist", source_label_noise=0.0)
+    source, target = clean.statistics()
+    assert source["label_noise"] == 0.0 and clean.environments[0].label_noise == 0.0
+    assert noisy.statistics()[0]["label_noise"] > 0.2  # the default: the target's 25 %
+    # The target environment is drawn from the same random numbers either way: same images, labels and colours.
+    t = clean.envs == 1
+    assert torch.equal(t, noisy.envs == 1) and target["label_noise"] == noisy.statistics()[1]["label_noise"]
+    assert torch.equal(clean.targets[t], noisy.targets[t]) and torch.equal(clean.colors[t], noisy.colors[t])
+    # Source labels are the clean ones: digit < 5.
+    s = clean.envs == 0
+    assert torch.equal(clean.targets[s], (clean.digits[s] < 5).long())
+    with pytest.raises(ValueError, match="no option 'source_label_noise'"):
+        _sample(source_label_noise=0.0)  # the coloured environments have no grey source
+    images, digits = clean.images[:8], clean.digits[:8]
+    with pytest.raises(ValueError, match="grey source only"):
+        build_split(images, digits, "train", source_label_noise=0.0)
+
+
+@pytest.mark.parametrize("grey, lit", [("all", [True, True, True]), ("colour", [True, True, False]),
+                                       ("half", [True, True, False])])
 def test_grey_source_channels_in_rgb(grey, lit):
     train = _sample(name="grey-colored-mnist", channels="rgb", grey=grey)
     assert train.grey == grey
@@ -121,6 +142,19 @@ def test_grey_source_channels_in_rgb(grey, lit):
     first = int(torch.nonzero(train.envs == 0)[0])
     assert torch.equal(train[first][0], x[first])  # items and the whole-set tensors agree
     assert train.select(torch.tensor([first])).grey == grey and train.environment(0).grey == grey
+
+
+def test_half_grey_sums_to_a_coloured_digits_intensity():
+    half = _sample(name="grey-colored-mnist", channels="two", grey="half")
+    full = _sample(name="grey-colored-mnist", channels="two", grey="colour")
+    xh, _, _ = half.tensors()
+    xf, _, _ = full.tensors()
+    source = half.envs == 0
+    assert torch.allclose(xh[source], xf[source] / 2)  # each lit channel at half intensity
+    assert torch.allclose(xh[source].sum(1), half.images[source].float() / 255)  # red + green = the grey digit
+    assert torch.equal(xh[~source], xf[~source])  # the coloured target is untouched
+    first = int(torch.nonzero(source)[0])
+    assert torch.equal(half[first][0], xh[first])
 
 
 def test_bad_options_are_clear_errors():
