@@ -200,9 +200,10 @@ def colour_checks(model: torch.nn.Module, data: IRMColoredMNIST, decoding: str |
                   batch: int = 2000) -> dict[str, float]:
     """How much of a test accuracy is shape and how much colour, over all of ``data``.
 
-    ``test_clean``: accuracy against the clean label ``digit < 5`` (the shape task; 75% label noise is not in it);
+    ``test_clean``: accuracy against the clean label ``digit < 5`` (the shape task; the 25% label noise is not in it);
     ``test_swapped``: accuracy on the same images with red and green swapped (a model that ignores colour scores the
-    same as on the images themselves; one that reads colour moves towards ``1 - test``).
+    same as on the images themselves; one that reads colour moves towards ``1 - test``). Both pool every image of
+    ``data`` (the reproductions test on one environment, so this is the same population as ``test_mean``).
     """
     x, y, _ = data.tensors()
     clean = (data.digits < 5).long()

@@ -27,7 +27,8 @@ Columns (each cell: test accuracy, mean ± std over the seeds, at epochs 1, 5, 1
 * MNN-noise: the Balanced ann trained on noisy inputs (Gaussian, ``--noise`` standard deviation, clipped to
   [0, 1]), scored on the same crossbars.
 
-The selection-protocol table (training-domain validation and report B's oracle) is written too. Writes
+The selection-protocol table (training-domain validation and report B's oracle) is written too, and a "shape or
+colour" table of the last epoch (test accuracy against the clean labels, and with red and green swapped). Writes
 ``results.json``, ``tables.md`` and ``curves.png`` to ``--out``; ``--quick`` runs two epochs on the bundled sample.
 
 Usage::

@@ -328,6 +328,8 @@ class Trainer:
         self.method = method_cls(options, MethodContext(self.graph, info.spiking, info.decoding, self.loss_fn,
                                                         cfg.epochs, self.steps_per_epoch, spec=self.loaded.spec))
         self.train_set = self.method.prepare_dataset(train_set)
+        if self.val_set is not None:
+            self.val_set = self.method.validation_set(self.val_set)
         self.steps_per_epoch = len(self.strategy.loader(self.train_set, cfg.batch_size, shuffle=True,
                                                         seed=epoch_seed(cfg.seed, 1)))
         self.extra_modules = nn.ModuleDict(self.method.modules()).to(self.strategy.device)

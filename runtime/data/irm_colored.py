@@ -289,6 +289,8 @@ def build_split(images: torch.Tensor, digits: torch.Tensor, split: str, *, envs:
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if source_label_noise is not None:
+        source_label_noise = _check_probability(float(source_label_noise), "source_label_noise")
     if grey_source:
         if gap is not None or envs is not None:
             raise ValueError("grey_source takes no envs or gap: the source is grey, the target is test_envs[0]")

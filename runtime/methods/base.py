@@ -168,6 +168,20 @@ class Method:
         """
         return dataset
 
+    def validation_set(self, dataset: Any) -> Any:
+        """The part of the run's validation split that model selection may read (called once, after the split).
+
+        The default keeps all of it. A domain-adaptation method (``dann``) keeps only its labelled source
+        environments: the target's labels are not to be read, in training or in choosing ``best.pt``.
+
+        Args:
+            dataset: the validation split (a ``Subset`` of the training data).
+
+        Returns:
+            The dataset the per-epoch validation scores are computed on.
+        """
+        return dataset
+
     def step(self, model: nn.Module, batch: Batch, info: StepInfo) -> StepOutput:
         """The loss of one step.
 

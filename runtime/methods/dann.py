@@ -12,22 +12,25 @@ over the batch's source samples ``s`` (environments in ``source_envs``) and targ
 environment; their labels are never read). Minimising ``L`` trains ``D`` to tell the domains apart while the
 reversed gradient trains the features to make them indistinguishable. The reversal coefficient follows Ganin's
 schedule ``α(p) = α_max (2 / (1 + exp(-γ p)) - 1)`` with ``p`` the share of training done (``constant``: ``α_max``).
+Model selection reads the source environments only: the trainer's validation split keeps their samples
+(:meth:`DANN.validation_set`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, autograd, nn
+from torch.utils.data import Subset
 
 from snnc.compiler.errors import UnsupportedError
 
 from .base import Batch, Method, MethodContext, StepInfo, StepOutput
-from .envs import mean_features, require_env, select
+from .envs import environments_of, mean_features, require_env, select
 
 
 class DANNOptions(BaseModel):
@@ -109,6 +112,19 @@ class DANN(Method):
 
     def modules(self) -> dict[str, nn.Module]:
         return {"discriminator": self.discriminator}
+
+    def validation_set(self, dataset: Any) -> Any:
+        """Only the source environments of the validation split (the target's labels stay unread).
+
+        Raises:
+            UnsupportedError: the validation split holds no source sample.
+        """
+        keep = torch.isin(environments_of(dataset), torch.tensor(self.options.source_envs))
+        if not keep.any():
+            raise UnsupportedError(f"method 'dann': the validation split has no sample of the source environments "
+                                   f"{list(self.options.source_envs)}; raise --val-fraction or check "
+                                   "--method-option source_envs")
+        return Subset(dataset, torch.nonzero(keep).squeeze(1).tolist())
 
     def alpha(self, info: StepInfo) -> float:
         """The reversal coefficient at this step."""

@@ -170,3 +170,19 @@ def test_cross_colour_similarity_trains_through_the_trainer_with_each_images_col
     assert 0 < last["pairs"] < 0.5 * 100 / 2
     assert last["lambda"] == pytest.approx(0.2) and 0 <= last["dissimilarity"] <= 2
     assert set(last["env"]) == {"0", "1"}
+
+
+def test_dann_selects_its_best_epoch_on_the_source_environments_only(tmp_path):
+    from ..conftest import SPECS
+
+    def val_envs(method, run, **options):
+        train(SPECS / "irm_mlp.yaml", target="ann", dataset="grey-colored-mnist",
+              dataset_options={"base": "mnist-sample", "size": 14}, method=method, method_options=options,
+              run_dir=tmp_path / run, epochs=1, batch_size=100, limit_test=64, progress=False, plots=False)
+        epochs = json.loads((tmp_path / run / "metrics.json").read_text())["epochs"]
+        return set(epochs[-1]["val"]["env"])
+
+    assert val_envs("erm", "erm") == {"0", "1"}  # the split holds grey source and coloured target samples
+    assert val_envs("dann", "dann") == {"0"}  # the target's labels are not read to choose best.pt
+    with pytest.raises(snnc.SnncError, match="no sample of the source environments \\[5\\]"):
+        val_envs("dann", "none", source_envs=[5])

@@ -127,6 +127,8 @@ def test_grey_source_with_clean_labels_keeps_the_targets_noise_and_draws():
     images, digits = clean.images[:8], clean.digits[:8]
     with pytest.raises(ValueError, match="grey source only"):
         build_split(images, digits, "train", source_label_noise=0.0)
+    with pytest.raises(ValueError, match="source_label_noise must be a probability"):
+        _sample("test", name="grey-colored-mnist", source_label_noise=1.5)  # checked on either split
 
 
 @pytest.mark.parametrize("grey, lit", [("all", [True, True, True]), ("colour", [True, True, False]),
