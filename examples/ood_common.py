@@ -389,6 +389,24 @@ def fmt(values: Sequence[float], flag_above: float | None = None) -> str:
     return f"{100 * m:.1f} ± {100 * s:.1f}{flag}"
 
 
+def colour_table(columns: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Markdown lines of the last epoch's shape-or-colour check (:func:`colour_checks`) for the settings whose
+    every run has it (runs merged from before the check existed are left out); no lines if none has."""
+    checked = {name: runs for name, runs in columns.items()
+               if runs and all("test_clean" in r["history"][-1] for r in runs)}
+    if not checked:
+        return []
+    lines = ["", "## Shape or colour (last epoch)", "",
+             "Test accuracy against the clean label (digit < 5: the shape task) and with red and green swapped (an "
+             "invariant network scores as on the test images; one that reads colour moves towards 100% minus it).",
+             "", "| setting | test | clean label | colours swapped |", "| --- | --- | --- | --- |"]
+    for name, runs in checked.items():
+        last = [r["history"][-1] for r in runs]
+        lines.append(f"| {name} | {fmt([h['test_mean'] for h in last], NOISE_CEILING)} | "
+                     f"{fmt([h['test_clean'] for h in last])} | {fmt([h['test_swapped'] for h in last])} |")
+    return lines
+
+
 def read_runs(path: Path, key: str) -> dict[str, list[dict[str, Any]]]:
     """The runs under ``key`` of a ``results.json`` written by a reproduction, with environment keys as ints again
     (JSON made them strings)."""

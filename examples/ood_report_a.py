@@ -48,7 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ood_common import (NOISE_CEILING, RunConfig, at_epoch, fmt, load_data, merge_runs,  # noqa: E402
+from ood_common import (NOISE_CEILING, RunConfig, at_epoch, colour_table, fmt, load_data, merge_runs,  # noqa: E402
                         on_crossbars, plot_runs, read_runs, train_run, write_results)
 
 from snnc.quick import parse_params  # noqa: E402
@@ -180,17 +180,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, runs in columns.items():
         lines.append(f"| {name} | " + " | ".join(fmt([r["selection"][k]["test"] for r in runs], NOISE_CEILING)
                                                for k in ("val", "oracle", "last")) + " |")
-    checked = {name: runs for name, runs in columns.items()
-               if name not in DERIVED and all("test_clean" in r["history"][-1] for r in runs)}
-    if checked:
-        lines += ["", "## Shape or colour (last epoch)", "",
-                  "Test accuracy against the clean label (digit < 5: the shape task) and with red and green swapped "
-                  "(an invariant network scores as on the test images; one that reads colour moves towards 100% "
-                  "minus it).", "", "| column | test | clean label | colours swapped |", "| --- | --- | --- | --- |"]
-        for name, runs in checked.items():
-            last = [r["history"][-1] for r in runs]
-            lines.append(f"| {name} | {fmt([h['test_mean'] for h in last], NOISE_CEILING)} | "
-                         f"{fmt([h['test_clean'] for h in last])} | {fmt([h['test_swapped'] for h in last])} |")
+    lines += colour_table({name: runs for name, runs in columns.items() if name not in DERIVED})
     lines += ["", f"wall time: {time.perf_counter() - started:.0f} s (load average {os.getloadavg()[0]:.1f} at the end)", ""]
     (args.out / "tables.md").write_text("\n".join(lines))
     if columns:

@@ -8,8 +8,9 @@ Tables (each cell mean ± std over the seeds, under both selection protocols of 
    MLP 392-390-390-2, full batch, IRM's hyper-parameters) as the reference row;
 2. similarity (variant 1) over report B's four environment gaps 10/20, 5/25, 2.5/27.5, 0/30 against a 90% test.
 
-Writes ``results.json``, ``tables.md`` and ``curves_*.png`` to ``--out``. ``--quick`` runs two epochs of each
-setting on the bundled 2,000-image sample, one seed (for tests: the figures mean nothing).
+Writes ``results.json``, ``tables.md`` (with a last-epoch shape-or-colour table) and ``curves_*.png`` to
+``--out``. ``--quick`` runs two epochs of each setting on the bundled 2,000-image sample, one seed (for tests: the
+figures mean nothing).
 
 Usage::
 
@@ -29,8 +30,8 @@ from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ood_common import (NOISE_CEILING, RunConfig, fmt, load_data, merge_runs, plot_runs, read_runs,  # noqa: E402
-                        train_run, write_results)
+from ood_common import (NOISE_CEILING, RunConfig, colour_table, fmt, load_data, merge_runs,  # noqa: E402
+                        plot_runs, read_runs, train_run, write_results)
 
 SPEC = str(Path(__file__).resolve().parents[1] / "specs" / "irm_mlp.yaml")
 
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if gaps:
         lines += ["", "## Table 2: Similarity 1 over the environment gaps (test at 90%)", ""]
         lines += table_rows({f"gap {g}": r for g, r in gaps.items()})
+    lines += colour_table({**table1, **{f"gap {g}": r for g, r in gaps.items()}})
     lines += ["", f"wall time: {time.perf_counter() - started:.0f} s (load average {os.getloadavg()[0]:.1f} at the end)", ""]
     (args.out / "tables.md").write_text("\n".join(lines))
     if table1:

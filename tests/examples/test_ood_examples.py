@@ -49,7 +49,7 @@ def test_report_b_quick(tmp_path):
     merged = example("ood_report_b").main(["--quick", "--out", str(tmp_path / "merged"), "--no-table1", "--no-gaps",
                                            "--merge", str(tmp_path / "results.partial.json")])  # tables from files
     assert set(merged["table1"]) == set(payload["table1"]) and set(merged["gaps"]) == set(payload["gaps"])
-    assert (tmp_path / "merged" / "tables.md").read_text().count("| IRM |") == 3  # val, oracle, last
+    assert (tmp_path / "merged" / "tables.md").read_text().count("| IRM |") == 4  # val, oracle, last; colour
 
 
 @pytest.mark.slow
