@@ -15,7 +15,9 @@ Recipe (what :func:`make_environments` does, after ``code/colored_mnist/main.py`
    (``grey="all"``), or in the red and green channels only (``grey="colour"``: with RGB, the blue channel then
    stays empty in every environment, as in the coloured ones), or in red and green at half intensity each
    (``grey="half"``: red + green then sum to the grey digit, as the one lit channel of a coloured digit does, so
-   source and target differ in hue only, not in brightness).
+   source and target differ in hue only, not in brightness). The grey source's label noise may differ from the
+   target's (``source_label_noise``; 0 gives plain MNIST's binary labels); its flips are drawn either way, so the
+   target's images, labels and colours do not change with it.
 
 Randomness: the whole pool of digits is shuffled once by a NumPy ``PCG64`` generator seeded with
 ``SeedSequence([seed, stream])`` and dealt round-robin to the environments (image ``i`` of the shuffled pool goes
