@@ -180,19 +180,23 @@ def irm_code_model(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor, decoding: str | None, batch: int = 2000) -> torch.Tensor:
+    """The class ``model`` (in eval mode) picks for each input, ``batch`` inputs at a time."""
+    was = model.training
+    model.eval()
+    picked = torch.cat([scores(model(x[start:start + batch]), decoding).argmax(1)
+                        for start in range(0, len(x), batch)])
+    model.train(was)
+    return picked
+
+
 def accuracy_by_env(model: torch.nn.Module, data: IRMColoredMNIST, decoding: str | None,
                     limit: int | None = None, batch: int = 2000) -> dict[int, float]:
     """Accuracy of ``model`` (in eval mode) on each environment of ``data``."""
     x, y, env = data.tensors()
     if limit is not None and len(x) > limit:
         x, y, env = x[:limit], y[:limit], env[:limit]
-    was = model.training
-    model.eval()
-    correct = torch.zeros(len(x), dtype=torch.bool)
-    for start in range(0, len(x), batch):
-        out = model(x[start:start + batch])
-        correct[start:start + batch] = scores(out, decoding).argmax(1) == y[start:start + batch]
-    model.train(was)
+    correct = predict(model, x, decoding, batch) == y
     return {int(e): float(correct[env == e].float().mean()) for e in torch.unique(env)}
 
 
@@ -206,19 +210,11 @@ def colour_checks(model: torch.nn.Module, data: IRMColoredMNIST, decoding: str |
     ``data`` (the reproductions test on one environment, so this is the same population as ``test_mean``).
     """
     x, y, _ = data.tensors()
+    swapped = x.clone()
+    swapped[:, [0, 1]] = x[:, [1, 0]]
     clean = (data.digits < 5).long()
-    was = model.training
-    model.eval()
-    right_clean = right_swapped = 0
-    with torch.no_grad():
-        for start in range(0, len(x), batch):
-            xb, yb = x[start:start + batch], y[start:start + batch]
-            right_clean += int((scores(model(xb), decoding).argmax(1) == clean[start:start + batch]).sum())
-            swapped = xb.clone()
-            swapped[:, [0, 1]] = xb[:, [1, 0]]
-            right_swapped += int((scores(model(swapped), decoding).argmax(1) == yb).sum())
-    model.train(was)
-    return {"test_clean": right_clean / len(x), "test_swapped": right_swapped / len(x)}
+    return {"test_clean": float((predict(model, x, decoding, batch) == clean).float().mean()),
+            "test_swapped": float((predict(model, swapped, decoding, batch) == y).float().mean())}
 
 
 def _mean(values: dict[int, float], keep: Sequence[int] | None = None) -> float:

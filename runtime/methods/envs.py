@@ -109,15 +109,13 @@ def attribute_of(dataset: Any, name: str, method: str = "balanced") -> tuple[Ten
     return torch.as_tensor(dataset.targets).long(), torch.as_tensor(getattr(dataset, name)).long()
 
 
-def environments_of(dataset: Any) -> Tensor:
-    """The environment index of every sample: a dataset's ``envs`` attribute (looking through ``Subset``
-    wrappers), else the third element of each item."""
-    if isinstance(dataset, Subset):
-        index = torch.as_tensor(list(dataset.indices), dtype=torch.long)
-        return environments_of(dataset.dataset)[index]
-    if hasattr(dataset, "envs"):
-        return torch.as_tensor(dataset.envs).long()
-    return torch.tensor([int(dataset[i][2]) for i in range(len(dataset))], dtype=torch.long)
+def environments_of(dataset: Any, method: str = "dann") -> Tensor:
+    """The environment index of every sample: the dataset's ``envs`` (through ``Subset`` wrappers, as
+    :func:`attribute_of` reads it), else the third element of each item."""
+    try:
+        return attribute_of(dataset, "envs", method)[1]
+    except UnsupportedError:
+        return torch.tensor([int(dataset[i][2]) for i in range(len(dataset))], dtype=torch.long)
 
 
 class WithAttribute(Dataset):
