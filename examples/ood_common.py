@@ -41,7 +41,7 @@ from torch.utils.data import Subset
 import snnc
 from snnc.compiler.artifact import atomic_write_bytes
 from snnc.runtime.data import load_dataset
-from snnc.runtime.data.irm_colored import IRMColoredMNIST
+from snnc.runtime.data.irm_colored import IRMColoredMNIST, resolve_gap
 from snnc.runtime.losses import resolve_loss
 from snnc.runtime.methods import METHODS, Batch, MethodContext, StepInfo
 from snnc.runtime.methods.envs import WithAttribute
@@ -90,12 +90,21 @@ def load_data(name: str, *, val_fraction: float = 0.1, seed: int = 0, val_envs: 
         val_envs: environments used for selection (e.g. the source only for domain adaptation).
         data_dir: where MNIST is (default: the usual search).
         test_per_env: keep at most this many test images.
-        **options: the dataset's options (``envs``, ``size``, ``channels``, ``per_env``, ``base`` ...).
+        **options: the dataset's options (``envs``, ``size``, ``channels``, ``per_env``, ``base``, ``pool`` ...).
+            With ``pool="irm-code"`` (the IRM code's split: train on MNIST training images 0-49,999, test on
+            50,000-59,999) nothing is held out of the training environments, which keep every image as in the IRM
+            code; their validation images are MNIST's test images coloured with the training environments' flips
+            instead (same recipe, other digits and draws).
     """
     full = load_dataset(name, "train", data_dir, seed=seed, **options)
-    test = load_dataset(name, "test", data_dir, seed=seed, **{k: v for k, v in options.items() if k != "per_env"})
+    test_options = {k: v for k, v in options.items() if k != "per_env"}
+    test = load_dataset(name, "test", data_dir, seed=seed, **test_options)
     if test_per_env is not None:
         test = test.select(torch.arange(min(test_per_env, len(test))))
+    if options.get("pool") == "irm-code":
+        flips = resolve_gap(test_options.pop("gap", None), test_options.pop("envs", None))
+        test_options.update(pool="mnist", test_envs=flips)
+        return Data(full, load_dataset(name, "test", data_dir, seed=seed, **test_options), test, val_envs)
     gen = torch.Generator().manual_seed(seed + 1000)
     val_mask = torch.zeros(len(full), dtype=torch.bool)
     for e in range(len(full.environments)):

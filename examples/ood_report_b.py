@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--only", nargs="*", help="run only these settings of table 1")
     p.add_argument("--merge", nargs="*", type=Path, default=[], metavar="RESULTS_JSON",
                    help="add the runs of earlier results.json files (e.g. seeds run in other processes) to the tables")
+    p.add_argument("--pool", choices=("mnist", "irm-code"), default="mnist",
+                   help="mnist: train on MNIST's training images, test on its test images; irm-code: the IRM "
+                        "code's split (train on training images 0-49,999, all 25,000 per environment; test on "
+                        "50,000-59,999; validation on MNIST's test images coloured as the training environments)")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
     seeds = [0] if args.quick else list(range(args.first_seed, args.first_seed + args.seeds))
@@ -140,6 +144,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data_options.update(base="mnist-sample", test_per_env=200)
     else:
         data_options.update(per_env=args.per_env, test_per_env=args.test_images)
+    if args.pool == "irm-code":
+        # Why no per_env: the IRM code trains on all 25,000 images of each environment (validation: see load_data).
+        data_options.update(pool="irm-code")
+        data_options.pop("per_env", None)
     plan = settings(args.quick, args)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -189,11 +189,25 @@ def _grey_digits(split: str, data_dir: Path | None, base: str, title: str):
     raise ValueError(f"base must be 'mnist' or 'mnist-sample', got {base!r}")
 
 
+IRM_POOLS = ("mnist", "irm-code")
+"""Where IRM Colored MNIST's splits take their digits: ``mnist`` (train ← MNIST's training images, test ← its test
+images) or ``irm-code`` (the IRM code's ``mnist.data[:50000]`` / ``[50000:]``: train ← the first five sixths of
+the training images, test ← the last sixth, so figures compare with the IRM paper's directly)."""
+
+
 def _irm_split(split: str, data_dir: Path | None, normalize: bool, limit: int | None, title: str, base: str,
-               **options) -> Dataset:
+               pool: str = "mnist", **options) -> Dataset:
     if normalize:
         raise DataError(f"{title} is read in [0, 1] only: give the spec input.range [0, 1].")
-    images, digits = _grey_digits(split, data_dir, base, title)
+    if pool not in IRM_POOLS:
+        raise ValueError(f"pool must be one of {', '.join(IRM_POOLS)}, got {pool!r}")
+    if pool == "mnist":
+        images, digits = _grey_digits(split, data_dir, base, title)
+    else:
+        # Why 5/6: MNIST's 60,000 training images split 50,000 / 10,000, as the IRM code's main.py does.
+        images, digits = _grey_digits("train", data_dir, base, title)
+        cut = len(images) * 5 // 6
+        images, digits = (images[:cut], digits[:cut]) if split == "train" else (images[cut:], digits[cut:])
     data = irm_colored.build_split(images, digits, split, **options)
     if limit is not None:
         if limit < 0:
@@ -206,9 +220,11 @@ def _read_irm_colored(split: str, data_dir: Path | None, normalize: bool, limit:
                       envs: tuple[float, ...] | None = None, test_envs: tuple[float, ...] = irm_colored.TEST_ENVS,
                       gap: str | None = None, label_noise: float = irm_colored.LABEL_NOISE, size: int = 28,
                       channels: irm_colored.Channels = "two", per_env: int | None = None, seed: int = 0,
-                      base: Literal["mnist", "mnist-sample"] = "mnist") -> Dataset:
-    return _irm_split(split, data_dir, normalize, limit, "IRM Colored MNIST", base, envs=envs, test_envs=test_envs,
-                      gap=gap, label_noise=label_noise, size=size, channels=channels, per_env=per_env, seed=seed)
+                      base: Literal["mnist", "mnist-sample"] = "mnist",
+                      pool: Literal["mnist", "irm-code"] = "mnist") -> Dataset:
+    return _irm_split(split, data_dir, normalize, limit, "IRM Colored MNIST", base, pool, envs=envs,
+                      test_envs=test_envs, gap=gap, label_noise=label_noise, size=size, channels=channels,
+                      per_env=per_env, seed=seed)
 
 
 def _read_grey_colored(split: str, data_dir: Path | None, normalize: bool, limit: int | None, *,
@@ -277,7 +293,8 @@ def load_dataset(name: str, split: Literal["train", "test"] = "train", data_dir:
         limit: keep only the first ``limit`` samples.
         **options: per-dataset options (see :func:`dataset_options`): ``colored-mnist`` takes ``correlation``,
             ``test_colors``, ``seed``, ``base``; ``irm-colored-mnist`` takes ``envs``, ``test_envs``, ``gap``,
-            ``label_noise``, ``size``, ``channels``, ``per_env``, ``seed``, ``base`` (items are ``(x, y, env)``,
+            ``label_noise``, ``size``, ``channels``, ``per_env``, ``seed``, ``base``, ``pool`` (see
+            :data:`IRM_POOLS`; items are ``(x, y, env)``,
             see :mod:`snnc.runtime.data.irm_colored`); ``grey-colored-mnist`` takes ``target_flip``, ``grey``,
             ``source_label_noise`` and the same but the environments; ``isbi2012`` takes ``crop``, ``tiling``, ``crops_per_slice``,
             ``test_slices``, ``seed``; ``image-folder`` takes ``mode``.

@@ -136,6 +136,21 @@ def test_validation_split_is_prepared_as_the_method_prepares_training_data():
     assert torch.equal(val.select(torch.arange(3)).images, val.images[:3])
 
 
+def test_irm_code_pool_trains_on_every_image_and_validates_on_the_test_file_in_training_colours():
+    common = example("ood_common")
+    from snnc.runtime.data import load_dataset
+
+    data = common.load_data("irm-colored-mnist", base="mnist-sample", size=14, seed=0, pool="irm-code",
+                            gap="5/25")
+    assert len(data.train) == len(load_dataset("irm-colored-mnist", "train", base="mnist-sample", pool="irm-code"))
+    grey_test = load_dataset("mnist-sample", "test")
+    assert len(data.val) == len(grey_test)
+    assert [e.flip for e in data.val.environments] == [e.flip for e in data.train.environments] == [0.05, 0.25]
+    assert [e.flip for e in data.test.environments] == [0.9]
+    t10k = {grey_test[i][0][0][::2, ::2].numpy().tobytes() for i in range(len(grey_test))}
+    assert {data.val[i][0].sum(0).numpy().tobytes() for i in range(len(data.val))} <= t10k
+
+
 def test_colour_checks_tell_a_colour_reader_from_a_colour_blind_network():
     import torch
     from torch import nn

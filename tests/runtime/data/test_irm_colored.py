@@ -159,6 +159,25 @@ def test_half_grey_sums_to_a_coloured_digits_intensity():
     assert torch.equal(half[first][0], xh[first])
 
 
+def test_irm_code_pool_splits_the_training_images_five_sixths_to_one_sixth():
+    grey_train, grey_test = load_dataset("mnist-sample", "train"), load_dataset("mnist-sample", "test")
+    train, test = _sample(pool="irm-code"), _sample("test", pool="irm-code")
+    cut = len(grey_train) * 5 // 6
+    assert len(train) == cut and len(test) == len(grey_train) - cut
+    head = {grey_train[i][0][0].numpy().tobytes() for i in range(cut)}
+    tail = {grey_train[i][0][0].numpy().tobytes() for i in range(cut, len(grey_train))}
+    t10k = {grey_test[i][0][0].numpy().tobytes() for i in range(len(grey_test))}
+
+    def digits_of(data):
+        return {data[i][0].sum(0).numpy().tobytes() for i in range(len(data))}
+
+    # Train takes the head of MNIST's training images, test its tail: never a test-file image, never shared.
+    assert digits_of(train) <= head and digits_of(test) <= tail and not (digits_of(test) & t10k)
+    assert test.environments == _sample("test").environments
+    with pytest.raises(ValueError, match="pool must be one of mnist, irm-code"):
+        _sample(pool="t10k")
+
+
 def test_bad_options_are_clear_errors():
     with pytest.raises(ValueError, match="size must be 28 or 14"):
         _sample(size=20)
@@ -179,7 +198,7 @@ def test_bad_options_are_clear_errors():
 def test_registered_with_facts_and_options_and_the_old_colored_mnist_stays():
     info = dataset_info("irm-colored-mnist")
     assert info.num_classes == 2 and info.size is None
-    assert {"envs", "gap", "size", "channels", "per_env", "seed", "label_noise"} <= set(dataset_options(info.name))
+    assert {"envs", "gap", "size", "channels", "per_env", "seed", "label_noise", "pool"} <= set(dataset_options(info.name))
     assert dataset_info("irm_cmnist").name == "irm-colored-mnist"
     assert dataset_info("colored-mnist").num_classes == 10
     assert len(load_dataset("colored-mnist", "train", base="mnist-sample")[0]) == 2
