@@ -38,6 +38,12 @@ def test_report_b_quick(tmp_path):
     assert cross["config"]["options"]["pairing"] == "other-colour" and cross["history"][-1]["pairs"] > 0
     assert set(payload["gaps"]) == {"10/20", "5/25", "2.5/27.5", "0/30"}
     run = payload["table1"]["IRM"][0]
+    # The ann rows follow the paper onto the IRM code's split (all of MNIST-train's first 5/6, none held out).
+    ann = payload["table1"]["IRM (ann, paper recipe)"][0]["data"]
+    assert ann["options"]["pool"] == "irm-code" and "pool" not in run["data"]["options"]
+    snn = (run["data"]["train"], run["data"]["val"], run["data"]["test"])
+    assert (ann["train"], ann["val"], ann["test"]) == (2000 * 5 // 6, 500, 200) != snn
+    assert "ann rows `irm-code`" in (tmp_path / "tables.md").read_text()
     assert set(run["selection"]) == {"oracle", "val", "last"} and len(run["history"]) == 2
     assert "penalty" in run["history"][-1] and set(run["history"][-1]["train_acc"]) == {0, 1}
     tables = (tmp_path / "tables.md").read_text()
