@@ -93,8 +93,9 @@ def load_data(name: str, *, val_fraction: float = 0.1, seed: int = 0, val_envs: 
         **options: the dataset's options (``envs``, ``size``, ``channels``, ``per_env``, ``base``, ``pool`` ...).
             With ``pool="irm-code"`` (the IRM code's split: train on MNIST training images 0-49,999, test on
             50,000-59,999) nothing is held out of the training environments, which keep every image as in the IRM
-            code; their validation images are MNIST's test images coloured with the training environments' flips
-            instead (same recipe, other digits and draws).
+            code (``val_fraction`` is not used); their validation images are all of MNIST's test images coloured
+            with the training environments' flips instead (same recipe and seed as the test split, so the same
+            shuffle and random draws, applied to other digits).
     """
     full = load_dataset(name, "train", data_dir, seed=seed, **options)
     test_options = {k: v for k, v in options.items() if k != "per_env"}

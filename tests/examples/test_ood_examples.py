@@ -153,6 +153,11 @@ def test_irm_code_pool_trains_on_every_image_and_validates_on_the_test_file_in_t
     assert len(data.val) == len(grey_test)
     assert [e.flip for e in data.val.environments] == [e.flip for e in data.train.environments] == [0.05, 0.25]
     assert [e.flip for e in data.test.environments] == [0.9]
+    # Test: the tail of the training file (its last sixth), as the IRM code's mnist.data[50000:].
+    grey_train = load_dataset("mnist-sample", "train")
+    tail = {grey_train[i][0][0][::2, ::2].numpy().tobytes() for i in range(2000 * 5 // 6, 2000)}
+    assert len(data.test) == 2000 - 2000 * 5 // 6
+    assert {data.test[i][0].sum(0).numpy().tobytes() for i in range(len(data.test))} <= tail
     t10k = {grey_test[i][0][0][::2, ::2].numpy().tobytes() for i in range(len(grey_test))}
     assert {data.val[i][0].sum(0).numpy().tobytes() for i in range(len(data.val))} <= t10k
 
