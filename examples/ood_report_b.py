@@ -31,6 +31,8 @@ from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from snnc.runtime.data.registry import IRM_POOLS  # noqa: E402
+
 from ood_common import (NOISE_CEILING, RunConfig, colour_table, fmt, load_data, merge_runs,  # noqa: E402
                         plot_runs, read_runs, train_run, write_results)
 
@@ -67,9 +69,6 @@ def settings(quick: bool, args) -> dict[str, Any]:
         table1["None (ann)"] = ("erm", {}, ann)
         table1["IRM (ann, paper recipe)"] = ("irm", dict(IRM_RECIPE, penalty_anneal_iters=1 if quick else 190), ann)
     return {"table1": table1, "gap_method": ("spike_similarity", {"lam": args.lam}, snn)}
-
-
-POOLS = ("mnist", "irm-code")
 
 
 def with_pool(data_options: dict[str, Any], pool: str) -> dict[str, Any]:
@@ -149,12 +148,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--only", nargs="*", help="run only these settings of table 1")
     p.add_argument("--merge", nargs="*", type=Path, default=[], metavar="RESULTS_JSON",
                    help="add the runs of earlier results.json files (e.g. seeds run in other processes) to the tables")
-    p.add_argument("--pool", choices=POOLS, default="mnist",
+    p.add_argument("--pool", choices=IRM_POOLS, default="mnist",
                    help="the snn rows' and table 2's digits: mnist (train on MNIST's training images, test on its "
                         "test images) or irm-code (the IRM code's split: train on training images 0-49,999, all "
                         "25,000 per environment; test on 50,000-59,999; validation on MNIST's test images coloured "
                         "as the training environments)")
-    p.add_argument("--ann-pool", choices=POOLS, default="irm-code",
+    p.add_argument("--ann-pool", choices=IRM_POOLS, default="irm-code",
                    help="the ann rows' digits (default irm-code: the paper's recipe includes its split, so the row "
                         "compares with the paper's 66.9 ± 2.5%%)")
     p.add_argument("--progress", action="store_true")
