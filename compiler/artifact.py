@@ -19,11 +19,42 @@ FORMAT = "snnc.artifact"
 VERSION = 1
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (``/proc/self/status``).
+
+    Why: ``tempfile.mkstemp`` creates files with mode 0600 whatever the umask, so a file renamed into place
+    would stay private; the atomic writers give it the mode ``open()`` would have given (0666 & ~umask).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(mask)
+    return mask
+
+
+def temp_file_beside(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path`` (for an atomic rename onto it), with the mode ``open()`` would give."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except (OSError, AttributeError):  # a file system without modes (or Windows): keep mkstemp's
+        pass
+    return fd, tmp
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename).
+
+    The file gets the mode a plain ``open(path, "w")`` would give under the user's umask (0644 at umask 022).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
