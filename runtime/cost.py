@@ -707,8 +707,14 @@ def _target_options(target: Target, source: Any, params: dict | None, art: Artif
     if art is not None and get_target(art.target) is target:
         built = dict((art.extra or {}).get("source") or {})
         return target.options(dict(options or {}), defaults=dict(art.options or {})), built or None
-    defaults = target.spec_defaults(pipeline.load_spec(source, params).spec) if source is not None else {}
-    return target.options(dict(options or {}), defaults=defaults), ({"timesteps": timesteps} if timesteps else None)
+    loaded = pipeline.load_spec(source, params) if source is not None else None
+    defaults = target.spec_defaults(loaded.spec) if loaded is not None else {}
+    built = {"timesteps": timesteps} if timesteps else None
+    if art is not None and target.takes_spiking_source and get_target(art.target).spiking:
+        # the same rule as pipeline.compile: the target carries the checkpoint's own spiking network
+        steps = timesteps or (art.options or {}).get("timesteps") or (loaded.spec.timesteps if loaded else None)
+        built = {"kind": art.target, **({"timesteps": int(steps)} if steps else {})}
+    return target.options(dict(options or {}), defaults=defaults), built
 
 
 def _spec_source(spec: Any, art: Artifact | None, params: dict | None) -> tuple[Any, dict | None]:
@@ -742,13 +748,16 @@ def _build_module(source, params, graph, target: Target, art: Artifact | None, t
     if art is not None and get_target(art.target) is target:
         return load(art, spec=source, params=params, options=steps, where=where)
     if target.needs_trained_ann:
-        ann = load_ann(source, art, params) if art is not None else pipeline.compile(source, "ann", params=params).eval()
         if not need_data:
             return None
-        if calibration is None:
+        if calibration is None and target.calibrates:
             calibration = (_loader(graph, dataset, data_dir, "train", batches, batch_size)
                            if dataset is not None else data)
         options = {**steps, **({"gamma": gamma} if gamma else {})}
+        if art is not None:  # the compile rule: an ann's weights, or a spiking source where the target takes one
+            return pipeline.compile(source, target, params=params, options=options, checkpoint=art,
+                                    calibration=calibration)
+        ann = pipeline.compile(source, "ann", params=params).eval()
         return pipeline.lower(ann, target, options, calibration=calibration)
     module = pipeline.compile(source, target, params=params, options=steps)
     if art is not None:

@@ -260,8 +260,9 @@ def compile_cmd(spec: Path = SpecArg,
     loaded = pipeline.load_spec(spec, params)
     if tgt.needs_trained_ann and checkpoint is None:
         pipeline.build_graph(loaded, max_memory=_max_memory(max_memory))  # spec errors first
-        raise SnncError(f"the {tgt.name} target is built from a trained ANN: give --checkpoint ANN.pt (an artifact "
-                        "from 'snnc train -t ann' or 'snnc compile -o', or a state dict)")
+        kinds, file = ("-t ann or -t snn", "TRAINED.pt") if tgt.takes_spiking_source else ("-t ann", "ANN.pt")
+        raise SnncError(f"the {tgt.name} target is built from {tgt.built_from}: give --checkpoint {file} (an "
+                        f"artifact from 'snnc train {kinds}' or 'snnc compile -o', or a state dict)")
     calib = None
     if calibration is not None:
         from snnc.runtime.convert import calibration_data
@@ -274,8 +275,14 @@ def compile_cmd(spec: Path = SpecArg,
     if not quiet and not tgt.needs_trained_ann:
         console.print(summary_table(graph, f"{graph.name} → {tgt.name}", _auto_depth(graph, depth)))
     n_params = sum(p.numel() for p in module.parameters())
+    held = f"{_fmt_int(n_params)} parameters"
+    if n_params == 0:  # e.g. mnn: the weights are programmed conductances, not torch parameters
+        from snnc.compiler.ir.costs import graph_costs
+
+        weights = sum(c.params for c in graph_costs(graph).values())
+        held = f"{_fmt_int(weights)} weights programmed, no trainable parameters"
     console.print(f"[green]✓[/] compiled [bold]{graph.name}[/] to [bold]{tgt.name}[/]: "
-                  f"{type(module).__name__}, {_fmt_int(n_params)} parameters")
+                  f"{type(module).__name__}, {held}")
     for line in tgt.describe(module):
         console.print(line)
     if output is not None:
@@ -315,7 +322,7 @@ def targets() -> None:
         except BackendUnavailable as exc:
             mark, note = "[yellow]–[/]", f" ({exc})"
         flags = [f for f, on in (("trainable", tgt.trainable), ("spiking", tgt.spiking),
-                                 ("from a trained ANN", tgt.needs_trained_ann)) if on]
+                                 (f"from {tgt.built_from}", tgt.needs_trained_ann)) if on]
         console.print(f"{mark} [bold]{name:6}[/] {tgt.description}{note}" + (f" [dim]({', '.join(flags)})[/]"
                                                                             if flags else ""))
         for key, info in tgt.Options.model_fields.items():

@@ -119,3 +119,30 @@ def _spec(tmp_path):
     path = tmp_path / "tiny_xbar.yaml"
     path.write_text(WITH_SECTION)
     return path
+
+
+def test_report_from_an_snn_checkpoint_is_the_compile_rule(tmp_path):
+    """mnn from an snn checkpoint: what ``compile -t mnn`` accepts, ``report -t mnn`` accepts too, and both give
+    the same crossbars (the spiking source reads its later layers every step)."""
+    pytest.importorskip("memtorch", reason="MemTorch is not installed (the 'mnn' extra)")
+    snn = snnc.compile(WITH_SECTION, target="snn")
+    snnc.save(snn, tmp_path / "snn.pt")
+    direct = report(WITH_SECTION, target="mnn", checkpoint=tmp_path / "snn.pt")
+    net = snnc.compile(WITH_SECTION, target="mnn", checkpoint=tmp_path / "snn.pt")
+    snnc.save(net, tmp_path / "mnn.pt")
+    built = report(WITH_SECTION, target="mnn", checkpoint=tmp_path / "mnn.pt")
+    assert direct.hardware["source"] == {"kind": "snn", "timesteps": 4}
+    assert direct.hardware["totals"] == built.hardware["totals"]
+    assert _layers(direct)["fc1"]["runs"] == 4 and _layers(direct)["conv1"]["runs"] == 1
+    cli = CliRunner().invoke(app, ["report", str(_spec(tmp_path)), "-t", "mnn", "-c", str(tmp_path / "snn.pt")])
+    assert cli.exit_code == 0, cli.output
+    assert "an ANN's trained weights are needed" not in cli.output and "crossbars" in cli.output
+
+
+def test_targets_say_what_each_is_built_from_once():
+    """One rule, said once: ``snnc targets`` names each target's source from the target's own flags."""
+    out = CliRunner().invoke(app, ["targets"], terminal_width=200).output
+    lines = {line.split()[1]: line for line in out.splitlines() if line[:1] in "✓–"}
+    assert "from a trained ann or snn" in lines["mnn"] and "from a trained ANN" not in lines["mnn"]
+    assert "from a trained ANN" in lines["burst"] and "from a trained" not in lines["snn"]
+    assert get_target("mnn").built_from == "a trained ann or snn" and get_target("ann").built_from == "the spec"

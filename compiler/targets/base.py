@@ -88,6 +88,7 @@ class Target:
         needs_trained_ann: whether it is built from a trained ANN (weights and, for burst, calibration data)
             rather than from the spec alone.
         takes_spiking_source: whether it can also be built from a trained spiking network (an snn checkpoint).
+        calibrates: whether its build needs calibration data (burst thresholds) beside the trained weights.
         ann_weights: whether its state dict is the ANN's own (so its weights load into the ann target).
         spike_roles: the table of the ``infer-spike-values`` pass that says what its ops do to spikes.
         cost_notes: what its cost reports must say about how it runs.
@@ -102,11 +103,20 @@ class Target:
     trainable: ClassVar[bool] = False
     needs_trained_ann: ClassVar[bool] = False
     takes_spiking_source: ClassVar[bool] = False
+    calibrates: ClassVar[bool] = False
     ann_weights: ClassVar[bool] = False
     spike_roles: ClassVar[str] = "ann"
     cost_notes: ClassVar[tuple[str, ...]] = ()
     title: ClassVar[str] = "network"
     neuron_label: ClassVar[str] = ""
+
+    @property
+    def built_from(self) -> str:
+        """What the target is built from, in the words every command uses: ``"the spec"``, ``"a trained ANN"``
+        or ``"a trained ann or snn"`` (one rule, from :attr:`needs_trained_ann` and :attr:`takes_spiking_source`)."""
+        if not self.needs_trained_ann:
+            return "the spec"
+        return "a trained ann or snn" if self.takes_spiking_source else "a trained ANN"
 
     def check_available(self) -> None:
         """Raise :class:`~snnc.compiler.errors.BackendUnavailable` (with the install command) when an optional

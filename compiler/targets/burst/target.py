@@ -39,6 +39,7 @@ class BurstTarget(Target):
     Options = BurstOptions
     spiking = True
     needs_trained_ann = True
+    calibrates = True
     spike_roles = "burst"
     title = "burst SNN"
     neuron_label = "burst neuron (IF, k·θ)"
@@ -74,8 +75,11 @@ class BurstTarget(Target):
         module.config.update(extras.get("config") or {})
 
     def describe(self, module) -> list[str]:
+        from torch import nn
+
         from .neurons import LIPool
 
+        synaptic = (nn.Linear, nn.modules.conv._ConvNd)  # what the cost report charges: MACs or SOPs
         cfg = module.config
         gamma = cfg.get("gamma")
         kind = "IF neurons" if gamma == 1 else f"burst neurons, Γ = {gamma}"
@@ -87,10 +91,13 @@ class BurstTarget(Target):
             text = f"{float(flat[0]):.4g}" if flat.numel() == 1 else \
                 f"{float(flat.min()):.4g} … {float(flat.max()):.4g} ({flat.numel()} channels)"
             lines.append(f"  {name}: θ = {text}")
-        pools = [n for n, m in module.network.named_modules() if isinstance(m, LIPool)]
-        analog = [n for n, spikes in module.input_is_spikes().items() if not spikes]
+        modules = dict(module.network.named_modules())
+        pools = [n for n, m in modules.items() if isinstance(m, LIPool)]
+        # Why only conv/linear: neurons, pooling and additions with analog input are not charged (docs/costs.md)
+        analog = [n for n, spikes in module.input_is_spikes().items()
+                  if not spikes and isinstance(modules.get(n), synaptic)]
         lines.append(f"{len(module.neurons())} neuron layers; max-pooling by lateral inhibition (LIPool): "
-                     f"{', '.join(pools) or 'none'}; layers with analog input (charged as MACs): "
+                     f"{', '.join(pools) or 'none'}; synaptic layers with analog input (charged as MACs): "
                      f"{', '.join(analog) or 'none'}")
         return lines
 

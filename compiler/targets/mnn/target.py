@@ -17,7 +17,7 @@ class MnnTarget(Target):
     """The ``mnn`` target: MemTorch-programmed crossbars, run by snnc's batched engine."""
 
     name = "mnn"
-    description = "memristive crossbar network simulated by MemTorch (from a trained ann or snn)"
+    description = "memristive crossbar network simulated by MemTorch"
     Options = MnnOptions
     needs_trained_ann = True
     takes_spiking_source = True
