@@ -58,9 +58,13 @@ class ProgressBar(Callback):
     def on_fit_start(self, trainer: "Trainer") -> None:
         self.main = trainer.strategy.is_main
         if trainer.resumed_from is not None:
-            where = f"after epoch {trainer.epoch}" + (f", batch {trainer.step_in_epoch}/{trainer.steps_per_epoch}"
-                                                      if trainer.step_in_epoch else "")
+            # the words of the interruption: "at epoch 2, after batch 112/469" is where it stopped and goes on
+            where = (f"at epoch {trainer.epoch + 1}, after batch {trainer.step_in_epoch}/{trainer.steps_per_epoch}"
+                     if trainer.step_in_epoch else f"after epoch {trainer.epoch}")
             self.line(f"resuming {trainer.run.path} {where}")
+        elif trainer.val_set is None and trainer.config.epochs > 1:
+            self.line("[yellow]note[/]: no validation split (val_fraction 0): best.pt is the epoch with the best "
+                      "training accuracy; --val-fraction 0.1 selects it on held-out images")
         # Why not in a pipe or log: a bar redrawn there is noise; the per-epoch lines are what a log needs.
         if not self.console.is_terminal or not self.main:
             return

@@ -510,9 +510,10 @@ class Trainer:
                                    f"{self.run.last} keeps epoch {self.epoch}. Lower --lr.")
         record = self._record(epoch, lr_now, start)
         self.history.append(record)
-        score = record["val"]["accuracy"] if record.get("val") else record["train"]["accuracy"]
+        split = "val" if record.get("val") else "train"  # without a validation split: training accuracy
+        score = record[split]["accuracy"]
         if self.best["accuracy"] is None or score > self.best["accuracy"]:
-            self.best = {"epoch": epoch, "accuracy": score}
+            self.best = {"epoch": epoch, "accuracy": score, "split": split}
         self.epoch, self.step_in_epoch = epoch, 0
         self.sums = _Sums()
         self._emit("on_checkpoint", True)
@@ -543,7 +544,7 @@ class Trainer:
         self._emit("on_interrupt")
         spec = self.spec_ref if isinstance(self.spec_ref, (str, Path)) and len(str(self.spec_ref)) < 300 else "SPEC"
         raise TrainingInterrupted(
-            f"interrupted at epoch {epoch}, batch {index}/{self.steps_per_epoch}; saved {self.run.last} (resumable: "
+            f"interrupted at epoch {epoch}, after batch {index}/{self.steps_per_epoch}; saved {self.run.last} (resumable: "
             f"training continues from that step with the same result). Resume with: snnc train {spec} --resume "
             f"--run-dir {self.run.path}")
 

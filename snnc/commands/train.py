@@ -111,7 +111,8 @@ def train_cmd(
     limit_test: Optional[int] = typer.Option(None, "--limit-test", help="evaluate on the first N test samples "
                                              "(0: skip the test evaluation)"),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="share of the training split held "
-                                                 "out for validation; 0 uses it all (default: 0.1)",
+                                                 "out for validation; 0 uses it all and picks best.pt on training "
+                                                 "accuracy (default: the spec's training: recipe, else 0.1)",
                                                  show_default=False),
     no_plots: bool = typer.Option(False, "--no-plots", help="do not write PNG plots"),
     compile_model: bool = typer.Option(False, "--compile", help="run the model through torch.compile"),

@@ -92,13 +92,21 @@ def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, tiny_spec, quic
     straight = train(spec, run_dir=tmp_path / "straight", **quick)
     from snnc.runtime.trainer import default_callbacks
 
-    with pytest.raises(TrainingInterrupted, match=r"interrupted at epoch 1, batch 3/5; saved .*last.pt .*Resume "
-                                                  r"with: snnc train .* --resume --run-dir"):
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at epoch 1, after batch 3/5; saved .*last.pt .*"
+                                                  r"Resume with: snnc train .* --resume --run-dir"):
         train(spec, run_dir=tmp_path / "run", callbacks=[_StopAt(3), *default_callbacks(progress=False,
                                                                                            plots=False)], **quick)
     state = load_checkpoint(tmp_path / "run" / "last.pt").training
     assert state["epoch"] == 0 and state["step_in_epoch"] == 3
-    resumed = train(spec, run_dir=tmp_path / "run", resume=True, **quick)
+    import io
+
+    from rich.console import Console
+
+    shown = io.StringIO()
+    resumed = train(spec, run_dir=tmp_path / "run", resume=True, callbacks=default_callbacks(
+        console=Console(file=shown, width=200), plots=False), **quick)
+    # the resume says where it goes on in the interruption's words (it said "after epoch 0, batch 3" before)
+    assert f"resuming {tmp_path / 'run'} at epoch 1, after batch 3/5" in shown.getvalue()
     for key, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in straight.epochs]
@@ -186,3 +194,26 @@ def test_dann_selects_its_best_epoch_on_the_source_environments_only(tmp_path):
     assert val_envs("dann", "dann") == {"0"}  # the target's labels are not read to choose best.pt
     with pytest.raises(snnc.SnncError, match="no sample of the source environments \\[5\\]"):
         val_envs("dann", "none", source_envs=[5])
+
+
+@pytest.mark.parametrize("val_fraction", [0.0, 0.2])
+def test_best_says_which_split_selected_it(tmp_path, tiny_spec, quick, val_fraction):
+    """With ``val_fraction: 0`` (as the mnist_conv and mnist_fc recipes) best.pt is chosen on training accuracy:
+    the run says so before training, and ``best`` records the split it was chosen on."""
+    import io
+
+    from rich.console import Console
+
+    from snnc.runtime.trainer import default_callbacks
+
+    shown = io.StringIO()
+    quick.update(epochs=2, limit_test=0, val_fraction=val_fraction)
+    result = train(tiny_spec(), run_dir=tmp_path / "run", callbacks=default_callbacks(
+        console=Console(file=shown, width=200), plots=False), **quick)
+    state = load_checkpoint(tmp_path / "run" / "last.pt").training
+    split = "train" if val_fraction == 0 else "val"
+    assert state["best"]["split"] == split
+    best = result.epochs[state["best"]["epoch"] - 1]
+    assert state["best"]["accuracy"] == max(e[split]["accuracy"] for e in result.epochs) == best[split]["accuracy"]
+    note = "no validation split (val_fraction 0): best.pt is the epoch with the best training accuracy"
+    assert (note in shown.getvalue()) == (val_fraction == 0)
