@@ -236,8 +236,16 @@ def artifact_of(module: "nn.Module", *, extra: dict | None = None, training: dic
     """
     prov = provenance(module)
     if prov is None:
-        raise UnsupportedError("this module was not built from a spec by snnc.compile / snnc.convert (it carries "
-                               "no spec); save it with torch.save(model.state_dict(), path)")
+        from .targets.base import is_spiking
+
+        if is_spiking(module):  # snnc.convert of a hand-written model: converted by snnc, but from no spec
+            raise UnsupportedError(
+                "this network was converted from a hand-written model, so it carries no spec to rebuild it from "
+                "(snnc.save writes spec-built models). Keep its weights with torch.save(net.state_dict(), path) "
+                "and rebuild it with net = snnc.convert(YourModel(), calibration, <the same options>) followed by "
+                "net.load_state_dict(torch.load(path, weights_only=True))")
+        raise UnsupportedError("this module was not built from a spec by snnc.compile (it carries no spec); save "
+                               "it with torch.save(model.state_dict(), path)")
     tgt = get_target(prov.target)
     return Artifact(prov.target, prov.spec_text, dict(prov.params), dict(prov.options), module.state_dict(),
                     {**tgt.extras(module), **(extra or {})}, training)

@@ -167,8 +167,18 @@ def test_convert_of_a_spec_built_ann_can_be_saved_but_a_hand_written_one_cannot(
     with torch.no_grad():
         assert torch.equal(back(x[:8]), snn(x[:8]))
     hand = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10), torch.nn.ReLU())
-    with pytest.raises(UnsupportedError, match=r"carries no spec.*torch\.save\(model\.state_dict"):
-        snnc.save(snnc.convert(hand, x), tmp_path / "hand.pt")
+    converted = snnc.convert(hand, x, timesteps=6)
+    with pytest.raises(UnsupportedError, match=r"converted from a hand-written model, so it carries no spec.*"
+                                               r"torch\.save\(net\.state_dict\(\), path\).*snnc\.convert\(YourModel"):
+        snnc.save(converted, tmp_path / "hand.pt")
+    # the recipe the message gives: the weights, then a fresh conversion (other calibration) that loads them
+    torch.save(converted.state_dict(), tmp_path / "hand.pt")
+    rebuilt = snnc.convert(hand, torch.rand(8, 1, 28, 28), timesteps=6)
+    rebuilt.load_state_dict(torch.load(tmp_path / "hand.pt", weights_only=True))
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x[:8]), converted(x[:8]))
+    with pytest.raises(UnsupportedError, match=r"not built from a spec by snnc\.compile"):
+        snnc.save(hand, tmp_path / "plain.pt")
 
 
 def test_compile_burst_if_method_and_errors(spec, checkpoint, tmp_path):
