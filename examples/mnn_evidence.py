@@ -302,10 +302,10 @@ def _plot_faults(sweeps: dict[str, Any], path: Path, samples: int) -> Path:
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     for name, label in (("ann", "plain training"), ("ann_hwa", "hwa fine-tuned")):
         axis = sweeps[name]["axes"]["fault_proportion"]
-        ax.plot(axis["values"], axis["scores"], "o-", label=label)
-    ax.axhline(sweeps["ann"]["float"], color="k", ls="--", lw=1, label="float (plain)")
+        ax.plot(axis["values"], [100 * s for s in axis["scores"]], "o-", label=label)
+    ax.axhline(100 * sweeps["ann"]["float"], color="k", ls="--", lw=1, label="float (plain)")
     ax.set_xlabel("stuck devices (proportion, half LRS half HRS)")
-    ax.set_ylabel("accuracy")
+    ax.set_ylabel("accuracy (%)")
     ax.set_title(f"mnist_conv ANN, 8-bit ADC ({samples} test images)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

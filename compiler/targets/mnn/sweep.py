@@ -123,8 +123,10 @@ LABELS = {"fault_proportion": "stuck devices (proportion, half LRS half HRS)",
           "on_off_ratio": "r_off / r_on"}
 
 
-def plot_sweep(result: Mapping[str, Any], path: str | Path, title: str = "accuracy on memristive crossbars") -> Path:
-    """Draw a sweep (one panel per axis, float and ideal-device references as dashed lines) to a PNG file."""
+def sweep_figure(result: Mapping[str, Any], title: str = "accuracy on memristive crossbars",
+                 metric: str = "accuracy"):
+    """The figure of a sweep: one panel per axis, scores in % (as the tables), float and ideal-device references
+    as dashed lines. Returns the matplotlib figure (Agg)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,19 +135,32 @@ def plot_sweep(result: Mapping[str, Any], path: str | Path, title: str = "accura
     axes = list(result["axes"].items())
     fig, panels = plt.subplots(1, len(axes), figsize=(4 * len(axes), 3.4), squeeze=False)
     for ax, (name, data) in zip(panels[0], axes):
-        ax.plot(data["values"], data["scores"], "o-", label="mnn")
-        ax.axhline(result["float"], color="k", ls="--", lw=1, label="float network")
-        ax.axhline(result["ideal"], color="tab:green", ls=":", lw=1.5, label="ideal devices")
+        ax.plot(data["values"], [100 * s for s in data["scores"]], "o-", label="mnn")
+        ax.axhline(100 * result["float"], color="k", ls="--", lw=1, label="float network")
+        ax.axhline(100 * result["ideal"], color="tab:green", ls=":", lw=1.5, label="ideal devices")
         if name in ("conductance_states", "on_off_ratio"):
             ax.set_xscale("log", base=2 if name == "conductance_states" else 10)
         ax.set_xlabel(LABELS.get(name, name))
-        ax.set_ylabel("score")
+        ax.set_ylabel(f"{metric} (%)")
         ax.grid(alpha=0.3)
     panels[0][0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_sweep(result: Mapping[str, Any], path: str | Path, title: str = "accuracy on memristive crossbars",
+               metric: str = "accuracy") -> Path:
+    """Draw a sweep (:func:`sweep_figure`) to a PNG file, atomically."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from ...artifact import atomic_write_bytes
+
+    fig = sweep_figure(result, title, metric)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    return path
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)

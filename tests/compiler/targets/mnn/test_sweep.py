@@ -10,7 +10,7 @@ import torch
 pytest.importorskip("memtorch", reason="MemTorch is not installed (the 'mnn' extra)")
 
 from snnc.compiler.errors import UnsupportedError  # noqa: E402
-from snnc.compiler.targets.mnn.sweep import classification_accuracy, plot_sweep, sweep  # noqa: E402
+from snnc.compiler.targets.mnn.sweep import classification_accuracy, plot_sweep, sweep, sweep_figure  # noqa: E402
 
 pytestmark = pytest.mark.mnn
 
@@ -26,6 +26,20 @@ def test_sweep_returns_scores_per_axis_and_plots(ann, images, tmp_path):
     assert result["axes"]["adc_bits"]["scores"][1] >= result["axes"]["adc_bits"]["scores"][0]
     png = plot_sweep(result, tmp_path / "sweep.png")
     assert png.stat().st_size > 1000
+
+
+def test_the_plot_is_in_percent_as_the_tables():
+    """The tables say 95.00 %; the plot's y axis said 0.95 (0-1) beside them."""
+    import matplotlib.pyplot as plt
+
+    result = {"float": 0.97, "ideal": 0.95, "axes": {"adc_bits": {"values": [2, 8], "scores": [0.42, 0.94]}}}
+    fig = sweep_figure(result)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "accuracy (%)"
+    curve, float_line, ideal_line = ax.get_lines()
+    assert list(curve.get_ydata()) == pytest.approx([42.0, 94.0])
+    assert list(float_line.get_ydata()) == pytest.approx([97.0, 97.0]) and ideal_line.get_ydata()[0] == 95.0
+    plt.close(fig)
 
 
 def test_spiking_network_sweep_decodes_its_output(snn, images):
