@@ -627,9 +627,15 @@ def _loop(module, data: Any, max_batches: int | None, activity: Activity) -> Non
 # --- from a spec, a checkpoint and a dataset ------------------------------------------------------------------
 
 
+DEFAULT_BATCHES = 32
+"""Batches a report measures on by default (x 32 = 1,024 images). Why: on the trained mnist_conv SNN, 128 images
+(the old default) gave SOPs 1.5 % from 1,024 images and 4 % from the whole test set; 1,024 take about 2 s."""
+
+
 def report(spec: Any = None, *, target: "str | Target" = "ann", model: "nn.Module | None" = None,
            checkpoint: "str | Path | None" = None, data: Any = None, dataset: str | None = None,
-           data_dir: "str | Path | None" = None, split: str = "test", batches: int = 4, batch_size: int = 32,
+           data_dir: "str | Path | None" = None, split: str = "test",
+           batches: int = DEFAULT_BATCHES, batch_size: int = 32,
            timesteps: int | None = None, tech: "str | Path | Technology" = DEFAULT_TECHNOLOGY,
            params: dict[str, Any] | None = None, assume_rate: float | None = None, gamma: int | None = None,
            calibration: Any = None, seed: int = 0, options: Mapping[str, Any] | None = None) -> CostReport:

@@ -141,8 +141,10 @@ def test_report_from_an_snn_checkpoint_is_the_compile_rule(tmp_path):
 
 def test_targets_say_what_each_is_built_from_once():
     """One rule, said once: ``snnc targets`` names each target's source from the target's own flags."""
-    out = CliRunner().invoke(app, ["targets"], terminal_width=200).output
-    lines = {line.split()[1]: line for line in out.splitlines() if line[:1] in "✓–"}
+    import re
+
+    text = " ".join(CliRunner().invoke(app, ["targets"], terminal_width=200).output.split())  # wrapped or not
+    lines = dict(re.findall(r"[✓–] (\w+) (.*?)(?= [✓–] \w+ |$)", text))
     assert "from a trained ann or snn" in lines["mnn"] and "from a trained ANN" not in lines["mnn"]
     assert "from a trained ANN" in lines["burst"] and "from a trained" not in lines["snn"]
     assert get_target("mnn").built_from == "a trained ann or snn" and get_target("ann").built_from == "the spec"

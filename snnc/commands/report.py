@@ -190,7 +190,8 @@ def report_cmd(
     split: str = typer.Option("test", "--split", help="dataset split to measure on"),
     timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="time steps per inference "
                                             "(default: the checkpoint's or spec's; burst: 64)"),
-    batches: int = typer.Option(4, "--batches", "-n", help="measure on at most this many batches"),
+    batches: int = typer.Option(32, "--batches", "-n", help="measure on at most this many batches (32 of 32: "
+                                "1,024 images)"),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="samples per batch"),
     tech: str = typer.Option("45nm-fp32", "--tech", help="energy table: 45nm-fp32, 45nm-fp16, 45nm-int32, "
                              "45nm-int8, or a YAML/JSON file with name, e_mac_pj, e_ac_pj, reference"),
