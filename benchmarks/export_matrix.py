@@ -38,6 +38,10 @@ def _cell(fn) -> str:
     try:
         fn()
     except SnncError as error:
+        blockers = getattr(error, "blockers", ())
+        if blockers:  # every blocking node: count them, name the causes
+            nodes, ops = len({b.node for b in blockers}), dict.fromkeys(b.op for b in blockers)
+            return f"no: {nodes} nodes ({', '.join(ops)})"
         return "no: " + str(error).split(";")[0].split(": ", 1)[-1][:90]
     except Exception as error:  # noqa: BLE001 - report, do not stop the table
         return f"error: {type(error).__name__}: {str(error)[:80]}"

@@ -99,7 +99,70 @@ class SpecError(SnncError):
 
 
 class UnsupportedError(SnncError):
-    """An operation or node kind that a target cannot handle (names the node, the op and what to do)."""
+    """An operation or node kind that a target cannot handle (names the node, the op and what to do).
+
+    Attributes:
+        blockers: every node that blocks the operation, when it was checked node by node (see :func:`blocked`).
+    """
+
+    def __init__(self, message: str, blockers: Sequence["Blocker"] = ()):
+        super().__init__(message)
+        self.blockers: tuple[Blocker, ...] = tuple(blockers)
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One node that keeps a network from a target or format, and the spec change that would lift it.
+
+    Attributes:
+        node: the node's name (``layer1.0.bn1``).
+        op: what it is, in the spec's words (``maxpool2d``, ``spike (reset: subtract)``).
+        reason: why the target cannot express it.
+        fix: the spec change that would let it through (``kind: avgpool2d``).
+    """
+
+    node: str
+    op: str
+    reason: str
+    fix: str
+
+
+def _names(names: Sequence[str], shown: int) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def blocked(subject: str, blockers: Sequence[Blocker], *, otherwise: str = "", names_shown: int = 8
+            ) -> UnsupportedError:
+    """One error for every blocker, grouped by cause: a line per (op, reason), then its fix, not one per node.
+
+    Nodes of one cause whose fixes differ (an avgpool2d kernel that depends on the input size) share the cause's
+    line; each fix then names its nodes.
+
+    Args:
+        subject: what was attempted (``cannot export resnet18 to NIR``).
+        blockers: every blocking node, in graph order (at least one).
+        otherwise: a closing line (what works instead), or "".
+        names_shown: node names listed per line before "and N more" (the error's ``blockers`` keeps all).
+
+    Returns:
+        The :class:`UnsupportedError` to raise; its ``blockers`` are ``blockers``.
+    """
+    causes: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for b in blockers:
+        causes.setdefault((b.op, b.reason), {}).setdefault(b.fix, []).append(b.node)
+    count = len({b.node for b in blockers})
+    head = f"{subject}: {count} node{'s' if count != 1 else ''} block{'s' if count == 1 else ''} it"
+    lines = [head + (f", for {len(causes)} reasons:" if len(causes) > 1 else ":")]
+    for (op, reason), fixes in causes.items():
+        names = [name for group in fixes.values() for name in group]
+        which = f"node '{names[0]}'" if len(names) == 1 else f"{len(names)} nodes ({_names(names, names_shown)})"
+        lines.append(f"  {op}, {which}: {reason}")
+        for fix, group in fixes.items():
+            lines.append(f"    fix: {fix}" + (f" ({_names(group, names_shown)})" if len(fixes) > 1 else ""))
+    if otherwise:
+        lines.append(otherwise)
+    return UnsupportedError("\n".join(lines), blockers)
 
 
 class BackendUnavailable(SnncError):

@@ -64,12 +64,16 @@ def test_export_mnn_is_refused_with_the_alternative(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_export_nir_of_max_pooling_names_the_node(tmp_path):
+def test_export_nir_names_every_blocker_in_one_error(tmp_path):
     result = runner.invoke(app, ["export", str(SPECS / "mnist_conv.yaml"), "-t", "snn", "-f", "nir",
                                  "-o", str(tmp_path / "m.nir")])
     assert result.exit_code == 1
-    assert "node 'pool1' (maxpool2d)" in result.output and "avgpool2d" in result.output
-    assert "Traceback" not in result.output
+    assert result.output.count("error:") == 1 and "Traceback" not in result.output
+    assert "error: cannot export mnist_conv to NIR: 5 nodes block it, for 2 reasons:" in result.output
+    assert "  maxpool2d, 2 nodes (pool1, pool2): " in result.output and "fix: kind: avgpool2d" in result.output
+    assert "  spike (reset: subtract), 3 nodes (lif1, lif2, lif3): " in result.output
+    assert "fix: neuron: {reset: zero}" in result.output
+    assert not (tmp_path / "m.nir").exists()
 
 
 def test_export_nir_then_import_gives_a_valid_spec(tmp_path):

@@ -20,6 +20,10 @@ snnTorch's ``export_to_nir`` / ``import_from_nir``:
 * ``linear`` ↔ ``Affine`` / ``Linear``; ``conv2d`` ↔ ``Conv2d``; ``avgpool2d`` ↔ ``AvgPool2d``; ``flatten`` ↔
   ``Flatten``; ``dropout`` and ``identity`` are dropped (inference). ``maxpool2d`` has no NIR node: the error
   suggests average pooling.
+
+What NIR cannot express is found in one pass (:func:`nir_blockers`, a table from node kind to check,
+:data:`BLOCKERS`) before anything is built, and refused in one error that names every blocking node, grouped by
+cause, each cause with the spec change that lifts it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..errors import BackendUnavailable, UnsupportedError
+from ..errors import BackendUnavailable, Blocker, UnsupportedError, blocked
 
 DT = 1e-4
 """The time step that converts decays to NIR time constants (snnTorch's choice in ``export_nir.py``)."""
@@ -76,9 +80,6 @@ def _conv2d(node, snn, shapes):
 
 
 def _avgpool2d(node, snn, shapes):
-    if node.ceil_mode:
-        raise UnsupportedError(f"node '{node.name}' (avgpool2d): NIR's AvgPool2d has no ceil mode; set "
-                               "ceil_mode: false")
     return _nir().AvgPool2d(kernel_size=np.array(node.kernel_size), stride=np.array(node.stride),
                             padding=np.array(node.padding))
 
@@ -89,31 +90,14 @@ def _flatten(node, snn, shapes):
 
 def _spike(node, snn, shapes):
     nir = _nir()
-    p = node.neuron
-    where = f"node '{node.name}' (spike, {p.model}, reset: {p.reset})"
-    if p.reset != "zero":
-        raise UnsupportedError(f"{where}: NIR neurons reset the membrane to v_reset after a spike, which is snnc's "
-                               "reset: zero; 'subtract' and 'none' have no NIR counterpart. Set the neuron's "
-                               "reset: zero (and retrain), or export ONNX, which keeps every reset mode")
-    if p.model == "synaptic":
-        raise UnsupportedError(f"{where}: snnc's synaptic neuron clears the membrane after adding the next "
-                               "step's synaptic current; NIR's CubaLIF integrates it after the reset, so the "
-                               "spikes would differ. Use model: leaky or if for NIR, or export ONNX")
     beta, _, threshold = snn.get_submodule(node.name).coefficients()
     shape = tuple(node.shape)
     thr = np.full(shape, float(threshold), dtype=np.float32)
     zeros = np.zeros(shape, dtype=np.float32)
-    if p.model == "if" or float(beta) == 1.0:
+    if node.neuron.model == "if" or float(beta) == 1.0:
         return nir.IF(r=np.ones(shape, dtype=np.float32), v_threshold=thr, v_reset=zeros)
     tau = np.full(shape, DT / (1.0 - float(beta)), dtype=np.float32)
     return nir.LIF(tau=tau, r=tau / DT, v_leak=zeros, v_threshold=thr, v_reset=zeros)
-
-
-def _refuse(alternative: str) -> Callable:
-    def refuse(node, snn, shapes):
-        raise UnsupportedError(f"node '{node.name}' ({node.kind}) has no NIR counterpart: {alternative}")
-
-    return refuse
 
 
 TO_NIR: dict[str, Optional[Callable]] = {
@@ -124,13 +108,125 @@ TO_NIR: dict[str, Optional[Callable]] = {
     "spike": _spike,
     "dropout": None,
     "identity": None,
-    "maxpool2d": _refuse("NIR has sum and average pooling only; use kind: avgpool2d in the spec (and retrain), "
-                         "or export ONNX, which keeps max pooling"),
-    "batchnorm": _refuse("fold the batch-norm into the layer before it, or export ONNX"),
 }
-"""IR node kind → ``fn(node, snn, shapes) -> NIR node`` (None: dropped at inference; input/output are built in)."""
+"""IR node kind → ``fn(node, snn, shapes) -> NIR node`` (None: dropped at inference; input/output are built in).
+Only nodes that :func:`nir_blockers` passes reach it."""
 
-_EXPORTED = ("linear", "conv2d", "avgpool2d", "flatten", "spike")
+
+# --- what keeps a graph from NIR ----------------------------------------------------------------------------
+
+Shapes = dict[str, tuple[int, ...]]
+
+
+def _blocker(node, reason: str, fix: str, op: str = "") -> list[Blocker]:
+    return [Blocker(node.name, op or node.kind, reason, fix)]
+
+
+def _refused(reason: str, fix: str) -> Callable[[Any, Shapes], list[Blocker]]:
+    """A check that refuses every node of its kind with the same reason and fix."""
+
+    def check(node, shapes):
+        return _blocker(node, reason, fix)
+
+    return check
+
+
+def _check_avgpool2d(node, shapes):
+    if not node.ceil_mode:
+        return []
+    return _blocker(node, "NIR's AvgPool2d has no ceil mode", "ceil_mode: false", "avgpool2d (ceil_mode: true)")
+
+
+def _check_spike(node, shapes):
+    p, found = node.neuron, []
+    if p.reset != "zero":
+        found += _blocker(node, "NIR neurons reset the membrane to v_reset after a spike, which is snnc's reset: "
+                          "zero", "neuron: {reset: zero} (the spec's neuron section, or this layer's), and retrain",
+                          f"spike (reset: {p.reset})")
+    if p.model == "synaptic":
+        found += _blocker(node, "NIR's CubaLIF integrates the next step's synaptic current after the reset, snnc's "
+                          "synaptic neuron clears it: the spikes would differ", "neuron: {model: leaky} (or if)",
+                          "spike (model: synaptic)")
+    return found
+
+
+def _check_global_avgpool(node, shapes):
+    _, h, w = shapes[node.inputs[0]]
+    return _blocker(node, "NIR has no global pooling",
+                    f"kind: avgpool2d with kernel_size: [{h}, {w}], then a kind: flatten layer")
+
+
+def _check_adaptive_avgpool2d(node, shapes):
+    _, h, w = shapes[node.inputs[0]]
+    (oh, ow), reason = node.output_size, "NIR has no adaptive pooling"
+    if h % oh or w % ow:
+        return _blocker(node, reason, f"an input whose size divides by {oh}×{ow}, or remove the layer")
+    return _blocker(node, reason, f"kind: avgpool2d with kernel_size: [{h // oh}, {w // ow}]")
+
+
+def _check_activation(node, shapes):
+    return _blocker(node, f"NIR has no {node.function} (it carries neurons and linear maps)",
+                    "kind: spike where a neuron should fire, or remove the layer", f"activation ({node.function})")
+
+
+def _check_reshape(node, shapes):
+    fix = "kind: flatten" if len(node.target) == 1 else "remove the layer (NIR reshapes by Flatten only)"
+    return _blocker(node, "NIR has no reshape", fix)
+
+
+_CHAINS = "snnc's NIR export takes chains of single-input layers"
+
+BLOCKERS: dict[str, Callable[[Any, Shapes], list[Blocker]]] = {
+    "avgpool2d": _check_avgpool2d,
+    "spike": _check_spike,
+    "maxpool2d": _refused("NIR has sum and average pooling only",
+                          "kind: avgpool2d (same kernel_size and stride), and retrain"),
+    "batchnorm": _refused("snnc folds batch-norm only inside the burst target's conversion, not for NIR",
+                          "remove the batchnorm layer (give the conv or linear before it bias: true) and train "
+                          "without it"),
+    "global_avgpool": _check_global_avgpool,
+    "adaptive_avgpool2d": _check_adaptive_avgpool2d,
+    "activation": _check_activation,
+    "reshape": _check_reshape,
+    "add": _refused(f"a residual add merges branches; {_CHAINS}", "remove the shortcut (a plain chain)"),
+    "multiply": _refused(f"NIR has no element-wise product (a gate); {_CHAINS}",
+                         "remove the gate (the multiply and the branch that computes it)"),
+    "concat": _refused(f"NIR has no concatenation; {_CHAINS}", "keep one branch instead of concatenating"),
+    "upsample": _refused("NIR has no up-sampling", "remove the layer"),
+    "slice": _refused("NIR has no slicing", "remove the layer"),
+}
+"""IR node kind → ``check(node, shapes) -> blockers`` (empty: exports). A kind in neither table is refused."""
+
+
+def _check_unknown(node, shapes):
+    supported = ", ".join(k for k in TO_NIR if TO_NIR[k] is not None)
+    return _blocker(node, f"no NIR export; NIR export supports {supported} (dropout and identity are dropped)",
+                    "remove the layer")
+
+
+def nir_blockers(graph: Any) -> list[Blocker]:
+    """Every node of an IR graph that keeps it from NIR, each with the spec change that would lift it.
+
+    Args:
+        graph: the IR graph of an snn target module.
+
+    Returns:
+        The blockers in graph order (a node may have several, e.g. a synaptic neuron with subtract reset);
+        empty when the graph exports.
+    """
+    shapes = {n.name: tuple(n.shape) for n in graph.nodes}
+    found: list[Blocker] = []
+    for node in graph.nodes:
+        if node.kind == "input":
+            continue
+        check = BLOCKERS.get(node.kind)
+        if check is None and node.kind not in TO_NIR:
+            check = _check_unknown
+        mine = check(node, shapes) if check is not None else []
+        if not mine and len(node.inputs) != 1:
+            mine = _blocker(node, f"it has {len(node.inputs)} inputs; {_CHAINS}", "remove the branch")
+        found += mine
+    return found
 
 
 def snn_to_nir(snn: Any, graph: Any = None):
@@ -144,8 +240,9 @@ def snn_to_nir(snn: Any, graph: Any = None):
         A ``nir.NIRGraph`` (node keys are the snnc names with ``.`` → ``_``; ``input`` and ``output`` nodes).
 
     Raises:
-        UnsupportedError: a node kind, reset mode or neuron model NIR cannot express (named, with the
-            alternative), or a module that carries no spec.
+        UnsupportedError: one error naming every node NIR cannot express (node kinds, reset modes, neuron
+            models), grouped by cause, each with the spec change that would make it export (its ``blockers``
+            list them all); or a module that carries no spec.
     """
     from ..targets.snn.module import SpikingModule
 
@@ -159,6 +256,10 @@ def snn_to_nir(snn: Any, graph: Any = None):
         graph = graph_of(snn)
         if graph is None:
             raise UnsupportedError("this spiking module carries no spec; build it with snnc.compile or snnc.load")
+    found = nir_blockers(graph)
+    if found:
+        raise blocked(f"cannot export {graph.name} to NIR", found,
+                      otherwise="Or export ONNX instead (--format onnx), which keeps all of these.")
     shapes = {n.name: tuple(n.shape) for n in graph.nodes}
     nodes: dict[str, Any] = {}
     edges: list[tuple[str, str]] = []
@@ -168,13 +269,6 @@ def snn_to_nir(snn: Any, graph: Any = None):
             nodes["input"] = nir.Input(input_type=np.array(node.shape))
             alias[node.name] = "input"
             continue
-        if node.kind not in TO_NIR:
-            supported = ", ".join(k for k in sorted(TO_NIR) if k in _EXPORTED)
-            raise UnsupportedError(f"node '{node.name}' ({node.kind}) has no NIR export; NIR export supports "
-                                   f"{supported} (dropout and identity are dropped); export ONNX instead")
-        if len(node.inputs) != 1:
-            raise UnsupportedError(f"node '{node.name}' ({node.kind}) has {len(node.inputs)} inputs; NIR export "
-                                   "handles chains of single-input layers")
         build = TO_NIR[node.kind]
         if build is None:
             alias[node.name] = alias[node.inputs[0]]
