@@ -53,11 +53,26 @@ def test_a_training_run_and_its_exports_are_readable_by_others(tmp_path, umask, 
     result = train(tiny_spec_path, target="snn", run_dir=run, epochs=1, batch_size=32, limit_train=64,
                    limit_test=32, progress=False, plots=True)
     snnc.export(result.model, tmp_path / "m.onnx")
-    written = [p for p in [*run.rglob("*"), tmp_path / "m.onnx"] if p.is_file()]
+    nir_net = snnc.compile(NIR_SPEC, target="snn")
+    snnc.export(nir_net, tmp_path / "m.nir", format="nir")
+    written = [p for p in [*run.rglob("*"), tmp_path / "m.onnx", tmp_path / "m.nir"] if p.is_file()]
     kinds = {p.suffix for p in written}
-    assert {".pt", ".json", ".png", ".onnx"} <= kinds, kinds
+    assert {".pt", ".json", ".png", ".onnx", ".nir"} <= kinds, kinds
     wrong = {str(p.relative_to(tmp_path)): oct(mode(p)) for p in written if mode(p) != 0o644}
     assert not wrong
+
+
+NIR_SPEC = """\
+name: tiny_nir
+input: {shape: [1, 28, 28], range: [0, 1]}
+task: {kind: classification, classes: 10}
+timesteps: 2
+neuron: {model: leaky, beta: 0.9, threshold: 1.0, reset: zero}
+layers:
+  - {kind: flatten}
+  - {name: fc1, kind: linear, out_features: 10}
+  - {name: lif1, kind: spike}
+"""
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -306,7 +305,9 @@ def export_nir(model: Any, path: str | Path, *, timesteps: Optional[int] = None,
     graph = snn_to_nir(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    from ..artifact import temp_file_beside
+
+    fd, tmp = temp_file_beside(path)  # the user's umask, not mkstemp's 0600
     os.close(fd)
     try:
         nir.write(tmp, graph)
