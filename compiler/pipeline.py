@@ -140,6 +140,9 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
     from .targets.ann import graph_to_ann
 
     ann = graph_to_ann(graph)
+    # Why the loaded spec's overrides: a spec loaded with parameters and passed on (as the trainer does) must
+    # record them, or its artifact rebuilds the spec's defaults and its weights do not fit.
+    params = dict(loaded.overrides) or None
     _attach(ann, Provenance(loaded.document_text, dict(params or {}), "ann", {}, graph))
     source = ann
     if checkpoint is not None:

@@ -45,6 +45,8 @@ class LoadedSpec:
         source: text, file name and positions.
         params: the spec-wide parameters after overrides.
         data: the substituted plain data (blocks still raw), as validated.
+        raw: the data as written (merged with the specs it extends).
+        overrides: the parameter values given over the spec's own (what rebuilds this spec from its text).
     """
 
     spec: Spec
@@ -52,6 +54,7 @@ class LoadedSpec:
     params: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def document_text(self) -> str:
@@ -367,4 +370,4 @@ def load_spec(spec: str | Path | dict, params: dict[str, Any] | None = None, *, 
         model = Spec.model_validate(resolved)
     except ValidationError as exc:
         raise SpecError(validation_diagnostics(exc, resolved, source)) from None
-    return LoadedSpec(spec=model, source=source, params=scope, data=resolved, raw=data)
+    return LoadedSpec(spec=model, source=source, params=scope, data=resolved, raw=data, overrides=overrides)
