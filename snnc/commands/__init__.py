@@ -4,4 +4,4 @@ Each module here registers its commands on :data:`snnc.cli.app` when imported, i
 module level (torch is imported inside the command functions), and is listed in :data:`COMMAND_MODULES`.
 """
 
-COMMAND_MODULES: tuple[str, ...] = ("train", "convert", "report", "zoo", "mnn", "export")
+COMMAND_MODULES: tuple[str, ...] = ("train", "convert", "report", "zoo", "mnn", "export", "study")

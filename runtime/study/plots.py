@@ -1,0 +1,137 @@
+"""The plots of a study's report: accuracy per epoch per cell, accuracy against energy with the Pareto front,
+and burst accuracy against ``T``.
+
+Built with matplotlib's object-oriented API (a ``Figure`` rendered by the Agg canvas, no ``pyplot``), each PNG
+written atomically. A plot whose data the study did not measure is not written.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+from snnc.compiler.artifact import atomic_write_bytes
+
+from .collect import Group, StudyResults
+
+
+def _save(fig: Any, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """The indices of the points no other point beats: lower energy (x) and higher accuracy (y), sorted by x.
+
+    Args:
+        points: ``(energy, accuracy)`` pairs.
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plot_accuracy(results: StudyResults, path: Path) -> Path | None:
+    """Accuracy per epoch (validation, else training), one line per finished cell, one colour per group."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for k, group in enumerate(results.groups):
+        colour = f"C{k % 10}"
+        for n, cell in enumerate(c for c in group.cells if c["status"] == "done" and c["curve"]):
+            xs = [p["epoch"] for p in cell["curve"]]
+            ys = [100 * (p["val"] if p["val"] is not None else p["train"]) for p in cell["curve"]]
+            ax.plot(xs, ys, "o-", color=colour, alpha=0.8, label=group.name if n == 0 else None)
+    if not ax.lines:
+        return None
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{results.name}: validation accuracy per epoch "
+                                                         "(training accuracy without a validation split)")
+    epochs = sorted({int(x) for line in ax.lines for x in line.get_xdata()})
+    if len(epochs) <= 20:
+        ax.set_xticks(epochs)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def _mean(group: Group, key: str) -> tuple[float | None, float]:
+    stat = group.stats.get(key) or {}
+    return stat.get("mean"), stat.get("std") or 0.0
+
+
+def plot_pareto(results: StudyResults, path: Path) -> Path | None:
+    """Test accuracy against energy per inference, one point per group (mean ± std over seeds); the groups no
+    other beats on both are joined as the Pareto front."""
+    from matplotlib.figure import Figure
+
+    points, labels, errors = [], [], []
+    for group in results.groups:
+        (acc, acc_std), (energy, energy_std) = _mean(group, "accuracy"), _mean(group, "energy_uj")
+        if acc is not None and energy is not None and energy > 0:
+            points.append((energy, 100 * acc))
+            errors.append((energy_std, 100 * acc_std))
+            labels.append(group.name)
+    if not points:
+        return None
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    for k, ((x, y), (xe, ye), label) in enumerate(zip(points, errors, labels)):
+        ax.errorbar([x], [y], xerr=[xe], yerr=[ye], fmt="o", color=f"C{k % 10}", capsize=3, label=label)
+    front = pareto_front(points)
+    ax.step([points[i][0] for i in front], [points[i][1] for i in front], where="post", color="black",
+            linestyle="--", linewidth=1, label="Pareto front")
+    xs = [x for x, _ in points]
+    if max(xs) > 10 * min(xs):  # Why: a log axis over less than a decade only crowds its labels
+        ax.set_xscale("log")
+    ax.set(xlabel="energy per inference (μJ)", ylabel="test accuracy (%)",
+           title=f"{results.name}: accuracy against energy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_burst(results: StudyResults, path: Path) -> Path | None:
+    """Burst accuracy against ``T`` per group (the ann groups), with the ANN's own accuracy dashed."""
+    from matplotlib.figure import Figure
+
+    steps = sorted(int(c.key.removeprefix("burst_T")) for c in results.columns if c.key.startswith("burst_T"))
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for k, group in enumerate(results.groups):
+        ys = [_mean(group, f"burst_T{t}")[0] for t in steps]
+        if not steps or any(y is None for y in ys):
+            continue
+        ax.plot(steps, [100 * y for y in ys], "o-", color=f"C{k % 10}", label=group.name)
+        ann = [c["metrics"].get("burst_ann") for c in group.cells if c["metrics"].get("burst_ann") is not None]
+        if ann:
+            ax.axhline(100 * sum(ann) / len(ann), color=f"C{k % 10}", linestyle="--", linewidth=1)
+    if not ax.lines:
+        return None
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(steps, [str(t) for t in steps])
+    ax.set(xlabel="time steps T", ylabel="test accuracy (%)",
+           title=f"{results.name}: burst conversion against T (dashed: the ANN)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def write_plots(results: StudyResults, out: Path) -> dict[str, Path]:
+    """Write every plot the results have data for into ``out``; returns name → path."""
+    written = {}
+    for name, plot in (("accuracy_plot", plot_accuracy), ("pareto_plot", plot_pareto), ("burst_plot", plot_burst)):
+        path = plot(results, Path(out) / f"{name.removesuffix('_plot')}.png")
+        if path is not None:
+            written[name] = path
+    return written
