@@ -23,10 +23,37 @@ from snnc.quick import fmt_int as _fmt_int, fmt_macs as _fmt_macs, parse_max_mem
 if TYPE_CHECKING:
     from rich.table import Table
 
-app = typer.Typer(name="snnc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+class _PlainFlags:
+    """A click command whose flags (``--help`` included) show no ``<bool>`` placeholder in help: typer gives every
+    option a type label, which for a flag that takes no value reads as if it wanted one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+
+class _Group(_PlainFlags, typer.core.TyperGroup):
+    pass
+
+
+class _Command(_PlainFlags, typer.core.TyperCommand):
+    pass
+
+
+app = typer.Typer(name="snnc", cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="snnc: compile brain-inspired neural networks from one YAML spec to ann, snn, burst and "
                        "mnn targets.")
-console = Console(highlight=False, soft_wrap=True, emoji=False)
+# Why: stdout wraps long lines at words to the terminal's width (80 columns when piped, or COLUMNS), as the
+# tables fit it; messages on stderr stay whole lines (paths and errors one can copy and grep).
+console = Console(highlight=False, emoji=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 EXIT_USER_ERROR = 1
@@ -113,40 +140,56 @@ def _describe(node) -> str:
     return k
 
 
-def summary_table(graph, title: str, depth: int = 0) -> Table:
-    """A rich table of node, op, output shape, parameters and MACs, with totals.
+SUMMARY_DROP_ORDER = ("output shape", "op")
+"""The summary's columns a terminal narrower than about 60 columns leaves out first (80 columns keep them all)."""
+
+
+def summary_table(graph, title: str, depth: int = 0, width: int = 10_000) -> tuple[Table, list[str]]:
+    """A rich table of node, op, output shape, parameters and MACs, with totals, that fits ``width`` columns.
+
+    Numbers and shapes are never wrapped or cut; node names and ops wrap (a long name folds onto the next line).
 
     Args:
         graph: the IR graph.
         title: the table's title.
         depth: 0 for one row per node; N to roll nodes up by the first N parts of their dotted names
             (``blocks.3.ghost1.primary_conv`` → ``blocks.3`` at depth 2), for large networks.
+        width: the console width.
+
+    Returns:
+        The table and the columns a narrow terminal left out (:data:`SUMMARY_DROP_ORDER`).
     """
+    from snnc.commands.tables import Column, fit_table
     from snnc.compiler.ir.costs import graph_costs
 
     costs = graph_costs(graph)
-    from rich.table import Table
-
-    table = Table(title=title, show_footer=True, header_style="bold")
-    longest = max((len(n.name) for n in graph.nodes), default=5)
-    table.add_column("node", footer="total", min_width=min(longest, 40), overflow="fold")  # never "…" a name
-    table.add_column("op", overflow="fold")
-    table.add_column("output shape")
-    tp = sum(c.params for c in costs.values())
-    tm = sum(c.macs for c in costs.values())
-    table.add_column("params", justify="right", footer=_fmt_int(tp))
-    table.add_column("MACs", justify="right", footer=_fmt_macs(tm))
     groups: dict[str, list] = {}
     for node in graph.nodes:
         key = ".".join(node.name.split(".")[:depth]) if depth else node.name
         groups.setdefault(key, []).append(node)
+    rows = []
     for key, nodes in groups.items():
         params = sum(costs[n.name].params for n in nodes)
         macs = sum(costs[n.name].macs for n in nodes)
         op = _describe(nodes[0]) if len(nodes) == 1 else f"{len(nodes)} nodes"
-        table.add_row(key, op, str(list(nodes[-1].shape)), _fmt_int(params) if params else "",
-                      _fmt_macs(macs) if macs else "")
-    return table
+        rows.append([escape(key), escape(op), str(list(nodes[-1].shape)), _fmt_int(params) if params else "",
+                     _fmt_macs(macs) if macs else ""])
+    columns = [Column("node", footer="total", min_width=16), Column("op", min_width=12),
+               Column("output shape", number=True, justify="left"),
+               Column("params", number=True, footer=_fmt_int(sum(c.params for c in costs.values()))),
+               Column("MACs", number=True, footer=_fmt_macs(sum(c.macs for c in costs.values())))]
+    return fit_table(columns, rows, width, SUMMARY_DROP_ORDER, title=escape(title), show_footer=True,
+                     header_style="bold")
+
+
+def print_summary_table(graph, title: str, depth: int) -> None:
+    """Print :func:`summary_table` fitted to the console, naming any column a narrow terminal left out."""
+    from snnc.commands.tables import dropped_note
+
+    table, dropped = summary_table(graph, title, depth, console.width)
+    console.print(table)
+    if dropped:
+        console.print(dropped_note(dropped, console.width, "--depth rolls nodes up"))
 
 
 AUTO_GROUP_NODES = 60
@@ -159,7 +202,7 @@ def _auto_depth(graph, depth: Optional[int]) -> int:
     return 2 if len(graph.nodes) > AUTO_GROUP_NODES else 0
 
 
-DepthOpt = typer.Option(None, "--depth", "-d", help="roll nodes up by the first N parts of their dotted names "
+DepthOpt = typer.Option(None, "--depth", help="roll nodes up by the first N parts of their dotted names "
                                                    "(0: every node; default: 2 for graphs over 60 nodes)")
 
 
@@ -171,7 +214,8 @@ def validate(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
     from snnc.quick import validate_report
 
     name, facts = validate_report(spec, parse_params(param), _max_memory(max_memory))
-    console.print(f"[green]✓[/] {escape(str(spec))}: [bold]{escape(name)}[/] — {facts}")
+    # one line whatever its length, as the fast path (snnc/quick.py) prints it
+    console.print(f"[green]✓[/] {escape(str(spec))}: [bold]{escape(name)}[/] — {facts}", soft_wrap=True)
 
 
 @app.command()
@@ -182,7 +226,7 @@ def summary(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
     from snnc.compiler.pipeline import build_graph
 
     graph = build_graph(spec, parse_params(param), max_memory=_max_memory(max_memory))
-    console.print(summary_table(graph, f"{graph.name} ({spec})", _auto_depth(graph, depth)))
+    print_summary_table(graph, f"{graph.name} ({spec})", _auto_depth(graph, depth))
     spikes = [n for n in graph.nodes if n.kind == "spike"]
     console.print(f"timesteps {graph.timesteps}, encoding {graph.encoding.kind}, decoding {graph.decoding.kind}, "
                   f"{len(spikes)} spike layers, "
@@ -273,7 +317,7 @@ def compile_cmd(spec: Path = SpecArg,
                               checkpoint=checkpoint, calibration=calib, device=where)
     graph = pipeline.graph_of(module)
     if not quiet and not tgt.needs_trained_ann:
-        console.print(summary_table(graph, f"{graph.name} → {tgt.name}", _auto_depth(graph, depth)))
+        print_summary_table(graph, f"{graph.name} → {tgt.name}", _auto_depth(graph, depth))
     n_params = sum(p.numel() for p in module.parameters())
     held = f"{_fmt_int(n_params)} parameters"
     if n_params == 0:  # e.g. mnn: the weights are programmed conductances, not torch parameters
@@ -307,6 +351,33 @@ def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="w
         console.print(f"wrote {output}")
 
 
+def print_entry(mark: str, name: str, text: str, options: Any = None) -> None:
+    """Print one entry of ``snnc targets`` or ``snnc methods``: its name and what it is (wrapped under the text),
+    then each option of its pydantic ``options`` model as ``KEY = DEFAULT  description``, the default as it is
+    written on the command line and the description from the model's ``Field(description=...)``."""
+    from rich.table import Table
+
+    from snnc.quick import fmt_value
+
+    head = Table.grid(padding=(0, 1))
+    head.add_column(no_wrap=True)
+    head.add_column(overflow="fold")
+    head.add_row(f"{mark}[bold]{escape(name)}[/]", text)
+    console.print(head)
+    fields = options.model_fields if options is not None else {}
+    if not fields:
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(min_width=3)  # the indent
+    grid.add_column(style="cyan", no_wrap=True)
+    grid.add_column(overflow="fold", max_width=24)
+    grid.add_column(style="dim", overflow="fold")
+    for key, info in fields.items():
+        default = fmt_value(info.get_default(call_default_factory=True))
+        grid.add_row("", key, f"= {escape(default)}", escape(info.description or ""))
+    console.print(grid)
+
+
 @app.command()
 @handle_errors
 def targets() -> None:
@@ -320,14 +391,11 @@ def targets() -> None:
             tgt.check_available()
             mark, note = "[green]✓[/]", ""
         except BackendUnavailable as exc:
-            mark, note = "[yellow]–[/]", f" ({exc})"
+            mark, note = "[yellow]–[/]", f" ({escape(str(exc))})"
         flags = [f for f, on in (("trainable", tgt.trainable), ("spiking", tgt.spiking),
                                  (f"from {tgt.built_from}", tgt.needs_trained_ann)) if on]
-        console.print(f"{mark} [bold]{name:6}[/] {tgt.description}{note}" + (f" [dim]({', '.join(flags)})[/]"
-                                                                            if flags else ""))
-        for key, info in tgt.Options.model_fields.items():
-            default = info.get_default(call_default_factory=True)
-            console.print(f"      [cyan]{key}[/] = {default!r}  [dim]{info.description or ''}[/]")
+        print_entry(f"{mark} ", f"{name:6}", escape(tgt.description) + note
+                    + (f" [dim]({', '.join(flags)})[/]" if flags else ""), tgt.Options)
 
 
 @app.command()
@@ -338,10 +406,7 @@ def methods() -> None:
 
     for name in METHODS:
         method = METHODS.get(name)
-        console.print(f"[bold]{name:16}[/] {method.description}")
-        for key, info in method.Options.model_fields.items():
-            default = info.get_default(call_default_factory=True)
-            console.print(f"      [cyan]{key}[/] = {default!r}  [dim]{info.description or ''}[/]")
+        print_entry("", f"{name:16}", escape(method.description), method.Options)
 
 
 def _register_command_modules() -> None:
@@ -360,16 +425,11 @@ _register_command_modules()
 
 
 def _plain_flags() -> None:
-    """Show on/off flags in ``--help`` without a ``<bool>`` placeholder (typer shows one for every option)."""
-    import inspect
-
-    from typer.models import OptionInfo
-
+    """Every command shows its on/off flags in ``--help`` without a ``<bool>`` placeholder (:class:`_PlainFlags`);
+    the commands are registered without a class of their own, which typer records as its ``TyperCommand``."""
     for command in app.registered_commands:
-        for param in inspect.signature(command.callback).parameters.values():
-            info = param.default
-            if isinstance(info, OptionInfo) and isinstance(info.default, bool) and info.metavar is None:
-                info.metavar = ""
+        if command.cls in (None, typer.core.TyperCommand):
+            command.cls = _Command
 
 
 _plain_flags()

@@ -53,6 +53,28 @@ def fmt_macs(n: int) -> str:
     return str(n)
 
 
+def fmt_value(value: Any) -> str:
+    """An option's value as it is written on the command line (``-O KEY=VALUE`` reads YAML): ``null``, ``true``,
+    ``0.3``, ``fused``, ``[128, 128]``, ``{}``; a pydantic model as the mapping of its fields that differ from
+    their defaults (``{}`` when none do), never a Python repr."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) < 1e16 else repr(value)
+    if isinstance(value, (int, str)):
+        text = str(getattr(value, "value", value))  # an Enum's value
+        return text if text and text.strip() == text else f"'{text}'"
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_defaults=True)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{fmt_value(k)}: {fmt_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return "[" + ", ".join(fmt_value(v) for v in value) + "]"
+    return str(value)
+
+
 def validate_report(spec: Path, params: dict[str, Any], max_memory: Optional[int]) -> tuple[str, str]:
     """Check a spec; return ``(display name, facts)`` for the success line.
 

@@ -44,7 +44,7 @@ def test_debug_env_shows_traceback(monkeypatch):
 
 
 def test_summary_table():
-    result = runner.invoke(app, ["summary", str(SPECS / "mnist_conv.yaml")], terminal_width=200)
+    result = runner.invoke(app, ["summary", str(SPECS / "mnist_conv.yaml")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "conv2d 12→64 k5x5" in result.output
     assert "19,264" in result.output and "1.41 M" in result.output
@@ -169,11 +169,11 @@ def test_validate_fast_path_hands_over_what_it_does_not_parse():
 
 
 def test_large_graphs_are_summarised_by_block():
-    result = runner.invoke(app, ["summary", str(SPECS / "ghostnet_dfc.yaml")], terminal_width=200)
+    result = runner.invoke(app, ["summary", str(SPECS / "ghostnet_dfc.yaml")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "│ blocks.15 " in result.output and "blocks.15.ghost1" not in result.output
     assert "4,888,718" in result.output
-    flat = runner.invoke(app, ["summary", str(SPECS / "ghostnet_dfc.yaml"), "--depth", "0"], terminal_width=200)
+    flat = runner.invoke(app, ["summary", str(SPECS / "ghostnet_dfc.yaml"), "--depth", "0"], env={"COLUMNS": "200"})
     assert "blocks.15.ghost1.primary_conv" in flat.output and "…" not in flat.output
 
 

@@ -25,7 +25,7 @@ def ann_checkpoint(tmp_path_factory):
 def test_burst_lists_only_synaptic_layers_as_charged_by_macs(ann_checkpoint):
     result = runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "-t", "burst", "-q", "-c",
                                  str(ann_checkpoint), "--calibration", "mnist-sample:32", "-T", "4"],
-                           terminal_width=200)
+                           env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     charged = re.search(r"synaptic layers with analog input \(charged as MACs\): (.*)", result.output)
     assert charged, result.output
@@ -36,7 +36,7 @@ def test_burst_lists_only_synaptic_layers_as_charged_by_macs(ann_checkpoint):
 def test_mnn_counts_the_weights_it_programmed(ann_checkpoint):
     pytest.importorskip("memtorch", reason="MemTorch is not installed (the 'mnn' extra)")
     result = runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "-t", "mnn", "-q", "-c",
-                                 str(ann_checkpoint)], terminal_width=200)
+                                 str(ann_checkpoint)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert " 0 parameters" not in result.output
     # conv1 12·25+12, conv2 64·300+64, fc1 10·1024+10

@@ -39,7 +39,7 @@ def trained(tmp_path_factory):
 def convert(spec, checkpoint, *extra: str):
     return runner.invoke(app, ["convert", str(spec), "--checkpoint", str(checkpoint), "--limit", "64",
                                "--batch-size", "32", "--calibration-batches", "2", "-T", "4,8", "-g", "1,3",
-                               *extra], terminal_width=160)
+                               *extra], env={"COLUMNS": "160"})
 
 
 def test_convert_prints_tables_and_writes_results(trained, tmp_path):

@@ -143,7 +143,7 @@ def test_targets_say_what_each_is_built_from_once():
     """One rule, said once: ``snnc targets`` names each target's source from the target's own flags."""
     import re
 
-    text = " ".join(CliRunner().invoke(app, ["targets"], terminal_width=200).output.split())  # wrapped or not
+    text = " ".join(CliRunner().invoke(app, ["targets"], env={"COLUMNS": "200"}).output.split())  # wrapped or not
     lines = dict(re.findall(r"[✓–] (\w+) (.*?)(?= [✓–] \w+ |$)", text))
     assert "from a trained ann or snn" in lines["mnn"] and "from a trained ANN" not in lines["mnn"]
     assert "from a trained ANN" in lines["burst"] and "from a trained" not in lines["snn"]

@@ -78,7 +78,7 @@ def test_spec_path():
 
 
 def test_zoo_command():
-    result = CliRunner().invoke(app, ["zoo"], terminal_width=250)
+    result = CliRunner().invoke(app, ["zoo"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "44,549,160" in result.output and "7.80 G" in result.output and "3×224×224" in result.output
     assert f"{len(BUNDLED)} specs in" in result.output
@@ -88,7 +88,7 @@ def test_zoo_command():
 
 def test_summary_shows_params_and_macs():
     result = CliRunner().invoke(app, ["summary", str(SPECS / "ghostnet_dfc.yaml"), "-p", "classes=1000"],
-                                terminal_width=250)
+                                env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "6,156,908" in result.output and "167.05 M" in result.output
 

@@ -148,11 +148,14 @@ class Retention(_Model):
 class NonIdealities(_Model):
     """The non-idealities to simulate, each with its parameters; absent ones are not simulated."""
 
-    finite_conductance_states: FiniteConductanceStates | None = None
-    device_faults: DeviceFaults | None = None
-    endurance: Endurance | None = None
-    retention: Retention | None = None
-    non_linear: NonLinear | None = None
+    finite_conductance_states: FiniteConductanceStates | None = Field(
+        None, description="each device holds one of `states` conductances (e.g. {states: 16})")
+    device_faults: DeviceFaults | None = Field(None, description="stuck devices: lrs_proportion, hrs_proportion, "
+                                               "electroform_proportion")
+    endurance: Endurance | None = Field(None, description="conductance after x SET-RESET cycles (MemTorch's "
+                                        "metal-oxide RRAM model)")
+    retention: Retention | None = Field(None, description="conductance drift after `time` seconds")
+    non_linear: NonLinear | None = Field(None, description="non-linear I-V characteristics (slow)")
 
     def enabled(self) -> list[tuple[str, _Model]]:
         """The configured non-idealities as ``(kind, parameters)`` in :data:`NONIDEALITY_ORDER`."""
@@ -162,47 +165,45 @@ class NonIdealities(_Model):
 class CrossbarOptions(_Model):
     """Device, crossbar, input encoding, ADC and non-idealities of one layer (every key overridable per layer).
 
-    Attributes:
-        device: the memristor model.
-        r_on, r_off: low and high resistance state (ohms); null = the model's default (:data:`DEVICE_MODELS`).
-        device_params: further constructor parameters of the device model (:data:`DEVICE_PARAMS`).
-        cell: ``1T1R`` (a transistor per device: an ideal matrix product) or ``1R`` (passive: line and source
-            resistances are solved for; needs ``source_resistance`` and ``line_resistance``, and the MemTorch
-            engine).
-        source_resistance, line_resistance: ohms, for ``1R``.
-        tile_shape: rows × columns of one crossbar tile (null: one crossbar per layer, no tiling).
-        scheme: ``double_column`` (a positive and a negative crossbar) or ``single_column`` (one crossbar and a
-            reference conductance).
-        mapping: how weights become conductances (``naive``: |w| scaled linearly onto [1/r_off, 1/r_on]).
-        p_l: if set, the proportion of weights kept (the rest are mapped to r_off), MemTorch's ``p_l``.
-        scaling: how inputs become word-line voltages: ``naive`` (MemTorch's: scaled to ±max_input_voltage when
-            they exceed it, and the read-out left scaled, so a layer's output shrinks by ``max|x|/max_input_voltage``
-            relative to the tuning inputs) or ``restore`` (the same voltages, the read-out multiplied back by that
-            factor; fast engine only).
-        max_input_voltage: volts; null = unbounded inputs.
-        adc_bits: ADC resolution per tile column read-out; null = no ADC (ideal read-out).
-        adc_overflow_rate: the proportion of the largest read-outs allowed to clip when the ADC range is chosen.
-        quantization: the ADC's levels, ``linear`` or ``log``.
-        nonidealities: what to simulate on top of the ideal devices.
+    Each field's ``description`` says what it is, once: ``snnc targets`` and the JSON Schema of specs show it.
+    Resistances in ohms, voltages in volts.
     """
 
-    device: Literal["VTEAM", "LinearIonDrift", "Stanford_PKU", "Data_Driven"] = "VTEAM"
-    r_on: float | None = None
-    r_off: float | None = None
-    device_params: dict[str, float] = {}
-    cell: Literal["1T1R", "1R"] = "1T1R"
-    source_resistance: float | None = None
-    line_resistance: float | None = None
-    tile_shape: tuple[int, int] | None = (128, 128)
-    scheme: Literal["double_column", "single_column"] = "double_column"
-    mapping: Literal["naive"] = "naive"
-    p_l: float | None = None
-    scaling: Literal["naive", "restore"] = "naive"
-    max_input_voltage: float | None = 0.3
-    adc_bits: int | None = 8
-    adc_overflow_rate: float = 0.0
-    quantization: Literal["linear", "log"] = "linear"
-    nonidealities: NonIdealities = NonIdealities()
+    device: Literal["VTEAM", "LinearIonDrift", "Stanford_PKU", "Data_Driven"] = Field(
+        "VTEAM", description="the memristor model: VTEAM, LinearIonDrift, Stanford_PKU or Data_Driven")
+    r_on: float | None = Field(None, description="low resistance state in ohms (null: the model's, VTEAM 50)")
+    r_off: float | None = Field(None, description="high resistance state in ohms (null: the model's, VTEAM 1000)")
+    device_params: dict[str, float] = Field({}, description="further constructor parameters of the device model "
+                                            "(names checked against the model's, r_on and r_off excluded)")
+    cell: Literal["1T1R", "1R"] = Field("1T1R", description="1T1R (a transistor per device: an ideal matrix "
+                                        "product) or 1R (passive: line and source resistances are solved for; "
+                                        "needs source_resistance, line_resistance and the memtorch engine)")
+    source_resistance: float | None = Field(None, description="source resistance in ohms, for a 1R cell")
+    line_resistance: float | None = Field(None, description="line resistance in ohms, for a 1R cell")
+    tile_shape: tuple[int, int] | None = Field((128, 128), description="rows and columns of one crossbar tile "
+                                                "(null: one crossbar per layer, no tiling)")
+    scheme: Literal["double_column", "single_column"] = Field(
+        "double_column", description="double_column (a positive and a negative crossbar) or single_column (one "
+                                     "crossbar and a reference conductance)")
+    mapping: Literal["naive"] = Field("naive", description="how weights become conductances: naive (|w| scaled "
+                                      "linearly onto 1/r_off .. 1/r_on)")
+    p_l: float | None = Field(None, description="if set, the proportion of weights kept (the rest are mapped to "
+                              "r_off), MemTorch's p_l")
+    scaling: Literal["naive", "restore"] = Field(
+        "naive", description="how inputs become word-line voltages: naive (MemTorch's: scaled to "
+                             "±max_input_voltage when they exceed it, and the read-out left scaled, so a layer's "
+                             "output shrinks by max|x|/max_input_voltage relative to the tuning inputs) or restore "
+                             "(the same voltages, the read-out multiplied back by that factor; fast engine only)")
+    max_input_voltage: float | None = Field(0.3, description="the largest input voltage in volts (null: "
+                                            "unbounded inputs)")
+    adc_bits: int | None = Field(8, description="ADC resolution per tile column read-out (null: no ADC, an ideal "
+                                 "read-out)")
+    adc_overflow_rate: float = Field(0.0, description="the proportion of the largest read-outs allowed to clip "
+                                     "when the ADC range is chosen")
+    quantization: Literal["linear", "log"] = Field("linear", description="the ADC's levels: linear or log")
+    nonidealities: NonIdealities = Field(NonIdealities(), description="what to simulate on top of the ideal "
+                                         "devices: finite_conductance_states, device_faults, endurance, retention, "
+                                         "non_linear, each with its parameters (none by default)")
 
     _overflow = _unit("adc_overflow_rate")
 
@@ -267,22 +268,19 @@ class CrossbarOptions(_Model):
 
 class MemristorSpec(CrossbarOptions):
     """The ``memristor:`` section and the ``mnn`` target's options: :class:`CrossbarOptions` for every layer, plus
-    per-layer overrides, the seed and how the network is run.
+    per-layer overrides, the seed and how the network is run (each field's ``description`` says what it is)."""
 
-    Attributes:
-        layers: layer name → keys of :class:`CrossbarOptions` that differ for that layer.
-        seed: seeds every random draw of the simulation (tuning inputs, faults), so a run repeats exactly.
-        tune: fit MemTorch's linear read-out correction (``naive_tune``) per layer after programming.
-        retune: tune again after the non-idealities (a calibration of the programmed chip).
-        engine: ``fast`` (snnc's batched crossbar arithmetic on MemTorch's programmed conductances) or
-            ``memtorch`` (MemTorch's own layers, ~400× slower than the float network).
-    """
-
-    layers: dict[str, dict[str, Any]] = {}
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    tune: bool = True
-    retune: bool = False
-    engine: Literal["fast", "memtorch"] = "fast"
+    layers: dict[str, dict[str, Any]] = Field({}, description="per-layer overrides: layer name to the crossbar "
+                                              "keys that differ there, e.g. {fc1: {adc_bits: 8}}")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds every random draw of the simulation (tuning "
+                      "inputs, faults), so a run repeats exactly")
+    tune: bool = Field(True, description="fit MemTorch's linear read-out correction (naive_tune) per layer after "
+                       "programming")
+    retune: bool = Field(False, description="tune again after the non-idealities (a calibration of the programmed "
+                         "chip)")
+    engine: Literal["fast", "memtorch"] = Field("fast", description="fast (snnc's batched crossbar arithmetic on "
+                                                "MemTorch's programmed conductances) or memtorch (MemTorch's own "
+                                                "layers, about 400 times slower than the float network)")
 
     @model_validator(mode="after")
     def _layer_overrides(self):

@@ -21,36 +21,30 @@ from snnc.cli import DeviceOpt, ParamOpt, app, console, err_console, handle_erro
 from snnc.compiler.errors import SnncError
 
 
-def sweep_tables(results: Mapping[str, Any], title: str) -> list[Table]:
-    """Rich tables of a sweep: one per metric (rows ``T``, a column per gamma, the ANN last), then spikes per
-    sample."""
+def sweep_tables(results: Mapping[str, Any], title: str, width: int = 10_000) -> list[Table]:
+    """Rich tables of a sweep, each fitted to ``width`` columns (numbers never cut): one per metric (rows ``T``, a
+    column per gamma, the ANN last), then spikes per sample."""
+    from snnc.commands.tables import Column, fit_table
     from snnc.runtime.convert import gamma_label, result_rows
 
     gammas = results["gammas"]
     by_gamma = {g: result_rows(results, g) for g in gammas}
+    per_gamma = [Column(gamma_label(g), number=True) for g in gammas]
     tables = []
     for metric in results["metrics"]:
-        table = Table(title=f"{title}: {metric} (%)", header_style="bold")
-        table.add_column("T", justify="right")
-        for g in gammas:
-            table.add_column(gamma_label(g), justify="right")
-        table.add_column("ANN", justify="right", style="bold")
         ann = results["ann"][metric]
+        rows = []
         for t in results["timesteps"]:
             cells = []
             for g in gammas:
                 value = by_gamma[g][t][metric]
-                style = "green" if value >= ann - 0.01 else ""
-                cells.append(f"[{style}]{100 * value:.2f}[/]" if style else f"{100 * value:.2f}")
-            table.add_row(str(t), *cells, f"{100 * ann:.2f}")
-        tables.append(table)
-    table = Table(title=f"{title}: spikes per sample", header_style="bold")
-    table.add_column("T", justify="right")
-    for g in gammas:
-        table.add_column(gamma_label(g), justify="right")
-    for t in results["timesteps"]:
-        table.add_row(str(t), *(f"{by_gamma[g][t]['spikes_per_sample']:,.0f}" for g in gammas))
-    tables.append(table)
+                cells.append(f"[green]{100 * value:.2f}[/]" if value >= ann - 0.01 else f"{100 * value:.2f}")
+            rows.append([str(t), *cells, f"{100 * ann:.2f}"])
+        columns = [Column("T", number=True), *per_gamma, Column("ANN", number=True, style="bold")]
+        tables.append(fit_table(columns, rows, width, title=f"{title}: {metric} (%)", header_style="bold")[0])
+    rows = [[str(t), *(f"{by_gamma[g][t]['spikes_per_sample']:,.0f}" for g in gammas)] for t in results["timesteps"]]
+    tables.append(fit_table([Column("T", number=True), *per_gamma], rows, width,
+                            title=f"{title}: spikes per sample", header_style="bold")[0])
     return tables
 
 
@@ -79,7 +73,8 @@ def convert_cmd(
     limit: Optional[int] = typer.Option(None, "--limit", help="score on the first N test samples only"),
     seed: int = typer.Option(0, "--seed", help="seed of the calibration draw"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="folder for results.json, results.md "
-                                          "and results.png (default: runs/convert-<spec>-<dataset>)"),
+                                          "and results.png (default: runs/convert-SPEC-DATASET)",
+                                          show_default=False),
     as_json: bool = typer.Option(False, "--json", help="print the results as JSON only (no tables, no "
                                  "progress bar)"),
     device: Optional[str] = DeviceOpt,
@@ -124,7 +119,7 @@ def convert_cmd(
     if as_json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return
-    for table in sweep_tables(results, title):
+    for table in sweep_tables(results, title, console.width):
         console.print(table)
     console.print(f"[green]✓[/] {results['samples']:,} test samples, calibration on "
                   f"{results['settings']['calibration_samples']:,} training samples, "

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from snnc.cli import DeviceOpt, OptionOpt, ParamOpt, app, console, handle_errors, parse_params
@@ -100,8 +101,9 @@ def train_cmd(
                                        "(default: 0)", show_default=False),
     timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="override the spec's time steps "
                                             "(snn)"),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", "-o", help="run directory (default: "
-                                           "runs/<spec-name>-<target>-<timestamp>)"),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", "--output", "-o", help="the run directory "
+                                           "(default: a new folder in runs/ named SPEC-TARGET-TIME)",
+                                           show_default=False),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --run-dir from its last.pt, with "
                                 "the settings in its config.json"),
     init: Optional[Path] = typer.Option(None, "--init", help="start from the weights of this checkpoint "
@@ -177,35 +179,77 @@ def train_cmd(
                   if result.best_accuracy is not None else f"[green]✓[/] run in [bold]{result.run_dir}[/]")
     if result.test is not None:
         console.print(f"test accuracy [bold]{result.test.accuracy:.2%}[/] ({result.test.samples} samples); "
-                      f"evaluate again with: snnc eval {spec} --checkpoint {result.best_checkpoint}")
+                      f"evaluate again with: snnc eval {spec} --checkpoint {result.best_checkpoint}",
+                      soft_wrap=True)  # one line: a command to copy
 
 
-def confusion_table(matrix: list[list[int]], names: list[str], title: str = "confusion matrix") -> Table:
-    """A rich table of a confusion matrix: rows are true classes, columns predicted ones, diagonal in green."""
-    table = Table(title=title, header_style="bold")
-    table.add_column("true \\ pred", style="bold")
-    short = [n if len(n) <= 8 else n[:7] + "…" for n in names]
-    for name in short:
-        table.add_column(name, justify="right")
-    table.add_column("recall", justify="right")
-    for i, row in enumerate(matrix):
-        total = sum(row)
-        cells = [f"[green]{v}[/]" if i == j else (str(v) if v else "[dim]·[/]") for j, v in enumerate(row)]
-        table.add_row(short[i], *cells, f"{row[i] / total:.1%}" if total else "–")
-    return table
+def confusion_table(matrix: list[list[int]], names: list[str], title: str = "confusion matrix",
+                    width: int = 10_000) -> tuple[Table, str]:
+    """A rich table of a confusion matrix that fits ``width`` columns: rows are true classes, columns predicted
+    ones, the diagonal in green, each row's recall last; no count or name is cut.
+
+    Tries, in order: class names as column headers; then a compact layout; then class indices as column headers
+    (the rows say ``index name``); then, for too many classes to fit, one row per class with its samples, correct
+    predictions and recall instead of the matrix.
+
+    Args:
+        matrix: ``matrix[true][predicted]`` counts.
+        names: the class names.
+        title: the table's title.
+        width: the console width.
+
+    Returns:
+        The table and a note to print under it (empty unless the matrix itself was left out).
+    """
+    from rich import box
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from snnc.commands.tables import Column, fit_table
+
+    def recall(i: int) -> str:
+        total = sum(matrix[i])
+        return f"{matrix[i][i] / total:.1%}" if total else "–"
+
+    def matrix_table(headers: list[str], labels: list[str], compact: bool) -> Table:
+        layout = dict(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True) if compact else {}
+        table = Table(title=escape(title), header_style="bold", **layout)
+        table.add_column("true \\ pred", style="bold", no_wrap=True)
+        for header in headers:
+            table.add_column(escape(header), justify="right", no_wrap=True)
+        table.add_column("recall", justify="right", no_wrap=True)
+        for i, row in enumerate(matrix):
+            cells = [f"[green]{v}[/]" if i == j else (str(v) if v else "[dim]·[/]") for j, v in enumerate(row)]
+            table.add_row(escape(labels[i]), *cells, recall(i))
+        return table
+
+    wide = Console(width=100_000)
+    indexed = [f"{i} {name}" for i, name in enumerate(names)]
+    for headers, labels, compact in ((names, names, False), (names, names, True),
+                                     ([str(i) for i in range(len(names))], indexed, True)):
+        table = matrix_table(headers, labels, compact)
+        if Measurement.get(wide, wide.options, table).minimum <= width:
+            return table, ""
+    rows = [[escape(name), f"{sum(matrix[i]):,}", f"{matrix[i][i]:,}", recall(i)] for i, name in enumerate(names)]
+    columns = [Column("class", min_width=12), Column("samples", number=True), Column("correct", number=True),
+               Column("recall", number=True)]
+    table, _ = fit_table(columns, rows, width, title=escape(title) + " (per class)", header_style="bold")
+    return table, (f"[dim]{len(names)} classes: the full confusion matrix does not fit {width} columns; --json "
+                   "has it[/]")
 
 
-def spikes_table(result: Any) -> Table:
-    """A rich table of per-layer neurons, firing rates and spikes per sample, with the total."""
-    table = Table(title="spikes per neuron layer", show_footer=True, header_style="bold")
-    table.add_column("layer", footer="total")
-    table.add_column("neurons", justify="right", footer=f"{sum(result.neurons.values()):,}")
-    table.add_column("firing rate", justify="right")
-    table.add_column("spikes / sample", justify="right", footer=f"{result.total_spikes_per_sample:,.1f}")
-    for name, rate in result.firing_rates.items():
-        table.add_row(name, f"{result.neurons.get(name, 0):,}", f"{rate:.4f}",
-                      f"{result.spikes_per_sample.get(name, 0.0):,.1f}")
-    return table
+def spikes_table(result: Any, width: int = 10_000) -> Table:
+    """A rich table of per-layer neurons, firing rates and spikes per sample, with the total, that fits ``width``
+    columns (numbers never cut, layer names fold)."""
+    from snnc.commands.tables import Column, fit_table
+
+    columns = [Column("layer", footer="total", min_width=12),
+               Column("neurons", number=True, footer=f"{sum(result.neurons.values()):,}"),
+               Column("firing rate", number=True),
+               Column("spikes / sample", number=True, footer=f"{result.total_spikes_per_sample:,.1f}")]
+    rows = [[escape(name), f"{result.neurons.get(name, 0):,}", f"{rate:.4f}",
+             f"{result.spikes_per_sample.get(name, 0.0):,.1f}"] for name, rate in result.firing_rates.items()]
+    return fit_table(columns, rows, width, title="spikes per neuron layer", show_footer=True, header_style="bold")[0]
 
 
 @app.command("eval")
@@ -248,6 +292,9 @@ def eval_cmd(
     console.print(f"[bold]{checkpoint}[/] ({what}) on {result.dataset}/{result.split}, {result.samples:,} samples")
     loss = f", loss {result.loss:.4f} ({result.loss_name})" if result.loss is not None else ""
     console.print(f"accuracy [bold]{result.accuracy:.2%}[/]{loss}")
-    console.print(confusion_table(result.confusion, result.class_names))
+    table, note = confusion_table(result.confusion, result.class_names, width=console.width)
+    console.print(table)
+    if note:
+        console.print(note)
     if result.firing_rates:
-        console.print(spikes_table(result))
+        console.print(spikes_table(result, console.width))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from snnc.cli import _fmt_int, _fmt_macs, app, console, handle_errors
@@ -49,5 +50,6 @@ def zoo(name: Optional[str] = typer.Argument(None, help="print the path of this 
     if dropped:
         console.print(dropped_note(dropped, console.width))
     folder = spec_path(models[0].file).parent if models else None
-    console.print(f"{len(models)} specs in {folder}; see one with 'snnc summary \"$(snnc zoo NAME)\"', "
-                  "adapt it with --param (each file's header lists its parameters)")
+    console.print(f"{len(models)} specs in {escape(str(folder))}; adapt one with --param (each file's header lists its "
+                  "parameters); see one with:")
+    console.print('  snnc summary "$(snnc zoo NAME)"', markup=False, soft_wrap=True)

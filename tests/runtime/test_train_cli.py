@@ -23,7 +23,7 @@ FAST = ["--limit-train", "160", "--limit-test", "64", "--batch-size", "32", "--l
 
 def test_train_resume_and_eval(tmp_path, tiny_spec):
     spec, run = str(tiny_spec()), tmp_path / "run"
-    result = runner.invoke(app, ["train", spec, "--epochs", "1", "--run-dir", str(run), *FAST], terminal_width=200)
+    result = runner.invoke(app, ["train", spec, "--epochs", "1", "--run-dir", str(run), *FAST], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "training on the bundled MNIST sample" in result.output and "--dataset mnist --data-dir" in result.output
     assert "epoch 1/1  train loss" in result.output and "★ best" in result.output
@@ -31,7 +31,7 @@ def test_train_resume_and_eval(tmp_path, tiny_spec):
 
     # resume with the run's own settings, read from config.json; only the epoch count is new
     result = runner.invoke(app, ["train", spec, "--resume", "--run-dir", str(run), "--epochs", "2", "--no-plots"],
-                           terminal_width=200)
+                           env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert f"resuming {run} after epoch 1" in result.output and "epoch 2/2" in result.output
     metrics = json.loads((run / "metrics.json").read_text())
@@ -42,7 +42,7 @@ def test_train_resume_and_eval(tmp_path, tiny_spec):
     data = json.loads(result.stdout)
     assert data["samples"] == 50 and len(data["confusion"]) == 10 and set(data["firing_rates"]) == {"lif1", "lif2"}
 
-    result = runner.invoke(app, ["eval", "--checkpoint", str(run / "best.pt"), "--limit", "50"], terminal_width=200)
+    result = runner.invoke(app, ["eval", "--checkpoint", str(run / "best.pt"), "--limit", "50"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     out = result.output
     assert "on mnist-sample/test, 50 samples" in out and f"accuracy {data['accuracy']:.2%}" in out
@@ -83,7 +83,7 @@ def test_progress_bar_on_a_terminal(tmp_path, tiny_spec):
 @pytest.mark.slow
 def test_out_of_the_box_on_the_sample(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["train", str(SPECS / "mnist_fc.yaml")], terminal_width=200)
+    result = runner.invoke(app, ["train", str(SPECS / "mnist_fc.yaml")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("mnist_fc-snn-")

@@ -27,7 +27,7 @@ class SnnOptions(TargetOptions):
     channels_last: Optional[bool] = Field(None, description="channels-last convolutions (default: when the "
                                           "net has a convolution)")
     tbptt: Optional[int] = Field(None, ge=1, le=MAX_TIMESTEPS, description="truncated BPTT: detach the neuron "
-                                 "states every K steps (approximate gradients; None: full BPTT)")
+                                 "states every K steps (approximate gradients; null: full BPTT)")
     checkpoint_time: bool = Field(False, description="recompute each chunk of time steps in the backward pass "
                                   "(exact gradients, less memory); without 'chunk', chunks of about sqrt(T) "
                                   "steps: set a smaller chunk when one step's activations are large")
