@@ -13,12 +13,15 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from typer.testing import CliRunner
 
 import snnc
 from snnc.cli import app
+from snnc.compiler.errors import DataError
 from snnc.compiler.ir.costs import graph_costs
+from snnc.runtime.data.fit import check_fits, load_for
 from snnc.zoo import ZooModel, list_models, spec_path
 
 from . import zoo_references as ref
@@ -32,7 +35,7 @@ SMALL: dict[str, dict] = {
     "sew_resnet34": {"stem": "cifar", "size": 32, "classes": 10, "width": 8},
     "ms_resnet34": {"stem": "cifar", "size": 32, "classes": 10, "width": 8},
     "vgg16": {"widths": [8, 16, 32, 64, 64]}, "ghostnet": {"size": 32}, "ghostnet_dfc": {"size": 64},
-    "ghostnet_channelmlp": {"widths": [8, 16, 32, 64]}, "unet": {"size": 32, "width": 8},
+    "ghost_metaformer": {"widths": [8, 16, 32, 64]}, "unet": {"size": 32, "width": 8},
 }
 """Parameters that make each spec quick to run (specs not listed run at their defaults)."""
 
@@ -238,9 +241,116 @@ def test_unet_equals_reference():
         torch.testing.assert_close(gm(x), hand(x))
 
 
-def test_ghostnet_channelmlp_block_structure():
-    graph = snnc.build_graph(SPECS / "ghostnet_channelmlp.yaml")
+def test_ghost_metaformer_block_structure():
+    graph = snnc.build_graph(SPECS / "ghost_metaformer.yaml")
     assert graph.node("stages.0.block.0.add1").inputs == ("stages.0.bn", "stages.0.block.0.mixer.slice")
     assert graph.node("stages.0.block.0.add2").inputs == ("stages.0.block.0.add1", "stages.0.block.0.bn")
     assert graph.node("stages.1.block.0.expand").out_channels == 4 * 64
     assert graph.node("stages.3.block.1.add2").shape == (256, 4, 4)
+
+
+# ------------------------------------------------------------------------ the seed's networks at the seed's sizes
+
+CIFAR = {"stem": "cifar", "size": 32, "classes": 10}
+
+
+def _runs_as_ann_and_snn(spec: str, params: dict | None, x: torch.Tensor) -> None:
+    ann = snnc.compile(SPECS / f"{spec}.yaml", params=params).eval()
+    snn = snnc.compile(SPECS / f"{spec}.yaml", "snn", params=params, timesteps=2).eval()
+    with torch.no_grad():
+        y, (_, mem) = ann(x), snn(x)
+    classes = snnc.build_graph(SPECS / f"{spec}.yaml", params).task.classes
+    assert tuple(y.shape) == (len(x), classes) and tuple(mem.shape) == (2, len(x), classes)
+    assert torch.isfinite(y).all() and torch.isfinite(mem).all()
+
+
+@pytest.mark.parametrize("spec,params,counts,seed,tolerance", [
+    ("sew_resnet34", {**CIFAR, "width": 16}, (1_334_618, 72_795_392), (None, 72.5e6), 0.01),
+    ("ms_resnet34", {**CIFAR, "width": 16}, (1_334_618, 72_795_392), (None, 72.5e6), 0.01),
+    ("ghostnet_channelmlp", None, (4_794_414, 7_542_832), (4.7e6, 7.1e6), 0.07),
+])
+def test_seed_configurations_have_the_counts_their_specs_state(spec, params, counts, seed, tolerance):
+    """The counts each spec's header states (exactly), within the stated tolerance of the seed's figures (MACs
+    of one 32×32 image: 1 % for the ResNet-34s, 7 % for the channel-MLP GhostNet, whose parameters are within
+    5 %); each takes CIFAR-10 and compiles to ann and snn."""
+    assert _costs(spec, params) == counts
+    seed_params, seed_macs = seed
+    assert abs(counts[1] / seed_macs - 1) < tolerance
+    assert seed_params is None or abs(counts[0] / seed_params - 1) < 0.05
+    check_fits(snnc.build_graph(SPECS / f"{spec}.yaml", params), "cifar10")
+    _runs_as_ann_and_snn(spec, params, torch.rand(2, 3, 32, 32))
+
+
+def test_ghostnet_dfc_takes_cifar_size_with_every_dfc_pool_on_2x2_or_more():
+    for size, stem_stride in ((17, 1), (28, 1), (32, 1), (33, 2), (64, 2), (224, 2)):
+        graph = snnc.build_graph(SPECS / "ghostnet_dfc.yaml", {"size": size})
+        assert graph.node("conv_stem").stride == (stem_stride, stem_stride), size
+        pools = [n for n in graph.nodes if n.kind == "avgpool2d"]
+        assert len(pools) == 14 and all(n.name.endswith(".attn.pool") for n in pools)
+        for pool in pools:
+            assert min(graph.node(pool.inputs[0]).shape[-2:]) >= 2, (size, pool.name)
+    small = snnc.build_graph(SPECS / "ghostnet_dfc.yaml", {"size": 32})
+    assert small.node("blocks.15.ghost1.attn.pool").inputs == ("blocks.14.add",)
+    assert small.node("blocks.14.add").shape == (160, 2, 2)
+    assert _costs("ghostnet_dfc", {"size": 32}) == (4_888_718, 16_223_168)
+    check_fits(small, "cifar10")
+    with pytest.raises(snnc.SnncError, match=r"'blocks\.12\.ghost1\.attn\.pool'.*larger than its padded input"):
+        snnc.build_graph(SPECS / "ghostnet_dfc.yaml", {"size": 32, "stem": "imagenet"})
+    torch.manual_seed(0)
+    hand = ref.randomize_bn(ref.GhostNet(10, v2=True, stem_stride=1)).eval()
+    gm = snnc.compile(SPECS / "ghostnet_dfc.yaml", params={"size": 32}).eval()
+    ref.load_in_order(gm, hand)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(gm(x), hand(x))
+    _runs_as_ann_and_snn("ghostnet_dfc", {"size": 32}, x)
+
+
+def test_ghostnet_channelmlp_equals_reference():
+    graph = snnc.build_graph(SPECS / "ghostnet_channelmlp.yaml")
+    assert graph.input.shape == (3, 32, 32) and graph.node("conv_stem").stride == (2, 2)
+    assert graph.node("blocks.2.ghost1.attn.conv").inputs == ("blocks.1.add",)  # the gate reads the module's input
+    assert graph.node("blocks.2.ghost1.attn.gate").function == "sigmoid"
+    assert not [n for n in graph.nodes if n.kind in ("avgpool2d", "upsample")]
+    assert "blocks.1.ghost1.attn.conv" not in graph.by_name and graph.node("blocks.15.ghost1.attn.scale")
+    torch.manual_seed(0)
+    hand = ref.randomize_bn(ref.GhostNet(10, v2=True, attention="channel_mlp")).eval()
+    assert _n_params(hand) == 4_794_414
+    gm = snnc.compile(SPECS / "ghostnet_channelmlp.yaml").eval()
+    ref.load_in_order(gm, hand)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(gm(x), hand(x))
+
+
+def test_vgg16_at_mnist_size_fits_the_trainers_data_and_is_the_padded_32x32_network():
+    mnist = {"in_channels": 1, "size": 28}
+    graph = snnc.build_graph(SPECS / "vgg16.yaml", mnist)
+    assert graph.input.shape == (1, 28, 28) and graph.node("features.0.layer.0.conv").padding == (3, 3)
+    assert graph.node("features.0.layer.1.conv").padding == (1, 1) and graph.node("features.4.pool").shape[1:] == (1, 1)
+    assert _costs("vgg16", mnist) == _costs("vgg16", {"in_channels": 1}) == (14_727_114, 312_022_016)
+    check_fits(graph, "mnist")  # what the trainer checks (load_for) before reading data
+    with pytest.raises(DataError, match=r"1x28x28 images but the spec 'vgg16' takes input \[1, 32, 32\]"):
+        check_fits(snnc.build_graph(SPECS / "vgg16.yaml", {"in_channels": 1}), "mnist")
+    data = load_for(graph, "mnist-sample", "test", limit=4)
+    x = torch.stack([data[i][0] for i in range(4)])
+    small = {"widths": [8, 16, 32, 64, 64]}
+    gm = snnc.compile(SPECS / "vgg16.yaml", params={**mnist, **small}).eval()
+    padded = snnc.compile(SPECS / "vgg16.yaml", params={"in_channels": 1, **small}).eval()
+    padded.load_state_dict(gm.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(gm(x), padded(F.pad(x, (2, 2, 2, 2))))
+    _runs_as_ann_and_snn("vgg16", {**mnist, **small}, x)
+
+
+@pytest.mark.parametrize("spec,block", [("sew_resnet34", ref.SEWBlock), ("ms_resnet34", ref.MSBlock)])
+def test_resnet34_variants_take_one_channel_28x28(spec, block):
+    for stem in ("cifar", "imagenet"):
+        params = {"in_channels": 1, "size": 28, "classes": 10, "stem": stem, "width": 8}
+        graph = snnc.build_graph(SPECS / f"{spec}.yaml", params)
+        assert graph.input.shape == (1, 28, 28) and graph.node("conv1").in_channels == 1
+        hand = ref.ResNet34(block, 8, 10, imagenet=stem == "imagenet", in_channels=1)
+        assert _costs(spec, params)[0] == _n_params(hand)
+        check_fits(graph, "mnist")
+        _runs_as_ann_and_snn(spec, params, torch.rand(2, 1, 28, 28))
+    assert _costs(spec, {"in_channels": 1, "size": 28, "classes": 10, "stem": "cifar"}) == (21_280_970, 935_917_568)

@@ -73,10 +73,10 @@ class VGG16BN(nn.Module):
 class _Stem(nn.Module):
     """conv-BN(-ReLU)(-maxpool): ImageNet 7×7/2 + max-pool, or CIFAR 3×3/1."""
 
-    def __init__(self, width: int, imagenet: bool, act: bool):
+    def __init__(self, width: int, imagenet: bool, act: bool, in_channels: int = 3):
         super().__init__()
         k, s, p = (7, 2, 3) if imagenet else (3, 1, 1)
-        self.conv1, self.bn1 = nn.Conv2d(3, width, k, s, p, bias=False), nn.BatchNorm2d(width)
+        self.conv1, self.bn1 = nn.Conv2d(in_channels, width, k, s, p, bias=False), nn.BatchNorm2d(width)
         self.act, self.pool = act, imagenet
 
     def forward(self, x):
@@ -117,10 +117,11 @@ class MSBlock(nn.Module):
 class ResNet34(nn.Module):
     """A ResNet-34 body (3-4-6-3 basic blocks, widths w·[1, 2, 4, 8]) around SEW or MS blocks."""
 
-    def __init__(self, block: type, width: int = 64, classes: int = 1000, imagenet: bool = True):
+    def __init__(self, block: type, width: int = 64, classes: int = 1000, imagenet: bool = True,
+                 in_channels: int = 3):
         super().__init__()
         self.ms = block is MSBlock
-        self.stem = _Stem(width, imagenet, act=not self.ms)
+        self.stem = _Stem(width, imagenet, act=not self.ms, in_channels=in_channels)
         cin, stages = width, []
         for s, depth in enumerate((3, 4, 6, 3)):
             planes = width * 2 ** s
@@ -160,20 +161,22 @@ class SqueezeExcite(nn.Module):
 
 
 class GhostModule(nn.Module):
-    """GhostModule (ratio 2, dw 3×3); with ``dfc`` GhostModuleV2's 'attn' mode (DFC attention)."""
+    """GhostModule (ratio 2, dw 3×3); ``attn="dfc"``: GhostModuleV2's 'attn' mode (DFC attention);
+    ``attn="channel_mlp"``: the same gate without the pooling, the 1×5 / 5×1 depthwise convs and the up-sampling."""
 
-    def __init__(self, inp: int, oup: int, relu: bool = True, dfc: bool = False):
+    def __init__(self, inp: int, oup: int, relu: bool = True, attn: str | None = None):
         super().__init__()
         init = math.ceil(oup / 2)
         self.oup, self.relu = oup, relu
         self.primary_conv = nn.Sequential(nn.Conv2d(inp, init, 1, bias=False), nn.BatchNorm2d(init))
         self.cheap_operation = nn.Sequential(nn.Conv2d(init, init, 3, 1, 1, groups=init, bias=False),
                                              nn.BatchNorm2d(init))
-        self.short_conv = nn.Sequential(
-            nn.Conv2d(inp, oup, 1, bias=False), nn.BatchNorm2d(oup),
-            nn.Conv2d(oup, oup, (1, 5), 1, (0, 2), groups=oup, bias=False), nn.BatchNorm2d(oup),
-            nn.Conv2d(oup, oup, (5, 1), 1, (2, 0), groups=oup, bias=False), nn.BatchNorm2d(oup),
-        ) if dfc else None
+        self.attn = attn
+        self.short_conv = nn.Sequential(nn.Conv2d(inp, oup, 1, bias=False), nn.BatchNorm2d(oup)) if attn else None
+        if attn == "dfc":
+            self.short_conv.extend([
+                nn.Conv2d(oup, oup, (1, 5), 1, (0, 2), groups=oup, bias=False), nn.BatchNorm2d(oup),
+                nn.Conv2d(oup, oup, (5, 1), 1, (2, 0), groups=oup, bias=False), nn.BatchNorm2d(oup)])
 
     def forward(self, x):
         act = torch.relu if self.relu else (lambda t: t)
@@ -181,14 +184,16 @@ class GhostModule(nn.Module):
         out = torch.cat([x1, act(self.cheap_operation(x1))], 1)[:, :self.oup]
         if self.short_conv is None:
             return out
+        if self.attn == "channel_mlp":
+            return out * torch.sigmoid(self.short_conv(x))
         res = self.short_conv(F.avg_pool2d(x, 2, 2))
         return out * F.interpolate(torch.sigmoid(res), size=out.shape[-2:], mode="nearest")
 
 
 class GhostBottleneck(nn.Module):
-    def __init__(self, cin: int, mid: int, out: int, k: int, stride: int, se: float, dfc: bool):
+    def __init__(self, cin: int, mid: int, out: int, k: int, stride: int, se: float, attn: str | None):
         super().__init__()
-        self.ghost1 = GhostModule(cin, mid, True, dfc)
+        self.ghost1 = GhostModule(cin, mid, True, attn)
         self.dw = nn.Sequential(nn.Conv2d(mid, mid, k, stride, (k - 1) // 2, groups=mid, bias=False),
                                 nn.BatchNorm2d(mid)) if stride > 1 else nn.Identity()
         self.se = SqueezeExcite(mid) if se > 0 else nn.Identity()
@@ -211,15 +216,16 @@ GHOST_CFGS = [  # k, exp, c, se, s — the official ghostnet() stage table
 
 
 class GhostNet(nn.Module):
-    """GhostNet 1.0× (``v2=False``) or GhostNetV2 1.0× (``v2=True``: DFC in ghost1 of bottlenecks 2..15)."""
+    """GhostNet 1.0× (``v2=False``) or GhostNetV2 1.0× (``v2=True``: ``attention`` in ghost1 of bottlenecks 2..15,
+    DFC or channel_mlp); ``stem_stride`` 1 is the CIFAR stem."""
 
-    def __init__(self, classes: int = 1000, v2: bool = False):
+    def __init__(self, classes: int = 1000, v2: bool = False, attention: str = "dfc", stem_stride: int = 2):
         super().__init__()
-        self.conv_stem, self.bn1 = nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16)
+        self.conv_stem, self.bn1 = nn.Conv2d(3, 16, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(16)
         cin, blocks, layer_id = 16, [], 0
         for cfg in GHOST_CFGS:
             for k, exp, c, se, s in cfg:
-                blocks.append(GhostBottleneck(cin, exp, c, k, s, se, dfc=v2 and layer_id > 1))
+                blocks.append(GhostBottleneck(cin, exp, c, k, s, se, attention if v2 and layer_id > 1 else None))
                 cin, layer_id = c, layer_id + 1
         blocks.append(nn.Sequential(nn.Conv2d(cin, exp, 1, bias=False), nn.BatchNorm2d(exp), nn.ReLU()))
         self.blocks = nn.Sequential(*blocks)

@@ -162,7 +162,7 @@ def test_forms_are_checked(mnist, firing, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", ["vgg16", "ghostnet_channelmlp"])
+@pytest.mark.parametrize("spec", ["vgg16", "ghost_metaformer"])
 @pytest.mark.parametrize("target", ["ann", "snn", "burst"])
 def test_bigger_specs_export(spec, target, firing, tmp_path):
     torch.manual_seed(0)
