@@ -27,9 +27,11 @@ def export(model: Any, path: str | Path, format: str = "onnx", *, form: str = "u
         form: ONNX only: ``unrolled`` over a fixed ``T``, or ``step`` (explicit state in and out).
         timesteps: ``T`` of the unrolled form and of the checks (default: the model's).
         check: compare the exported file with the model (onnxruntime for ONNX; snnTorch for NIR; the imported
-            module for Python) and raise if it differs.
-        **options: format options: ``spikes``, ``example``, ``opset``, ``check_inputs`` (ONNX);
-            ``check_inputs`` (all).
+            module for Python) and raise if it differs. ONNX: the check runs before the file is written, and a
+            file that fails it is not written; burst spike counts that differ only at threshold ties within
+            float rounding pass, and the report says how many and where (see :func:`~.onnx.check_onnx`).
+        **options: format options: ``spikes``, ``example``, ``opset``, ``check_inputs``, ``tie_tolerance``
+            (ONNX); ``check_inputs`` (all).
 
     Returns:
         The check report (a :class:`~.onnx.CheckReport` or a dict) with ``check``, else None.

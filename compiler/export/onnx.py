@@ -16,8 +16,14 @@ exporter: it needs ``onnxscript``, which snnc does not otherwise need, and the p
 Python-level loops over a fixed ``T``, which tracing records exactly. The neurons are swapped for their
 plain-op twins (:mod:`.plain`): no autograd function, no surrogate gradient reaches the file.
 
-Every file gets ``onnx.checker.check_model(full_check=True)``, a dynamic batch axis, opset :data:`OPSET` and
-metadata ``snnc.spec``, ``snnc.target``, ``snnc.form``, ``snnc.timesteps``, ``snnc.state``.
+Every file gets ``onnx.checker.check_model(full_check=True)``, a dynamic batch axis, output axes named
+``batch``, ``T`` and ``classes`` (the others sized), opset :data:`OPSET` and metadata ``snnc.spec``,
+``snnc.target``, ``snnc.form``, ``snnc.timesteps``, ``snnc.state``.
+
+:func:`check_onnx` compares a file in onnxruntime with the model in PyTorch; with ``check=True`` the export runs
+it before writing, and a file that fails is not written. Burst spike counts may differ where a membrane sits on
+a threshold within float rounding (the runtimes sum currents in other orders); the check then probes every
+neuron layer and passes only when each difference is such a tie or follows one (:mod:`.ties`), and says so.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from torch import Tensor, fx, nn
 
 from ..errors import SnncError, UnsupportedError
 from .plain import burst_program, snn_program
+from .ties import TieExplainer
 
 OPSET = 17
 """The ONNX opset every file is written with (onnxruntime >= 1.12 runs it)."""
@@ -46,6 +53,11 @@ class ExportCheckError(SnncError):
     """An exported file does not reproduce the PyTorch model in onnxruntime (says where and by how much)."""
 
 
+TIE_TOLERANCE = 1e-4
+"""How close (in thresholds) the two runtimes' ``V / theta`` must be where a burst spike count differs, for the
+difference to count as a threshold tie of float rounding (see :mod:`.ties`)."""
+
+
 @dataclass
 class CheckReport:
     """The onnxruntime-versus-PyTorch comparison of one exported file.
@@ -53,10 +65,16 @@ class CheckReport:
     Attributes:
         target, form: what was exported.
         samples, timesteps: the size of the comparison.
+        max_abs_diff: the largest absolute difference of the scores (ann: of the output), over every sample.
         spikes_identical: every output spike equal (spiking targets; None for ann).
-        spike_mismatches: how many spike values differ.
-        max_abs_diff: the largest absolute difference of the scores (ann: of the output).
+        spike_mismatches: how many output spike values differ (None for ann).
+        spike_mismatch_fraction: that count over the spike values compared.
+        first_divergence: where the runtimes first differ (burst: step, layer, sample, ``V / theta`` in each).
+        threshold_ties: burst: the neurons whose first differing spike count is a threshold tie within
+            :data:`TIE_TOLERANCE` (the rest of the differences follow from those).
+        tie_samples: the samples with any differing spike; their scores are reported, not compared.
         step_equals_unrolled: the step form iterated ``T`` times equals the unrolled outputs (step form).
+        notes: what else was measured, in words.
     """
 
     target: str
@@ -65,7 +83,11 @@ class CheckReport:
     timesteps: Optional[int]
     max_abs_diff: float
     spikes_identical: Optional[bool] = None
-    spike_mismatches: int = 0
+    spike_mismatches: Optional[int] = None
+    spike_mismatch_fraction: Optional[float] = None
+    first_divergence: Optional[str] = None
+    threshold_ties: Optional[int] = None
+    tie_samples: Optional[int] = None
     step_equals_unrolled: Optional[bool] = None
     notes: list[str] = field(default_factory=list)
 
@@ -162,8 +184,10 @@ def describe(model: nn.Module) -> dict[str, str]:
 
     graph, prov = graph_of(model), provenance(model)
     kind = export_kind(model)
-    return {"spec": graph.name if graph is not None else "unknown",
-            "target": prov.target if prov is not None else kind, "kind": kind}
+    # Why target_name: a network converted from a hand-written model carries no provenance, but its class says
+    # which target it belongs to (BurstSNN.target_name).
+    target = prov.target if prov is not None else getattr(model, "target_name", None) or kind
+    return {"spec": graph.name if graph is not None else "unknown", "target": target, "kind": kind}
 
 
 # --- the exported programs --------------------------------------------------------------------------------
@@ -237,13 +261,14 @@ class SnnStep(nn.Module):
 
 
 class BurstUnrolled(nn.Module):
-    """The burst network over ``steps`` steps, all folded into one pass: ``x -> scores[, spikes, outputs]``."""
+    """The burst network over ``steps`` steps, all folded into one pass: ``x -> scores[, spikes, outputs]``
+    (with ``probe``, then every neuron layer's ``V / theta`` ``[T, B, ...]``)."""
 
-    def __init__(self, burst: nn.Module, steps: int, spikes: bool) -> None:
+    def __init__(self, burst: nn.Module, steps: int, spikes: bool, probe: bool = False) -> None:
         super().__init__()
-        self.program, keys, _ = burst_program(burst, steps)
+        self.program, keys, _ = burst_program(burst, steps, probe)
         self.head = burst.head
-        self.steps, self.spikes, self.n_state = steps, spikes, len(keys)
+        self.steps, self.spikes, self.n_state = steps, spikes or probe, len(keys)
 
     def forward(self, x: Tensor):
         folded = x.repeat(self.steps, *([1] * (x.dim() - 1)))
@@ -252,24 +277,31 @@ class BurstUnrolled(nn.Module):
         scores = y.sum(dim=0) / self.steps
         if self.head is not None:
             scores = self.head(scores)
-        return (scores, out[1], y) if self.spikes else scores
+        return (scores, out[1], y, *out[2 + self.n_state:]) if self.spikes else scores
 
 
 class BurstStep(nn.Module):
-    """One step of the burst network: ``(x, *state) -> (outputs, *new_state)``."""
+    """One step of the burst network: ``(x, *state) -> (outputs, spikes, *new_state)`` (with ``probe``, then
+    every neuron layer's ``V / theta`` ``[B, ...]``)."""
 
-    def __init__(self, burst: nn.Module) -> None:
+    def __init__(self, burst: nn.Module, probe: bool = False) -> None:
         super().__init__()
-        self.program, self.keys, _ = burst_program(burst, 1)
+        self.program, self.keys, _ = burst_program(burst, 1, probe)
 
     def forward(self, x: Tensor, *state: Tensor):
         out = self.program(x, *state)
-        return (out[0], out[1][0], *out[2:])
+        n = 2 + len(self.keys)
+        return (out[0], out[1][0], *out[2:n], *(r[0] for r in out[n:]))
 
 
 @dataclass
 class Prepared:
-    """What :func:`torch.onnx.export` needs for one model and form."""
+    """What :func:`torch.onnx.export` needs for one model and form.
+
+    ``dim_names`` names the output axes (``batch``, ``T``, ``classes``) that :func:`name_output_dims` writes
+    into the file; the other output axes get their sizes (``output_shapes``, recorded when it is traced).
+    ``probes`` are the ``probe.<layer>`` outputs of a probed burst export (see :func:`explain_burst`).
+    """
 
     module: nn.Module
     args: tuple
@@ -278,10 +310,14 @@ class Prepared:
     dynamic_axes: dict[str, dict[int, str]]
     timesteps: Optional[int]
     state: list[str]
+    dim_names: dict[str, dict[int, str]] = field(default_factory=dict)
+    probes: list[str] = field(default_factory=list)
+    output_shapes: list[tuple[int, ...]] = field(default_factory=list)
+    traced: list[Tensor] = field(default_factory=list)
 
 
 def prepare(model: nn.Module, form: str = "unrolled", *, timesteps: Optional[int] = None, spikes: bool = True,
-            example: Optional[Tensor] = None, batch: int = 2) -> Prepared:
+            example: Optional[Tensor] = None, batch: int = 2, probe: bool = False) -> Prepared:
     """Build the export-ready module, example inputs and I/O names for ``model`` in ``form``.
 
     Args:
@@ -291,6 +327,7 @@ def prepare(model: nn.Module, form: str = "unrolled", *, timesteps: Optional[int
         spikes: also output the spikes (unrolled form).
         example: an input batch ``[B, ...]`` (default: zeros of the spec's input shape).
         batch: rows of the default example.
+        probe: burst: also output every neuron layer's ``V / theta`` as ``probe.<layer>`` (for the check).
 
     Returns:
         The prepared export.
@@ -306,23 +343,35 @@ def prepare(model: nn.Module, form: str = "unrolled", *, timesteps: Optional[int
     if example is None:
         example = torch.zeros((batch, *input_shape(model)))
     example = example.detach()
-    dyn = {0: "batch"}
     if kind == PLAIN:
         if form != "unrolled":
             raise UnsupportedError("the ann target has no state: export it without --form step")
-        return Prepared(_Plain(model), (example,), ["x"], ["y"], {"x": dyn, "y": dyn}, None, [])
+        return Prepared(_Plain(model), (example,), ["x"], ["y"], {"x": {0: "batch"}, "y": {0: "batch"}}, None, [],
+                        {"y": _axis_names("y", kind, form)})
     steps = int(timesteps or model.timesteps)
     if steps < 1:
         raise UnsupportedError(f"timesteps must be a positive integer, got {timesteps!r}")
+    probes = [f"probe.{key[:-len('.mem')]}" for key in model.init_state(1) if key.endswith(".mem")] \
+        if probe and kind == SCORES else []
+    made = (_prepare_step if form == "step" else _prepare_unrolled)(model, kind, example, steps, spikes, probes)
+    made.dim_names = {name: _axis_names(name, kind, form) for name in made.output_names}
+    made.probes = probes
+    return made
+
+
+def _prepare_step(model, kind, example, steps, spikes, probes) -> Prepared:
     state = model.init_state(example.shape[0])
     keys = list(state)
-    if form == "step":
-        module = SnnStep(model) if kind == RECORDING else BurstStep(model)
-        outs = ["outputs", "spikes"] if kind == SCORES else ["spikes" if spiking_output(model) else "outputs"]
-        names_in = ["x", *keys]
-        names_out = [*outs, *(f"{k}.next" for k in keys)]
-        axes = {n: dyn for n in names_in + names_out}
-        return Prepared(module, (example, *state.values()), names_in, names_out, axes, steps, keys)
+    module = SnnStep(model) if kind == RECORDING else BurstStep(model, probe=bool(probes))
+    outs = ["outputs", "spikes"] if kind == SCORES else ["spikes" if spiking_output(model) else "outputs"]
+    names_in = ["x", *keys]
+    names_out = [*outs, *(f"{k}.next" for k in keys), *probes]
+    axes = {n: {0: "batch"} for n in names_in + names_out}
+    return Prepared(module, (example, *state.values()), names_in, names_out, axes, steps, keys)
+
+
+def _prepare_unrolled(model, kind, example, steps, spikes, probes) -> Prepared:
+    keys = list(model.init_state(1))
     if kind == RECORDING:
         module = SnnUnrolled(model, steps, spikes)
         direct = model.encoding.kind == "direct"
@@ -330,14 +379,42 @@ def prepare(model: nn.Module, form: str = "unrolled", *, timesteps: Optional[int
         args = (example,) if direct else (example.unsqueeze(0).expand(steps, *example.shape).contiguous(),)
         per_step = "spikes" if spiking_output(model) else "outputs"
         names_out = ["scores", per_step] if spikes else ["scores"]
-        axes = {name_in: dyn if direct else {1: "batch"}, "scores": dyn, per_step: {1: "batch"}}
+        axes = {name_in: {0: "batch"} if direct else {1: "batch"}, "scores": {0: "batch"}, per_step: {1: "batch"}}
     else:
-        module = BurstUnrolled(model, steps, spikes)
+        module = BurstUnrolled(model, steps, spikes, probe=bool(probes))
         name_in, args = "x", (example,)
-        names_out = ["scores", "spikes", "outputs"] if spikes else ["scores"]
-        axes = {"x": dyn, "scores": dyn, "spikes": {1: "batch"}, "outputs": {1: "batch"}}
+        names_out = ["scores", "spikes", "outputs", *probes] if spikes or probes else ["scores"]
+        axes = {"x": {0: "batch"}, "scores": {0: "batch"}, **{n: {1: "batch"} for n in names_out[1:]}}
     axes = {k: v for k, v in axes.items() if k in names_out or k == name_in}
     return Prepared(module, args, [name_in], names_out, axes, steps, keys)
+
+
+def _axis_names(name: str, kind: str, form: str) -> dict[int, str]:
+    """The named axes of output ``name``: ``T`` and ``batch``, and ``-1: classes`` on what holds the class
+    scores (``y``, ``scores``, burst ``outputs``, the snn's output neuron); the rest get their sizes."""
+    timed = form == "unrolled" and kind != PLAIN and name not in ("scores", "y")
+    names = {0: "T", 1: "batch"} if timed else {0: "batch"}
+    if name in ("y", "scores", "outputs") or (name == "spikes" and kind == RECORDING):
+        names[-1] = "classes"
+    return names
+
+
+def name_output_dims(proto: Any, prepared: Prepared) -> None:
+    """Write the output shapes into ``proto``: the axes of :attr:`Prepared.dim_names` by name, the others by the
+    sizes the tracing run gave (the tracer leaves generated names such as ``Divscores_dim_1``).
+
+    A ``classes`` axis is named only where it is the last of two (``[batch, classes]``) or three (``[T, batch,
+    classes]``) axes; elsewhere (a segmentation map) the output's axes are sizes.
+    """
+    for value, shape in zip(proto.graph.output, prepared.output_shapes):
+        names = dict(prepared.dim_names.get(value.name, {}))
+        if names.pop(-1, None) is not None and len(shape) == len(names) + 1:
+            names[len(shape) - 1] = "classes"
+        for i, dim in enumerate(value.type.tensor_type.shape.dim):
+            if i in names:
+                dim.dim_param = names[i]
+            else:
+                dim.dim_value = shape[i]
 
 
 class _Plain(nn.Module):
@@ -353,12 +430,25 @@ class _Plain(nn.Module):
 
 
 def _to_onnx_bytes(prepared: Prepared, opset: int) -> bytes:
+    """The traced file; :attr:`Prepared.output_shapes` records the outputs' shapes of the tracing run (and
+    :attr:`Prepared.traced`, of a probed export, the outputs: a PyTorch run of the example)."""
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(prepared.module, prepared.args, buffer, dynamo=False, opset_version=opset,
-                          input_names=prepared.input_names, output_names=prepared.output_names,
-                          dynamic_axes=prepared.dynamic_axes, do_constant_folding=True)
+
+    def record(module, args, outs):
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        prepared.output_shapes = [tuple(int(n) for n in o.shape) for o in outs]
+        if prepared.probes:
+            prepared.traced = [o.detach().clone() for o in outs]
+
+    hook = prepared.module.register_forward_hook(record)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(prepared.module, prepared.args, buffer, dynamo=False, opset_version=opset,
+                              input_names=prepared.input_names, output_names=prepared.output_names,
+                              dynamic_axes=prepared.dynamic_axes, do_constant_folding=True)
+    finally:
+        hook.remove()
     return buffer.getvalue()
 
 
@@ -427,7 +517,8 @@ def locate_failure(prepared: Prepared, opset: int = OPSET) -> Optional[str]:
 
 def export_onnx(model: nn.Module, path: str | Path, *, form: str = "unrolled", timesteps: Optional[int] = None,
                 spikes: bool = True, example: Optional[Tensor] = None, opset: int = OPSET,
-                check: bool = False, check_inputs: Optional[Tensor] = None) -> Optional[CheckReport]:
+                check: bool = False, check_inputs: Optional[Tensor] = None,
+                tie_tolerance: float = TIE_TOLERANCE) -> Optional[CheckReport]:
     """Write ``model`` as an ONNX file (checked with ``onnx.checker``), optionally compared in onnxruntime.
 
     Args:
@@ -438,8 +529,10 @@ def export_onnx(model: nn.Module, path: str | Path, *, form: str = "unrolled", t
         spikes: the unrolled form also outputs the spikes.
         example: an input batch used for tracing (default: zeros of the spec's input shape).
         opset: the ONNX opset (default :data:`OPSET`).
-        check: run :func:`check_onnx` on ``check_inputs`` (default: a seeded uniform batch in [0, 1]).
+        check: run :func:`check_onnx` on ``check_inputs`` (default: a seeded uniform batch in [0, 1]) before
+            the file is written; a file that fails it is not written.
         check_inputs: the inputs of the check ``[B, ...]``.
+        tie_tolerance: burst: see :func:`check_onnx`.
 
     Returns:
         The check report with ``check``, else None.
@@ -447,51 +540,71 @@ def export_onnx(model: nn.Module, path: str | Path, *, form: str = "unrolled", t
     Raises:
         UnsupportedError: a node that cannot be exported (named), a form the target has not, MemTorch layers.
         BackendUnavailable: ``check`` without onnxruntime.
-        ExportCheckError: ``check`` found a difference.
+        ExportCheckError: ``check`` found a difference; ``path`` was not written (a file already there is left
+            as it was).
     """
-    import onnx
-
     from ..artifact import atomic_write_bytes
 
-    info = describe(model)
     training = model.training
     model.eval()
     try:
         prepared = prepare(model, form, timesteps=timesteps, spikes=spikes, example=example)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                data = _to_onnx_bytes(prepared, opset)
-        except SnncError:
-            raise
-        except Exception as error:  # noqa: BLE001 - the exporter raises many kinds; name the node instead
-            where = locate_failure(prepared, opset)
-            raise UnsupportedError(
-                f"cannot export {info['spec']} ({info['target']}, {form}) to ONNX opset {opset}: "
-                + (where or f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
-                + "; replace that layer with a supported one (docs/export.md lists what exports)"
-            ) from error
-        proto = onnx.load_from_string(data)
-        meta = {"snnc.spec": info["spec"], "snnc.target": info["target"], "snnc.kind": info["kind"],
-                "snnc.form": form if info["kind"] != PLAIN else "network", "snnc.timesteps": str(prepared.timesteps or ""), "snnc.opset": str(opset),
-                "snnc.state": json.dumps(prepared.state)}
-        if info["kind"] == RECORDING:
-            meta["snnc.decoding"] = model.decoding.kind
-            meta["snnc.encoding"] = model.encoding.kind
-        onnx.helper.set_model_props(proto, meta)
-        proto.producer_name = "snnc"
-        onnx.checker.check_model(proto, full_check=True)
-        atomic_write_bytes(path, proto.SerializeToString())
-        if not check:
-            return None
-        if check_inputs is None:
-            shape = tuple(example.shape[1:]) if example is not None else input_shape(model)
-            check_inputs = torch.rand((4, *shape), generator=torch.Generator().manual_seed(0))
-        return check_onnx(path, model, check_inputs, timesteps=prepared.timesteps)
+        data = _serialize(model, prepared, form, opset)
+        report = None
+        if check:
+            if check_inputs is None:
+                shape = tuple(example.shape[1:]) if example is not None else input_shape(model)
+                check_inputs = torch.rand((4, *shape), generator=torch.Generator().manual_seed(0))
+            try:
+                report = check_onnx(data, model, check_inputs, timesteps=prepared.timesteps, label=str(path),
+                                    tie_tolerance=tie_tolerance)
+            except ExportCheckError as error:
+                raise ExportCheckError(f"{error}. {path} was not written (a file already there is left as it "
+                                       "was); export without the check to write it anyway") from error
+        atomic_write_bytes(path, data)
+        return report
     finally:
         model.train(training)
 
 
-def _session(path: str | Path):
+def _serialize(model: nn.Module, prepared: Prepared, form: str, opset: int) -> bytes:
+    """The checked ONNX file of ``prepared``: traced, output axes named, metadata set, ``check_model`` run.
+
+    Raises:
+        UnsupportedError: a node that cannot be exported (named).
+    """
+    import onnx
+
+    info = describe(model)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            data = _to_onnx_bytes(prepared, opset)
+    except SnncError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the exporter raises many kinds; name the node instead
+        where = locate_failure(prepared, opset)
+        raise UnsupportedError(
+            f"cannot export {info['spec']} ({info['target']}, {form}) to ONNX opset {opset}: "
+            + (where or f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+            + "; replace that layer with a supported one (docs/export.md lists what exports)"
+        ) from error
+    proto = onnx.load_from_string(data)
+    name_output_dims(proto, prepared)
+    meta = {"snnc.spec": info["spec"], "snnc.target": info["target"], "snnc.kind": info["kind"],
+            "snnc.form": form if info["kind"] != PLAIN else "network",
+            "snnc.timesteps": str(prepared.timesteps or ""), "snnc.opset": str(opset),
+            "snnc.state": json.dumps(prepared.state)}
+    if info["kind"] == RECORDING:
+        meta["snnc.decoding"] = model.decoding.kind
+        meta["snnc.encoding"] = model.encoding.kind
+    onnx.helper.set_model_props(proto, meta)
+    proto.producer_name = "snnc"
+    onnx.checker.check_model(proto, full_check=True)
+    return proto.SerializeToString()
+
+
+def _session(source: str | Path | bytes):
+    """An onnxruntime CPU session of a file (a path, or the file's bytes)."""
     try:
         import onnxruntime as ort
     except ImportError as error:  # pragma: no cover - installed with snnc[dev]
@@ -501,14 +614,15 @@ def _session(path: str | Path):
             from error
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, min(2, torch.get_num_threads()))
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
+                                providers=["CPUExecutionProvider"])
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The ``snnc.*`` metadata of an exported file."""
+def read_metadata(path: str | Path | bytes) -> dict[str, str]:
+    """The ``snnc.*`` metadata of an exported file (a path, or the file's bytes)."""
     import onnx
 
-    proto = onnx.load(str(path), load_external_data=False)
+    proto = onnx.load_from_string(path) if isinstance(path, bytes) else onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in proto.metadata_props}
 
 
@@ -569,34 +683,40 @@ def reference_outputs(model: nn.Module, x: Tensor, steps: Optional[int]) -> dict
             return {"scores": scores, "spikes": counts[0], "outputs": outputs}
 
 
-def check_onnx(path: str | Path, model: nn.Module, x: Tensor, *, timesteps: Optional[int] = None,
-               rtol: float = 1e-4, atol: float = 1e-5) -> CheckReport:
+def check_onnx(source: str | Path | bytes, model: nn.Module, x: Tensor, *, timesteps: Optional[int] = None,
+               rtol: float = 1e-4, atol: float = 1e-5, tie_tolerance: float = TIE_TOLERANCE,
+               label: Optional[str] = None) -> CheckReport:
     """Run an exported file in onnxruntime on ``x`` and compare it with ``model`` in PyTorch.
 
-    ann: outputs allclose. snn / burst: output spikes identical and decoded scores allclose (snn rate or count
-    scores are then equal up to the rounding of the mean). Step files are iterated ``T`` times from the
-    initial state and compared with the model's ``T``-step run (which equals the unrolled form).
+    ann: outputs allclose. snn: output spikes identical and decoded scores allclose (rate or count scores are
+    then equal up to the rounding of the mean). burst: output spike counts identical, or every difference a
+    threshold tie of float rounding (:mod:`.ties`: every neuron layer's ``V / theta`` is probed in both
+    runtimes, and each differing neuron's first difference must be within ``tie_tolerance`` of a threshold or
+    follow an earlier layer's); scores and per-step outputs allclose on the samples without a difference, and
+    reported on the others. Step files are iterated ``T`` times from the initial state and compared with the
+    model's ``T``-step run (which equals the unrolled form).
 
     Args:
-        path: the exported file.
+        source: the exported file (a path, or its bytes).
         model: the PyTorch model it came from.
         x: inputs ``[B, ...]`` (for a non-direct snn encoding: the encoded sequence ``[T, B, ...]`` is built
             with the model's encoder under a fixed seed).
         timesteps: ``T`` (default: the file's metadata).
         rtol, atol: tolerances of the score comparison.
+        tie_tolerance: burst: the largest ``|ΔV/θ|`` between the runtimes (in thresholds) of a threshold tie.
+        label: how messages name the file (default: the path).
 
     Returns:
         The report.
 
     Raises:
-        ExportCheckError: spikes differ or scores are not close.
+        ExportCheckError: spikes differ (burst: not all by threshold ties) or scores are not close.
     """
-    import numpy as np
-
-    meta = read_metadata(path)
+    meta = read_metadata(source)
     kind, form = meta.get("snnc.kind", export_kind(model)), meta.get("snnc.form", "unrolled")
     steps = timesteps or (int(meta["snnc.timesteps"]) if meta.get("snnc.timesteps") else None)
-    session = _session(path)
+    ctx = _Check(label or str(source), meta.get("snnc.target", kind), form, x.shape[0], steps, rtol, atol)
+    session = _session(source)
     model.eval()
     x = x.detach().float()
     if kind == RECORDING and model.encoding.kind != "direct":
@@ -604,37 +724,68 @@ def check_onnx(path: str | Path, model: nn.Module, x: Tensor, *, timesteps: Opti
 
         torch.manual_seed(0)
         seq = encode(x, steps, model.encoding)
-        return _check_encoded(session, model, x, seq, steps, form, rtol, atol)
+        return _check_encoded(session, model, x, seq, ctx)
     ref = reference_outputs(model, x, steps)
-    xn = x.numpy()
     if kind == PLAIN:
-        (y,) = session.run(None, {"x": xn})
-        diff = float(np.abs(y - ref["y"].numpy()).max())
-        report = CheckReport("ann", "network", x.shape[0], None, diff)
-        if not np.allclose(y, ref["y"].numpy(), rtol=rtol, atol=atol):
-            raise ExportCheckError(f"{path}: onnxruntime output differs from PyTorch by up to {diff:.3g}")
-        return report
-    if form == "step":
-        init = {k: v.numpy() for k, v in model.init_state(x.shape[0]).items()}
-        outs, _ = run_step_session(session, xn, init, steps)
-        spikes = outs.get("spikes", outs.get("outputs"))
-        if kind == RECORDING:
-            scores = None
-            if model.decoding.kind != "membrane":  # the membrane is in the state; compared through the spikes
-                scores = _decode(torch.from_numpy(spikes), torch.from_numpy(spikes), model.decoding.kind).numpy()
-        else:
-            mean = torch.from_numpy(outs["outputs"]).sum(0) / steps
-            with torch.no_grad():
-                scores = (model.head(mean) if model.head is not None else mean).numpy()
-        got = {"scores": scores, "spikes": spikes, "outputs": outs.get("outputs")}
-    else:
+        return _check_plain(session, x, ref, ctx)
+    got = _run_spiking(session, model, x, steps, form, kind)
+    explain = None
+    if kind == SCORES:
+        opset = int(meta.get("snnc.opset", OPSET))
+        explain = lambda: explain_burst(model, x, steps, form, opset, ref, got, tie_tolerance)  # noqa: E731
+    return _compare(ctx, ref, got, explain)
+
+
+@dataclass
+class _Check:
+    """What a comparison is about: the file's label, the target, form, samples, ``T`` and the tolerances."""
+
+    label: str
+    target: str
+    form: str
+    samples: int
+    steps: Optional[int]
+    rtol: float
+    atol: float
+
+    def __str__(self) -> str:
+        timed = f", T = {self.steps}" if self.steps else ""
+        return f"{self.label} ({self.target}, {self.form}{timed}, {self.samples} samples)"
+
+
+def _check_plain(session, x: Tensor, ref: dict, ctx: _Check) -> CheckReport:
+    import numpy as np
+
+    (y,) = session.run(None, {"x": x.numpy()})
+    diff = float(np.abs(y - ref["y"].numpy()).max())
+    if not np.allclose(y, ref["y"].numpy(), rtol=ctx.rtol, atol=ctx.atol):
+        raise ExportCheckError(f"{ctx}: the onnxruntime output differs from PyTorch by up to {diff:.3g} (rtol "
+                               f"{ctx.rtol:g}, atol {ctx.atol:g})")
+    return CheckReport("ann", "network", x.shape[0], None, diff)
+
+
+def _run_spiking(session, model: nn.Module, x: Tensor, steps: int, form: str, kind: str) -> dict[str, Any]:
+    """The file's ``scores``, ``spikes`` (and burst ``outputs``) on ``x``: run once, or iterated ``T`` times."""
+    xn = x.numpy()
+    if form != "step":
         names = [o.name for o in session.get_outputs()]
-        got = dict(zip(names, session.run(None, {"x": xn})))
-    return _compare(path, meta.get("snnc.target", kind), form, x.shape[0], steps, ref, got, rtol, atol)
+        return dict(zip(names, session.run(None, {"x": xn})))
+    init = {k: v.numpy() for k, v in model.init_state(x.shape[0]).items()}
+    outs, _ = run_step_session(session, xn, init, steps)
+    spikes = outs.get("spikes", outs.get("outputs"))
+    if kind == RECORDING:
+        scores = None
+        if model.decoding.kind != "membrane":  # the membrane is in the state; compared through the spikes
+            scores = _decode(torch.from_numpy(spikes), torch.from_numpy(spikes), model.decoding.kind).numpy()
+    else:
+        mean = torch.from_numpy(outs["outputs"]).sum(0) / steps
+        with torch.no_grad():
+            scores = (model.head(mean) if model.head is not None else mean).numpy()
+    return {"scores": scores, "spikes": spikes, "outputs": outs.get("outputs")}
 
 
-def _check_encoded(session, model, x, seq, steps, form, rtol, atol) -> CheckReport:
-    with torch.no_grad(), _reference_settings(model, steps, x.shape[0]):
+def _check_encoded(session, model, x, seq, ctx: _Check) -> CheckReport:
+    with torch.no_grad(), _reference_settings(model, ctx.steps, x.shape[0]):
         state = model.init_state(x.shape[0])
         outs = []
         for frame in seq:
@@ -642,7 +793,7 @@ def _check_encoded(session, model, x, seq, steps, form, rtol, atol) -> CheckRepo
             outs.append(out)
         spk = torch.stack(outs)
     ref = {"spikes": spk, "scores": model.decode(spk, spk) if model.decoding.kind != "membrane" else None}
-    if form == "step":
+    if ctx.form == "step":
         import numpy as np
 
         init = {k: v.numpy() for k, v in model.init_state(x.shape[0]).items()}
@@ -658,31 +809,106 @@ def _check_encoded(session, model, x, seq, steps, form, rtol, atol) -> CheckRepo
     if ref["scores"] is not None and "scores" not in got:
         got["scores"] = _decode(torch.from_numpy(got["spikes"]), torch.from_numpy(got["spikes"]),
                                 model.decoding.kind).numpy()
-    return _compare("export", "snn", form, x.shape[0], steps, ref, got, rtol, atol)
+    return _compare(ctx, ref, got, None)
 
 
-def _compare(path, target, form, samples, steps, ref, got, rtol, atol) -> CheckReport:
+def explain_burst(model: nn.Module, x: Tensor, steps: int, form: str, opset: int, ref: dict, got: dict,
+                  tolerance: float = TIE_TOLERANCE) -> TieExplainer | str:
+    """Probe every neuron layer's ``V / theta`` of a burst network in PyTorch and in onnxruntime (a probed
+    export in ``form``, run on the whole batch as the file was) and sort the differing spike counts.
+
+    Why a second export: the file's outputs hold only the last layer's counts. The probed runs must give the
+    same spike counts as the file and the model, else the analysis would explain other runs. Its cost: one more
+    export and PyTorch run (the tracing run of an unrolled export is that run), only when spikes differ.
+
+    Returns:
+        The analysis, or why there is none (a probed run gives other spikes than the run it stands for).
+    """
     import numpy as np
 
-    report = CheckReport(target, form, samples, steps, 0.0)
-    if got.get("spikes") is not None and ref.get("spikes") is not None:
-        mismatches = int((got["spikes"] != ref["spikes"].numpy()).sum())
-        report.spikes_identical = mismatches == 0
-        report.spike_mismatches = mismatches
-        if mismatches:
-            raise ExportCheckError(f"{path}: {mismatches} output spikes differ between onnxruntime and PyTorch "
-                                   f"({target}, {form}, T = {steps}, {samples} samples)")
-    if got.get("outputs") is not None and ref.get("outputs") is not None:
-        diff = float(np.abs(got["outputs"] - ref["outputs"].numpy()).max())
-        report.notes.append(f"per-step outputs differ by up to {diff:.3g}")
-        if not np.allclose(got["outputs"], ref["outputs"].numpy(), rtol=rtol, atol=atol):
-            raise ExportCheckError(f"{path}: onnxruntime per-step outputs differ from PyTorch by up to {diff:.3g} "
-                                   f"({target}, {form})")
-    if got.get("scores") is not None and ref.get("scores") is not None:
-        report.max_abs_diff = float(np.abs(got["scores"] - ref["scores"].numpy()).max())
-        if not np.allclose(got["scores"], ref["scores"].numpy(), rtol=rtol, atol=atol):
-            raise ExportCheckError(f"{path}: onnxruntime scores differ from PyTorch by up to "
-                                   f"{report.max_abs_diff:.3g} ({target}, {form})")
+    theirs_prep = prepare(model, form, timesteps=steps, example=x, probe=True)
+    session = _session(_to_onnx_bytes(theirs_prep, opset))
+    probed = theirs_prep
+    if form != "unrolled":  # (unrolled: the tracing run on x was the PyTorch run)
+        probed = prepare(model, "unrolled", timesteps=steps, example=x, probe=True)
+        with torch.no_grad():
+            probed.traced = list(probed.module(x))
+    ours = [t.numpy() for t in probed.traced]
     if form == "step":
+        init = {k: v.numpy() for k, v in model.init_state(x.shape[0]).items()}
+        theirs = run_step_session(session, x.numpy(), init, steps)[0]
+    else:
+        theirs = dict(zip(theirs_prep.output_names, session.run(None, {"x": x.numpy()})))
+    if not np.array_equal(ours[1], ref["spikes"].numpy()) or not np.array_equal(theirs["spikes"], got["spikes"]):
+        return ("whether they are threshold ties cannot be told: the model's probed export gives other spikes in "
+                "onnxruntime than the file (was the file exported from this model?)")
+    layers = [name[len("probe."):] for name in probed.probes]
+    explainer = TieExplainer(layers, [model.neurons()[n].gamma for n in layers], tolerance)
+    for b in range(x.shape[0]):
+        explainer.add(b, [r[:, b] for r in ours[3:]], [theirs[p][:, b] for p in probed.probes])
+    return explainer
+
+
+def _compare(ctx: _Check, ref: dict, got: dict, explain) -> CheckReport:
+    """Spikes first (identical, or burst: explained by threshold ties), then per-step outputs and scores
+    (allclose on the samples whose spikes agree)."""
+    import numpy as np
+
+    report = CheckReport(ctx.target, ctx.form, ctx.samples, ctx.steps, 0.0)
+    same = np.ones(ctx.samples, dtype=bool)  # the samples compared value by value
+    if got.get("spikes") is not None and ref.get("spikes") is not None:
+        differ = got["spikes"] != ref["spikes"].numpy()
+        report.spike_mismatches = int(differ.sum())
+        report.spikes_identical = not report.spike_mismatches
+        report.spike_mismatch_fraction = report.spike_mismatches / max(1, differ.size)
+        if report.spike_mismatches:
+            same = _explained(ctx, report, differ, explain)
+    for name, axis in (("outputs", 1), ("scores", 0)):
+        if got.get(name) is None or ref.get(name) is None:
+            continue
+        ours, theirs = ref[name].numpy(), got[name]
+        diff = float(np.abs(theirs - ours).max())
+        kept = np.abs(np.compress(same, theirs, axis) - np.compress(same, ours, axis))
+        close = float(kept.max()) if kept.size else 0.0
+        if name == "scores":
+            report.max_abs_diff = diff
+        what = "per-step outputs" if name == "outputs" else name
+        report.notes.append(f"{what} differ by up to {diff:.3g}" + (
+            f" ({close:.3g} on the {int(same.sum())} samples whose spikes agree)" if not same.all() else ""))
+        if not np.allclose(np.compress(same, theirs, axis), np.compress(same, ours, axis), rtol=ctx.rtol,
+                           atol=ctx.atol):
+            raise ExportCheckError(f"{ctx}: onnxruntime {what} differ from PyTorch by up to {close:.3g} (rtol "
+                                   f"{ctx.rtol:g}, atol {ctx.atol:g})")
+    if ctx.form == "step":
         report.step_equals_unrolled = True
     return report
+
+
+def _explained(ctx: _Check, report: CheckReport, differ, explain):
+    """The samples without a differing spike, once every difference is explained by threshold ties.
+
+    Raises:
+        ExportCheckError: no explanation applies (snn: spikes must be identical) or some difference is not a tie.
+    """
+    import numpy as np
+
+    step = int(np.argwhere(differ)[0][0])
+    counted = (f"{report.spike_mismatches} of {differ.size} output spike values "
+               f"({100 * report.spike_mismatch_fraction:.2g} %) differ between onnxruntime and PyTorch, first at "
+               f"step {step}")
+    if explain is None:
+        raise ExportCheckError(f"{ctx}: {counted}")
+    analysis = explain()
+    if isinstance(analysis, str):
+        raise ExportCheckError(f"{ctx}: {counted}; {analysis}")
+    report.first_divergence = analysis.first()
+    report.threshold_ties = analysis.ties
+    report.tie_samples = len(analysis.samples)
+    if not analysis.explained:
+        raise ExportCheckError(f"{ctx}: {counted}, not all by threshold ties: {analysis.summary()}; the first "
+                               f"unexplained: {analysis.first_unexplained()}")
+    report.notes.append(f"{counted}; every difference is a threshold tie within float rounding or follows one: "
+                        f"{analysis.summary()}")
+    same = np.ones(ctx.samples, dtype=bool)
+    same[analysis.samples] = False
+    return same

@@ -8,7 +8,8 @@ are the same bit for bit (``tests/compiler/export``), and take and return their 
 * :class:`PlainNeuron` — snnTorch ``Leaky``/``Synaptic`` (reset delayed, as in the fused recurrence):
   ``S[t] = alpha * S[t-1] + I[t]``; ``U[t] = beta * U[t-1] + I[t] - thr * Z[t-1]`` (subtract) or with
   ``U`` zeroed where ``Z[t-1]`` (zero); ``Z[t] = (U[t] > thr)`` as 0.0/1.0. No surrogate appears.
-* :class:`PlainBurstNeuron` — ``V += I; k = clamp(floor(V / theta), 0, gamma); V -= k * theta; out = k * theta``.
+* :class:`PlainBurstNeuron` — ``V += I; k = clamp(floor(V / theta), 0, gamma); V -= k * theta; out = k * theta``
+  (optionally probed: ``V / theta`` out as well).
 * :class:`PlainLIPool` — ``S += x; out = pool(S) - pool(S_prev)``.
 
 :func:`snn_program` and :func:`burst_program` build the fx programs that use them; the exporter in
@@ -112,29 +113,37 @@ def snn_program(snn: nn.Module) -> tuple[fx.GraphModule, fx.GraphModule]:
 
 
 class PlainBurstNeuron(nn.Module):
-    """A :class:`BurstNeuron` with explicit state: ``(x, v) -> (out, v_new, k)`` over ``steps`` folded steps."""
+    """A :class:`BurstNeuron` with explicit state: ``(x, v) -> (out, v_new, k)`` over ``steps`` folded steps.
 
-    def __init__(self, neuron: nn.Module, steps: int = 1) -> None:
+    With ``probe``, also ``V / theta`` before each step's floor, ``[steps, B, ...]`` (what decides the spike
+    counts: the export check compares it between runtimes where spikes differ).
+    """
+
+    def __init__(self, neuron: nn.Module, steps: int = 1, probe: bool = False) -> None:
         super().__init__()
         self.register_buffer("threshold", neuron.threshold.detach().clone())
         self.gamma = neuron.gamma
         self.v_init = neuron.v_init
         self.steps = steps
+        self.probe = probe
 
     def forward(self, x: Tensor, v: Optional[Tensor] = None):
         xs = x.reshape(self.steps, -1, *x.shape[1:])
         theta = self.threshold.to(x.dtype)
         if v is None:
             v = torch.zeros_like(xs[0]) + self.v_init * theta
-        outs, counts = [], []
+        outs, counts, ratios = [], [], []
         for t in range(self.steps):
             v = v + xs[t]
-            k = torch.clamp(torch.floor(v / theta), 0, self.gamma)
+            ratio = v / theta
+            k = torch.clamp(torch.floor(ratio), 0, self.gamma)
             v = v - k * theta
             outs.append(k * theta)
             counts.append(k)
+            ratios.append(ratio)
         out = torch.stack(outs)
-        return out.reshape(-1, *out.shape[2:]), v, torch.stack(counts)
+        result = (out.reshape(-1, *out.shape[2:]), v, torch.stack(counts))
+        return (*result, torch.stack(ratios)) if self.probe else result
 
 
 class PlainLIPool(nn.Module):
@@ -158,16 +167,41 @@ class PlainLIPool(nn.Module):
         return out.reshape(-1, *out.shape[2:]), total[-1], pooled[-1]
 
 
-def burst_program(burst: nn.Module, steps: int) -> tuple[fx.GraphModule, list[str], str]:
+def _twins(net: fx.GraphModule, names: dict[int, str], steps: int, probe: bool
+           ) -> tuple[dict[str, nn.Module], dict[str, list[str]]]:
+    """The plain twin of every stateful module of ``net`` by call target, and its state keys (graph order)."""
+    from ..targets.burst.neurons import BurstNeuron, LIPool
+
+    replace: dict[str, nn.Module] = {}
+    parts: dict[str, list[str]] = {}
+    for node in net.graph.nodes:
+        if node.op != "call_module":
+            continue
+        module = net.get_submodule(node.target)
+        name = names[id(module)]
+        if isinstance(module, BurstNeuron):
+            replace[node.target] = PlainBurstNeuron(module, steps, probe)
+            parts[node.target] = [f"{name}.mem"]
+        elif isinstance(module, LIPool):
+            replace[node.target] = PlainLIPool(module, steps)
+            parts[node.target] = [f"{name}.accumulated", f"{name}.emitted"]
+    if not any(isinstance(m, PlainBurstNeuron) for m in replace.values()):
+        raise UnsupportedError("the burst network has no neuron layer to export")
+    return replace, parts
+
+
+def burst_program(burst: nn.Module, steps: int, probe: bool = False) -> tuple[fx.GraphModule, list[str], str]:
     """The burst network as one program with explicit state, for ``steps`` folded time steps.
 
     The program takes ``(x_folded, *state)`` (state in :meth:`BurstSNN.state_layout` order; None for a fresh
     start) and returns ``(y_folded, k_last, *new_state)``: the network output, the spike counts ``[steps, B,
-    ...]`` of the last neuron layer, and the state after the last step.
+    ...]`` of the last neuron layer, and the state after the last step; with ``probe``, then every neuron
+    layer's ``V / theta`` ``[steps, B, ...]`` (graph order, as the ``.mem`` keys).
 
     Args:
         burst: the converted network (not modified).
         steps: time steps folded into one call.
+        probe: also return the membranes' ``V / theta`` (see :class:`PlainBurstNeuron`).
 
     Returns:
         ``(program, state keys, name of the last neuron layer)``.
@@ -175,61 +209,38 @@ def burst_program(burst: nn.Module, steps: int) -> tuple[fx.GraphModule, list[st
     Raises:
         UnsupportedError: the network has no neuron layer or more than one input.
     """
-    from ..targets.burst.neurons import BurstNeuron, LIPool
-
     net = burst.network
     names = {id(m): n for n, m in net.named_modules()}
-    graph = fx.Graph()
-    env: dict[fx.Node, fx.Node] = {}
     placeholders = [n for n in net.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
         raise UnsupportedError(f"the burst network takes {len(placeholders)} inputs; export needs exactly one")
-    env[placeholders[0]] = graph.placeholder("x")
-    keys: list[str] = []
-    state_in: dict[str, fx.Node] = {}
-    replace: dict[str, nn.Module] = {}
-    for node in net.graph.nodes:
-        if node.op != "call_module":
-            continue
-        module = net.get_submodule(node.target)
-        name = names[id(module)]
-        if isinstance(module, BurstNeuron):
-            replace[node.target] = PlainBurstNeuron(module, steps)
-            parts = [f"{name}.mem"]
-        elif isinstance(module, LIPool):
-            replace[node.target] = PlainLIPool(module, steps)
-            parts = [f"{name}.accumulated", f"{name}.emitted"]
-        else:
-            continue
-        for key in parts:
-            keys.append(key)
-            state_in[key] = graph.placeholder(key.replace(".", "_"))
-    if not any(isinstance(m, PlainBurstNeuron) for m in replace.values()):
-        raise UnsupportedError("the burst network has no neuron layer to export")
+    replace, parts = _twins(net, names, steps, probe)
+    keys = [key for target in parts for key in parts[target]]
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {placeholders[0]: graph.placeholder("x")}
+    state_in = {key: graph.placeholder(key.replace(".", "_")) for key in keys}
     state_out: dict[str, fx.Node] = {}
-    last_counts = None
-    last_name = ""
-    result = None
+    ratios: list[fx.Node] = []
+    last_counts, last_name, result = None, "", None
     for node in net.graph.nodes:
         if node.op == "placeholder":
             continue
         if node.op == "output":
             result = env[node.args[0]]
             continue
-        if node.op == "call_module" and node.target in replace:
-            twin = replace[node.target]
-            name = names[id(net.get_submodule(node.target))]
-            parts = [f"{name}.mem"] if isinstance(twin, PlainBurstNeuron) else [
-                f"{name}.accumulated", f"{name}.emitted"]
-            call = graph.call_module(node.target, (env[node.args[0]], *(state_in[k] for k in parts)))
-            env[node] = graph.call_function(operator.getitem, (call, 0))
-            for i, key in enumerate(parts, start=1):
-                state_out[key] = graph.call_function(operator.getitem, (call, i))
-            if isinstance(twin, PlainBurstNeuron):
-                last_counts = graph.call_function(operator.getitem, (call, 2))
-                last_name = name
+        if node.op != "call_module" or node.target not in replace:
+            env[node] = graph.node_copy(node, lambda a: env[a])
             continue
-        env[node] = graph.node_copy(node, lambda a: env[a])
-    graph.output((result, last_counts, *(state_out[k] for k in keys)))
+        own = parts[node.target]
+        call = graph.call_module(node.target, (env[node.args[0]], *(state_in[k] for k in own)))
+        env[node] = graph.call_function(operator.getitem, (call, 0))
+        for i, key in enumerate(own, start=1):
+            state_out[key] = graph.call_function(operator.getitem, (call, i))
+        if isinstance(replace[node.target], PlainBurstNeuron):
+            last_counts = graph.call_function(operator.getitem, (call, 2))
+            last_name = names[id(net.get_submodule(node.target))]
+            if probe:
+                ratios.append(graph.call_function(operator.getitem, (call, 3)))
+    graph.output((result, last_counts, *(state_out[k] for k in keys), *ratios))
     graph.lint()
     return fx.GraphModule(_root(net, graph, replace), graph, class_name="BurstExportProgram"), keys, last_name

@@ -62,14 +62,22 @@ def build_model(spec: Path, target: str, checkpoint: Optional[Path], *, params: 
     return module.eval(), art is not None
 
 
-def _report_table(report: Any) -> Table:
-    table = Table(title="onnxruntime against PyTorch", header_style="bold")
+CHECK_TITLES = {"onnx": "onnxruntime against PyTorch", "nir": "snnTorch's import_from_nir against the model",
+                "python": "the generated module against the model"}
+"""What each format's ``--check`` compares, as its table's title."""
+
+
+def _report_table(report: Any, fmt: str) -> Table:
+    """The check report as a table titled by what it compares; only the rows that apply (an ann has no spikes)."""
+    table = Table(title=CHECK_TITLES.get(fmt, "check"), header_style="bold")
     table.add_column("check")
     table.add_column("result", justify="right")
     data = report.as_dict() if hasattr(report, "as_dict") else dict(report)
     for key, value in data.items():
         if value is None or value == []:
             continue
+        if isinstance(value, list):
+            value = "\n".join(str(v) for v in value)
         table.add_row(key.replace("_", " "), f"{value:.3g}" if isinstance(value, float) else str(value))
     return table
 
@@ -112,7 +120,7 @@ def export_cmd(
     what = f"{target}" + (f", {form}" if fmt == "onnx" and get_target(target).spiking else "")
     console.print(f"[green]✓[/] wrote {output} ({fmt}, {what})")
     if report is not None:
-        console.print(_report_table(report))
+        console.print(_report_table(report, fmt))
 
 
 @app.command("import")

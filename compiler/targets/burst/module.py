@@ -231,6 +231,10 @@ class BurstSNN(nn.Module):
     output_form = "scores"
     """``forward`` returns the decoded (time-averaged) output, not a recording."""
 
+    target_name = "burst"
+    """The target this network belongs to: what exports name when it carries no spec (``snnc.convert`` of a
+    hand-written model)."""
+
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """The output of :meth:`forward`: time-averaged, head applied, ``[B, ...]``."""
         return self(x)
