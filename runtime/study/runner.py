@@ -102,7 +102,7 @@ def check_unchanged(cells: list[Cell], out_dir: Path) -> None:
             continue
         old, new = status.get("fingerprint") or {}, cell.fingerprint()
         key = next((k for k in new if old.get(k) != new[k]), "settings")
-        changed.append(f"{cell.id} ({key}: {old.get(key)!r} then, {new[key]!r} now)")
+        changed.append(f"{cell.id} ({key}: {old.get(key)!r} then, {new.get(key)!r} now)")
     if changed:
         raise SnncError(f"{len(changed)} cell(s) in {out_dir} were run with other settings than the study file's "
                         f"now: {'; '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}. A finished cell is "
