@@ -101,7 +101,7 @@ def check_unchanged(cells: list[Cell], out_dir: Path) -> None:
         if status is None or status.get("fingerprint") == cell.fingerprint():
             continue
         old, new = status.get("fingerprint") or {}, cell.fingerprint()
-        key = next((k for k in new if old.get(k) != new[k]), "settings")
+        key = next((k for k in {**new, **old} if old.get(k) != new.get(k)), "settings")
         changed.append(f"{cell.id} ({key}: {old.get(key)!r} then, {new.get(key)!r} now)")
     if changed:
         raise SnncError(f"{len(changed)} cell(s) in {out_dir} were run with other settings than the study file's "
