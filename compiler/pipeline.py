@@ -89,7 +89,9 @@ def load_spec(spec: "str | Path | dict | LoadedSpec", params: dict[str, Any] | N
         SpecError: every problem, located by file:line:column and spec path.
     """
     if isinstance(spec, LoadedSpec):
-        return _load_spec(spec.document_text, params, file=spec.source.file) if params else spec
+        # its own overrides first: the document text holds the spec's defaults, not the values it was loaded with
+        return _load_spec(spec.document_text, {**spec.overrides, **params}, file=spec.source.file) if params \
+            else spec
     return _load_spec(spec, params)
 
 
