@@ -152,8 +152,9 @@ def collect(folder: str | Path) -> StudyResults:
     """
     folder = Path(folder)
     plan = read_json(folder / PLAN_FILE)
-    if plan is None:
-        raise SnncError(f"{folder} holds no study ({PLAN_FILE} is missing): give the folder that 'snnc study run "
+    if not isinstance(plan, dict) or not isinstance(plan.get("cells"), list) or "study" not in plan:
+        what = "is missing" if not (folder / PLAN_FILE).is_file() else "is not a study plan"
+        raise SnncError(f"{folder} holds no study ({PLAN_FILE} {what}): give the folder that 'snnc study run "
                         "FILE -o DIR' wrote to")
     columns = columns_of(plan.get("measures", []))
     cells = [_cell_row(folder, c) for c in plan["cells"]]
