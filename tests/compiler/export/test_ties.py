@@ -135,3 +135,39 @@ def test_the_issues_cnn_checks_at_T_64_and_reports_its_ties(form, calibration, t
     assert report.threshold_ties >= 1 and 1 <= report.tie_samples <= 4
     assert "layer 'relu" in report.first_divergence and "count threshold at V/θ" in report.first_divergence
     assert any("every difference is a threshold tie" in note for note in report.notes)
+
+
+def _tie_analysis(explained: bool) -> TieExplainer:
+    """A real analysis of one sample: a tie in layer a (and, unless ``explained``, a far gap in a layer before it)."""
+    one_below = float(np.nextafter(np.float32(1.0), np.float32(0.0)))
+    explainer = TieExplainer(["a"], [5], TIE_TOLERANCE)
+    ref = _trace([[0.5, 0.2], [one_below, 0.4], [1.2, 0.6]])
+    got = _trace([[0.5, 0.2], [1.0, 0.4], [0.2, 0.6]] if explained else [[0.5, 0.2], [1.0, 0.9], [0.2, 1.6]])
+    explainer.add(0, [ref], [got])
+    return explainer
+
+
+@pytest.mark.parametrize("explained", [True, False])
+def test_the_check_passes_on_ties_only_whatever_this_cpu_rounds(explained):
+    """The check's own decision (``_compare``) on a hand-made difference in the output spikes, so both branches run
+    on every CPU (the T = 64 export above only meets a tie where this CPU's rounding makes one)."""
+    from snnc.compiler.export.onnx import ExportCheckError, _Check, _compare
+
+    ctx = _Check("m.onnx", "burst", "unrolled", 2, 3, 1e-4, 1e-5)
+    spikes = torch.zeros(3, 2, 4)
+    ref = {"spikes": spikes, "scores": torch.tensor([[0.1, 0.9], [0.8, 0.2]])}
+    theirs = spikes.numpy().copy()
+    theirs[1, 0, 2] = 1.0  # sample 0 fires one spike more at step 1
+    got = {"spikes": theirs, "scores": np.array([[0.3, 0.7], [0.8, 0.2]], dtype=np.float32)}
+    analysis = _tie_analysis(explained)
+    if explained:
+        report = _compare(ctx, ref, got, lambda: analysis)
+        assert report.spike_mismatches == 1 and report.spikes_identical is False
+        assert report.threshold_ties == analysis.ties >= 1 and report.tie_samples == 1
+        assert any("every difference is a threshold tie" in note for note in report.notes)
+        assert report.max_abs_diff == pytest.approx(0.2)  # sample 0's scores differ: reported, not compared
+    else:
+        with pytest.raises(ExportCheckError, match="not all by threshold ties"):
+            _compare(ctx, ref, got, lambda: analysis)
+    with pytest.raises(ExportCheckError, match=r"1 of 24 output spike values .* first at step 1$"):
+        _compare(ctx, ref, got, None)  # no explanation (the snn target): any difference fails
