@@ -827,7 +827,13 @@ def explain_burst(model: nn.Module, x: Tensor, steps: int, form: str, opset: int
     import numpy as np
 
     theirs_prep = prepare(model, form, timesteps=steps, example=x, probe=True)
-    session = _session(_to_onnx_bytes(theirs_prep, opset))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            session = _session(_to_onnx_bytes(theirs_prep, opset))
+    except Exception as error:  # noqa: BLE001 - the check then fails with this reason, never a traceback
+        first = str(error).splitlines()[0] if str(error) else ""
+        return (f"whether they are threshold ties cannot be told: the probed export failed "
+                f"({type(error).__name__}: {first})")
     probed = theirs_prep
     if form != "unrolled":  # (unrolled: the tracing run on x was the PyTorch run)
         probed = prepare(model, "unrolled", timesteps=steps, example=x, probe=True)
