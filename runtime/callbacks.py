@@ -148,8 +148,9 @@ class MetricsWriter(Callback):
 
 
 class Plotter(Callback):
-    """Writes the PNG plots at the end: curves (per environment too), and for spiking models a spike raster of
-    one test sample and the per-layer firing rates over the whole test evaluation."""
+    """Writes the PNG plots at the end: curves, the training loss per iteration, the method's metrics and the
+    accuracy per environment per epoch (when logged), and for spiking models a spike raster of one test sample and
+    the per-layer firing rates over the whole test evaluation."""
 
     def on_fit_end(self, trainer: "Trainer") -> None:
         if trainer.strategy.is_main and trainer.run.best.is_file():
@@ -162,10 +163,18 @@ def write_plots(trainer: "Trainer") -> list[Path]:
     from snnc.compiler.targets.base import is_spiking
 
     from .metrics import layer_spike_trains
-    from .plots import plot_curves, plot_firing_rates, plot_spike_raster
+    from .plots import (has_environments, method_metric_names, plot_curves, plot_firing_rates,
+                        plot_loss_per_iteration, plot_method_metrics, plot_spike_raster)
 
     run, name = trainer.run, trainer.graph.name
     written = [plot_curves(trainer.history, run.plots / "curves.png", f"{name} ({trainer.target.name})")]
+    if any(record.get("batch_losses") for record in trainer.history):
+        written.append(plot_loss_per_iteration(trainer.history, run.plots / "loss_per_iteration.png",
+                                               f"{name} ({trainer.target.name}): training loss per iteration"))
+    if method_metric_names(trainer.history) or has_environments(trainer.history):
+        written.append(plot_method_metrics(trainer.history, run.plots / "method_metrics.png",
+                                           f"{name} ({trainer.target.name}), method {trainer.config.method}: "
+                                           "per epoch"))
     test = trainer.test_set
     if not trainer.target.spiking or test is None or not len(test):
         return written

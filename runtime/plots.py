@@ -1,4 +1,5 @@
-"""PNG plots of a training run: loss and accuracy curves, a spike raster and per-layer firing rates.
+"""PNG plots of a training run: loss and accuracy curves, the training loss per iteration, the method's metrics
+and per-environment accuracy per epoch, a spike raster and per-layer firing rates.
 
 Figures are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``, rendered by the Agg
 canvas), never through ``pyplot``: no global figure state, no display needed, nothing changes matplotlib's
@@ -75,6 +76,125 @@ def plot_curves(epochs: Sequence[dict[str, Any]], path: str | Path, title: str =
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+CURVE_KEYS = ("loss", "accuracy", "env")
+"""The keys of an epoch's ``train`` record that :func:`plot_curves` draws (or that are not a number); every other
+numeric key is a method metric (DANN's ``domain_loss_source``, spike similarity's ``dissimilarity``...)."""
+
+
+def loss_per_iteration_figure(epochs: Sequence[dict[str, Any]], title: str = ""):
+    """The training loss of every batch against the iteration (1-based over the run), as the snnTorch tutorial
+    draws it; faint vertical lines mark the ends of epochs.
+
+    Args:
+        epochs: per-epoch records with ``epoch`` and ``batch_losses`` (one loss per batch, None where not logged).
+        title: a figure title.
+
+    Returns:
+        The matplotlib ``Figure`` (one axes; its line's data are the iterations and losses).
+    """
+    from matplotlib.figure import Figure
+
+    xs: list[int] = []
+    ys: list[float] = []
+    ends: list[float] = []
+    iteration = 0
+    for record in epochs:
+        for loss in record.get("batch_losses") or []:
+            iteration += 1
+            if isinstance(loss, (int, float)) and math.isfinite(loss):
+                xs.append(iteration)
+                ys.append(float(loss))
+        ends.append(iteration + 0.5)
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(xs, ys, "-", lw=1, color="tab:blue", label="train loss (per batch)")
+    if len(ends) > 1 and ys:
+        ax.vlines(ends[:-1], min(ys), max(ys), colors="grey", alpha=0.3, lw=0.8)
+    ax.set(xlabel="iteration", ylabel="loss", title=title or "training loss per iteration")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def plot_loss_per_iteration(epochs: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Write :func:`loss_per_iteration_figure` as a PNG; returns the path."""
+    return _save(loss_per_iteration_figure(epochs, title), path)
+
+
+def method_metric_names(epochs: Sequence[dict[str, Any]]) -> list[str]:
+    """The numeric keys of the epochs' ``train`` records beyond loss and accuracy, in first-seen order."""
+    names: list[str] = []
+    for record in epochs:
+        for key, value in (record.get("train") or {}).items():
+            if (key not in CURVE_KEYS and key not in names and isinstance(value, (int, float))
+                    and not isinstance(value, bool)):
+                names.append(key)
+    return names
+
+
+def has_environments(epochs: Sequence[dict[str, Any]]) -> bool:
+    """Whether any epoch's train or validation record holds a per-environment accuracy (``env``)."""
+    return any((record.get(split) or {}).get("env") for record in epochs for split in ("train", "val"))
+
+
+def method_metrics_figure(epochs: Sequence[dict[str, Any]], title: str = ""):
+    """One panel per method metric per epoch (:func:`method_metric_names`), and one of the accuracy per
+    environment (train and validation, in %) when the data label environments.
+
+    Args:
+        epochs: per-epoch records (``epoch``, ``train`` and optionally ``val``, each with an optional ``env``).
+        title: a figure title.
+
+    Returns:
+        The matplotlib ``Figure``; each panel's title is its metric's name (``accuracy per environment (%)`` for
+        the environments' panel, whose lines are labelled ``train env 0``, ``val env 1``...).
+
+    Raises:
+        ValueError: nothing beyond loss and accuracy was logged.
+    """
+    from matplotlib.figure import Figure
+
+    names = method_metric_names(epochs)
+    panels = len(names) + (1 if has_environments(epochs) else 0)
+    if not panels:
+        raise ValueError("no method metrics or environments to plot (only loss and accuracy were logged)")
+    cols = min(3, panels)
+    rows = math.ceil(panels / cols)
+    fig = Figure(figsize=(3.6 * cols + 0.6, 3.0 * rows + 0.6), layout="constrained")
+    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
+    for ax, name in zip(axes, names):
+        xs, ys = _series(epochs, "train", name)
+        ax.plot(xs, ys, "o-")
+        ax.set(xlabel="epoch", title=name)
+    if has_environments(epochs):
+        ax = axes[len(names)]
+        for split, style in (("train", "o-"), ("val", "s--")):
+            envs = sorted({k for r in epochs for k in ((r.get(split) or {}).get("env") or {})}, key=str)
+            for env in envs:
+                xs, ys = _series(epochs, split, "env", env, "accuracy")
+                if xs:
+                    ax.plot(xs, [100 * y for y in ys], style, label=f"{split} env {env}")
+        ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy per environment (%)")
+        ax.legend(fontsize="small")
+    for ax in axes[:panels]:
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_method_metrics(epochs: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Write :func:`method_metrics_figure` as a PNG; returns the path.
+
+    Raises:
+        ValueError: nothing beyond loss and accuracy was logged.
+    """
+    return _save(method_metrics_figure(epochs, title), path)
 
 
 def plot_spike_raster(trains: dict[str, Any], path: str | Path, title: str = "") -> Path:

@@ -6,11 +6,13 @@ Layout::
         spec.yaml        the spec text the model was compiled from (with config.json's params it rebuilds it)
         config.json      every training setting (resume checks them)
         metrics.json     one record per finished epoch, plus the test evaluation once training ends
-        metrics.csv      the per-epoch records as a table
+        metrics.csv      the per-epoch records as a table (without the per-batch losses)
+        batches.csv      the training loss of every batch: iteration, epoch, batch, loss
         last.pt          checkpoint after the last finished epoch (artifact + optimizer/scheduler/RNG state)
         best.pt          checkpoint of the epoch with the best validation accuracy
         test.json        the final test evaluation (evaluate's JSON)
-        plots/           curves.png, spike_raster.png, firing_rates.png
+        plots/           curves.png, loss_per_iteration.png, method_metrics.png (methods that log more than
+                         loss and accuracy), spike_raster.png, firing_rates.png
 
 Why atomic: a run interrupted at any moment (Ctrl-C, a killed job) leaves every file either as it was or as
 it was meant to be, never half written, so ``--resume`` always finds a consistent checkpoint.
@@ -141,6 +143,11 @@ class RunDir:
         return self.path / "metrics.csv"
 
     @property
+    def batches_csv(self) -> Path:
+        """``batches.csv``."""
+        return self.path / "batches.csv"
+
+    @property
     def last(self) -> Path:
         """``last.pt``."""
         return self.path / "last.pt"
@@ -171,6 +178,34 @@ class RunDir:
         return json.loads(self.config.read_text(encoding="utf-8"))
 
     def write_metrics(self, epochs: Sequence[dict[str, Any]], test: dict[str, Any] | None = None) -> None:
-        """Write ``metrics.json`` (``{"epochs": [...], "test": ...}``) and ``metrics.csv``, each atomically."""
+        """Write ``metrics.json`` (``{"epochs": [...], "test": ...}``), ``metrics.csv`` and ``batches.csv``, each
+        atomically. An epoch record's ``batch_losses`` (one loss per batch) goes to ``batches.csv``, not to
+        ``metrics.csv``'s columns."""
         write_json(self.metrics_json, {"epochs": list(epochs), "test": test})
-        write_text(self.metrics_csv, records_csv(epochs))
+        write_text(self.metrics_csv, records_csv([{k: v for k, v in r.items() if k != BATCH_LOSSES}
+                                                  for r in epochs]))
+        write_text(self.batches_csv, batch_csv_text(epochs))
+
+
+BATCH_LOSSES = "batch_losses"
+"""The key of an epoch record's list of per-batch training losses."""
+
+
+def batch_rows(epochs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per logged batch: ``iteration`` (1-based over the run), ``epoch``, ``batch`` (1-based in its epoch)
+    and ``loss`` (None where a batch was not logged)."""
+    rows: list[dict[str, Any]] = []
+    for record in epochs:
+        for index, loss in enumerate(record.get(BATCH_LOSSES) or [], start=1):
+            rows.append({"iteration": len(rows) + 1, "epoch": record["epoch"], "batch": index, "loss": loss})
+    return rows
+
+
+def batch_csv_text(epochs: Sequence[dict[str, Any]]) -> str:
+    """:func:`batch_rows` as CSV text (the header ``iteration,epoch,batch,loss`` also when there are none)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["iteration", "epoch", "batch", "loss"], lineterminator="\n")
+    writer.writeheader()
+    for row in batch_rows(epochs):
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()

@@ -152,7 +152,8 @@ def seed_everything(seed: int) -> None:
 
 
 class _Sums:
-    """Running sums of an epoch: loss, correct, seen, method metrics and per-environment accuracy."""
+    """Running sums of an epoch: loss, correct, seen, method metrics, per-environment accuracy and each batch's
+    ``[loss × samples, samples]`` (the per-iteration loss log)."""
 
     def __init__(self, state: dict | None = None):
         state = state or {}
@@ -162,16 +163,19 @@ class _Sums:
         self.samples = int(state.get("samples", 0))
         self.metrics: dict[str, float] = dict(state.get("metrics", {}))
         self.env: dict[str, list[int]] = {k: list(v) for k, v in state.get("env", {}).items()}
+        self.batches: list[list[float]] = [[float(a), float(b)] for a, b in state.get("batches", [])]
         self.lr = state.get("lr")
 
     def state(self) -> dict:
         return {"lr": self.lr, "loss": self.loss, "correct": self.correct, "seen": self.seen, "samples": self.samples,
-                "metrics": dict(self.metrics), "env": {k: list(v) for k, v in self.env.items()}}
+                "metrics": dict(self.metrics), "env": {k: list(v) for k, v in self.env.items()},
+                "batches": [list(b) for b in self.batches]}
 
     def add(self, loss: float, batch: Batch, output: Any, decoding: Optional[str], metrics: Mapping[str, float]):
         n = len(batch)
         self.loss += loss * n
         self.samples += n
+        self.batches.append([loss * n, float(n)])
         self.correct += count_correct(output, batch.y, decoding)
         self.seen += batch.y.numel()
         for key, value in metrics.items():
@@ -196,18 +200,30 @@ class _Sums:
         return {"loss": self.loss, "correct": float(self.correct), "seen": float(self.seen),
                 "samples": float(self.samples), **{f"m:{k}": v for k, v in self.metrics.items()},
                 **{f"e:{k}:c": float(v[0]) for k, v in self.env.items()},
-                **{f"e:{k}:n": float(v[1]) for k, v in self.env.items()}}
+                **{f"e:{k}:n": float(v[1]) for k, v in self.env.items()},
+                **{f"b:{i:07d}:l": b[0] for i, b in enumerate(self.batches)},
+                **{f"b:{i:07d}:n": b[1] for i, b in enumerate(self.batches)}}
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, float]) -> "_Sums":
         sums = cls({"loss": flat["loss"], "correct": round(flat["correct"]), "seen": round(flat["seen"]),
                     "samples": round(flat["samples"])})
         sums.metrics = {k[2:]: v for k, v in flat.items() if k.startswith("m:")}
+        batches: dict[int, list[float]] = {}
         for key, value in flat.items():
             if key.startswith("e:"):
                 _, env, part = key.split(":")
                 sums.env.setdefault(env, [0, 0])[0 if part == "c" else 1] = round(value)
+            elif key.startswith("b:"):
+                _, index, part = key.split(":")
+                batches.setdefault(int(index), [0.0, 0.0])[0 if part == "l" else 1] = value
+        sums.batches = [batches[i] for i in sorted(batches)]
         return sums
+
+    @property
+    def batch_losses(self) -> list[Optional[float]]:
+        """Each batch's mean loss (over all processes once reduced); None for a batch not logged."""
+        return [loss / n if n else None for loss, n in self.batches]
 
 
 class Trainer:
@@ -387,6 +403,9 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.step_in_epoch = int(state.get("step_in_epoch", 0))
         self.sums = _Sums(state.get("partial"))
+        if self.step_in_epoch and "batches" not in (state.get("partial") or {}):
+            # a checkpoint written before the per-batch log: its done batches are unknown (None), not dropped
+            self.sums.batches = [[0.0, 0.0] for _ in range(self.step_in_epoch)]
         self.global_step = self.epoch * self.steps_per_epoch + self.step_in_epoch
         self.resumed_from = self.run.last
 
@@ -528,7 +547,7 @@ class Trainer:
         if sums.env:
             train["env"] = {k: {"accuracy": c / n if n else 0.0, "samples": n} for k, (c, n) in
                             sorted(sums.env.items())}
-        record: dict[str, Any] = {"epoch": epoch, "lr": lr, "train": train}
+        record: dict[str, Any] = {"epoch": epoch, "lr": lr, "train": train, "batch_losses": sums.batch_losses}
         if self.val_set is not None:
             val = evaluate(self.model, self.val_set, split="val", loss=self.loss_fn,
                            batch_size=max(self.config.batch_size, 256), graph=self.graph, name=self.config.dataset)

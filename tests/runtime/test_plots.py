@@ -1,4 +1,5 @@
-"""PNG plots: curves, spike raster and firing rates are valid PNG files, written without pyplot."""
+"""PNG plots: curves, loss per iteration, method metrics, spike raster and firing rates are valid PNG files, written
+without pyplot, and draw the logged numbers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import sys
 import pytest
 import torch
 
-from snnc.runtime.plots import PNG_MAGIC, is_png, plot_curves, plot_firing_rates, plot_spike_raster
+from snnc.runtime.plots import (PNG_MAGIC, is_png, loss_per_iteration_figure, method_metric_names,
+                                method_metrics_figure, plot_curves, plot_firing_rates, plot_loss_per_iteration,
+                                plot_method_metrics, plot_spike_raster)
 
 
 def _png_size(path) -> tuple[int, int]:
@@ -23,6 +26,44 @@ def test_curves_png(tmp_path):
     path = plot_curves(epochs, tmp_path / "plots" / "curves.png", "tiny")
     width, height = _png_size(path)
     assert width > 400 and height > 200
+
+
+def test_loss_per_iteration_draws_every_logged_batch_loss(tmp_path):
+    """The snnTorch tutorial's figure: one point per batch, numbered over the run; a batch not logged (None, from a
+    checkpoint older than the per-batch log) is left out but keeps its iteration number."""
+    epochs = [{"epoch": 1, "batch_losses": [2.3, 2.0, 1.8]}, {"epoch": 2, "batch_losses": [None, 1.5, 1.2]}]
+    fig = loss_per_iteration_figure(epochs)
+    (ax,) = fig.axes
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == [1, 2, 3, 5, 6]
+    assert list(line.get_ydata()) == pytest.approx([2.3, 2.0, 1.8, 1.5, 1.2])
+    assert ax.get_xlabel() == "iteration" and ax.get_ylabel() == "loss"
+    width, height = _png_size(plot_loss_per_iteration(epochs, tmp_path / "loss_per_iteration.png", "tiny"))
+    assert width > 400 and height > 200
+
+
+def test_method_metrics_get_a_panel_each_and_environments_one(tmp_path):
+    """DANN's and spike similarity's terms are plotted per epoch: every numeric training metric beyond loss and
+    accuracy gets a panel, and the per-environment accuracy (train and validation, %) one more."""
+    epochs = [{"epoch": e, "train": {"loss": 1.0 / e, "accuracy": 0.5, "domain_loss_source": 0.7 - 0.1 * e,
+                                     "alpha": 0.2 * e, "env": {"0": {"accuracy": 0.6 + 0.1 * e, "samples": 10},
+                                                               "1": {"accuracy": 0.3, "samples": 5}}},
+               "val": {"loss": 1.0, "accuracy": 0.5, "env": {"0": {"accuracy": 0.5, "samples": 4}}}}
+              for e in (1, 2)]
+    assert method_metric_names(epochs) == ["domain_loss_source", "alpha"]
+    fig = method_metrics_figure(epochs)
+    dom, alpha, env = [ax for ax in fig.axes if ax.get_visible()]
+    assert dom.get_title() == "domain_loss_source" and alpha.get_title() == "alpha"
+    (line,) = dom.get_lines()
+    assert list(line.get_xdata()) == [1, 2] and list(line.get_ydata()) == pytest.approx([0.6, 0.5])
+    assert list(alpha.get_lines()[0].get_ydata()) == pytest.approx([0.2, 0.4])
+    lines = {ln.get_label(): list(ln.get_ydata()) for ln in env.get_lines()}
+    assert lines == {"train env 0": pytest.approx([70.0, 80.0]), "train env 1": pytest.approx([30.0, 30.0]),
+                     "val env 0": pytest.approx([50.0, 50.0])}
+    assert is_png(plot_method_metrics(epochs, tmp_path / "method_metrics.png"))
+    plain = [{"epoch": 1, "train": {"loss": 1.0, "accuracy": 0.5}}]
+    with pytest.raises(ValueError, match="no method metrics or environments to plot"):
+        method_metrics_figure(plain)
 
 
 def test_raster_and_rates_png(tmp_path):

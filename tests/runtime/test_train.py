@@ -22,6 +22,34 @@ def _assert_same_state(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
+def test_every_batch_loss_is_logged_and_plotted(tmp_path, tiny_spec, quick):
+    """The per-iteration loss log: each epoch record's ``batch_losses`` (one per batch, 144 training images in
+    batches of 32: 5) average, weighted by batch size, to the epoch's training loss; ``batches.csv`` holds them
+    numbered over the run; loss_per_iteration.png draws exactly them."""
+    import csv
+
+    from snnc.runtime.plots import loss_per_iteration_figure
+
+    result = train(tiny_spec(), run_dir=tmp_path / "run", **{**quick, "limit_test": 0})
+    run = result.run_dir
+    epochs = json.loads((run / "metrics.json").read_text())["epochs"]
+    sizes = [32, 32, 32, 32, 16]
+    for record in epochs:
+        losses = record["batch_losses"]
+        assert len(losses) == 5 and all(isinstance(x, float) for x in losses)
+        mean = sum(x * n for x, n in zip(losses, sizes)) / sum(sizes)
+        assert mean == pytest.approx(record["train"]["loss"], rel=1e-9)
+    rows = list(csv.DictReader((run / "batches.csv").open()))
+    assert [(int(r["iteration"]), int(r["epoch"]), int(r["batch"])) for r in rows] == \
+        [(e * 5 + b + 1, e + 1, b + 1) for e in range(2) for b in range(5)]
+    logged = [x for r in epochs for x in r["batch_losses"]]
+    assert [float(r["loss"]) for r in rows] == pytest.approx(logged, rel=1e-12)
+    (line,) = loss_per_iteration_figure(epochs).axes[0].get_lines()
+    assert list(line.get_xdata()) == list(range(1, 11)) and list(line.get_ydata()) == logged
+    # plots off (quick): the figure is not written; the trainer writes it with its other plots
+    assert not (run / "plots" / "loss_per_iteration.png").exists()
+
+
 def _same_history(a: list, b: list) -> None:
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in a]
     assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in b]
@@ -31,18 +59,20 @@ def test_snn_run_writes_the_run_directory(tmp_path, tiny_spec, quick):
     quick["plots"] = True
     result = train(tiny_spec(), target="snn", run_dir=tmp_path / "run", **quick)
     run = result.run_dir
-    assert {p.name for p in run.iterdir()} == {"spec.yaml", "config.json", "metrics.json", "metrics.csv", "last.pt",
-                                               "best.pt", "test.json", "plots"}
+    assert {p.name for p in run.iterdir()} == {"spec.yaml", "config.json", "metrics.json", "metrics.csv",
+                                               "batches.csv", "last.pt", "best.pt", "test.json", "plots"}
     assert (run / "spec.yaml").read_text() == tiny_spec().read_text()
     config = json.loads((run / "config.json").read_text())
     assert config["loss"] == "ce_rate_loss" and config["timesteps"] == 4 and config["seed"] == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
-    assert set(metrics["epochs"][0]) == {"epoch", "lr", "train", "val", "firing_rates", "seconds"}
+    assert set(metrics["epochs"][0]) == {"epoch", "lr", "train", "batch_losses", "val", "firing_rates", "seconds"}
     assert metrics["test"]["samples"] == 64 and metrics["test"]["accuracy"] == result.test_accuracy
     assert (run / "metrics.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss,train_accuracy,val_loss")
-    assert [p.name for p in result.plots] == ["curves.png", "spike_raster.png", "firing_rates.png"]
+    assert [p.name for p in result.plots] == ["curves.png", "loss_per_iteration.png", "spike_raster.png",
+                                              "firing_rates.png"]
     assert all(is_png(p) for p in result.plots)
+    assert "batch_losses" not in (run / "metrics.csv").read_text()
     # best.pt is an snnc artifact: snnc.load rebuilds the trained spiking model
     model = snnc.load(run / "best.pt")
     assert model.timesteps == 4

@@ -87,7 +87,8 @@ def test_out_of_the_box_on_the_sample(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("mnist_fc-snn-")
-    assert {p.name for p in (run / "plots").iterdir()} == {"curves.png", "spike_raster.png", "firing_rates.png"}
+    assert {p.name for p in (run / "plots").iterdir()} == {"curves.png", "loss_per_iteration.png", "spike_raster.png",
+                                                         "firing_rates.png"}
     test = json.loads((run / "test.json").read_text())
     # the spec's recipe is the tutorial's (one epoch of full MNIST at 5e-4): one epoch of the 1,800 sample images
     # reaches about 77 %, far above chance (10 %)

@@ -58,6 +58,9 @@ def test_two_processes_equal_one_with_twice_the_batch(tmp_path, target):
     # metrics are all-reduced: the loss of epoch 1 is over all 96 samples, as in one process
     la, lb = a.training["history"][0]["train"]["loss"], b.training["history"][0]["train"]["loss"]
     assert abs(la - lb) < 1e-4
+    # and so is the per-batch loss log: global step i is the union of the ranks' batches i, one process's batch i
+    ba, bb = a.training["history"][0]["batch_losses"], b.training["history"][0]["batch_losses"]
+    assert len(ba) == len(bb) == 6 and ba == pytest.approx(bb, abs=1e-4)
 
 
 @pytest.mark.slow

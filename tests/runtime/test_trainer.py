@@ -98,6 +98,7 @@ def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, tiny_spec, quic
                                                                                            plots=False)], **quick)
     state = load_checkpoint(tmp_path / "run" / "last.pt").training
     assert state["epoch"] == 0 and state["step_in_epoch"] == 3
+    assert len(state["partial"]["batches"]) == 3  # the per-batch loss log is part of the resumable state
     import io
 
     from rich.console import Console
@@ -111,6 +112,10 @@ def test_interrupt_mid_epoch_saves_and_resumes_exactly(tmp_path, tiny_spec, quic
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in straight.epochs]
     assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.epochs]
+    # the per-batch losses too: all 5 of each epoch, the 3 before the interruption kept across it
+    assert [len(r["batch_losses"]) for r in resumed.epochs] == [5, 5]
+    assert all(isinstance(x, float) for r in resumed.epochs for x in r["batch_losses"])
+    assert (tmp_path / "run" / "batches.csv").read_text() == (tmp_path / "straight" / "batches.csv").read_text()
 
 
 def test_periodic_checkpoints_within_an_epoch(tmp_path, tiny_spec, quick):
@@ -217,3 +222,28 @@ def test_best_says_which_split_selected_it(tmp_path, tiny_spec, quick, val_fract
     assert state["best"]["accuracy"] == max(e[split]["accuracy"] for e in result.epochs) == best[split]["accuracy"]
     note = "no validation split (val_fraction 0): best.pt is the epoch with the best training accuracy"
     assert (note in shown.getvalue()) == (val_fraction == 0)
+
+
+def test_dann_terms_are_plotted_per_epoch(tmp_path):
+    """docs/ood.md says DANN's terms are plotted: method_metrics.png has a panel per logged term (its points the
+    epochs' values in metrics.json) and one of the accuracy per environment."""
+    from snnc.runtime.plots import is_png, method_metrics_figure
+
+    from ..conftest import SPECS
+
+    result = train(SPECS / "irm_mlp.yaml", target="ann", dataset="grey-colored-mnist",
+                   dataset_options={"base": "mnist-sample", "size": 14}, method="dann", run_dir=tmp_path / "run",
+                   epochs=2, batch_size=100, limit_train=400, limit_test=32, progress=False, plots=True)
+    assert [p.name for p in result.plots] == ["curves.png", "loss_per_iteration.png", "method_metrics.png"]
+    assert all(is_png(p) for p in result.plots)
+    epochs = json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"]
+    fig = method_metrics_figure(epochs)
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
+    terms = ["class_loss", "domain_loss_source", "domain_loss_target", "domain_acc", "alpha"]
+    assert list(panels) == [*terms, "accuracy per environment (%)"]
+    for term in terms:
+        (line,) = panels[term].get_lines()
+        assert list(line.get_xdata()) == [1, 2]
+        assert list(line.get_ydata()) == pytest.approx([r["train"][term] for r in epochs], rel=1e-12)
+    assert {ln.get_label() for ln in panels["accuracy per environment (%)"].get_lines()} >= {"train env 0",
+                                                                                           "val env 0"}
