@@ -1,5 +1,6 @@
 """PNG plots of a training run: loss and accuracy curves, the training loss per iteration, the method's metrics
-and per-environment accuracy per epoch, a spike raster and per-layer firing rates.
+and per-environment accuracy per epoch, a spike raster, per-layer firing rates and a grid of sample images per
+environment (Colored MNIST).
 
 Figures are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``, rendered by the Agg
 canvas), never through ``pyplot``: no global figure state, no display needed, nothing changes matplotlib's
@@ -195,6 +196,95 @@ def plot_method_metrics(epochs: Sequence[dict[str, Any]], path: str | Path, titl
         ValueError: nothing beyond loss and accuracy was logged.
     """
     return _save(method_metrics_figure(epochs, title), path)
+
+
+def image_rgb(x: Any):
+    """An image ``C x H x W`` in [0, 1] as a NumPy ``H x W x 3`` array to draw: one channel is grey, two are
+    ``[red, green]`` (Colored MNIST's layout, blue zero), three are RGB."""
+    import numpy as np
+
+    arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.shape[0] == 1:
+        arr = np.repeat(arr, 3, axis=0)
+    elif arr.shape[0] == 2:
+        arr = np.concatenate([arr, np.zeros_like(arr[:1])], axis=0)
+    elif arr.shape[0] != 3:
+        raise ValueError(f"cannot draw an image of {arr.shape[0]} channels (1, 2 or 3)")
+    return np.clip(arr.transpose(1, 2, 0), 0.0, 1.0)
+
+
+def environment_samples(dataset: Any, per_env: int = 6) -> dict[int, list[int]]:
+    """The indices of the first ``per_env`` items of each environment of a dataset of ``(x, y, env)`` items, by
+    environment (ascending); read from ``dataset.envs`` when it has one, else item by item."""
+    envs = getattr(dataset, "envs", None)
+    found: dict[int, list[int]] = {}
+    if envs is not None:
+        for env in sorted({int(e) for e in envs.tolist()}):
+            found[env] = [int(i) for i in (envs == env).nonzero().flatten()[:per_env].tolist()]
+        return found
+    for index in range(len(dataset)):
+        item = dataset[index]
+        if len(item) < 3:
+            raise ValueError("the dataset's items carry no environment: (x, y, env) expected")
+        slot = found.setdefault(int(item[2]), [])
+        if len(slot) < per_env:
+            slot.append(index)
+    return dict(sorted(found.items()))
+
+
+def environment_samples_figure(dataset: Any, per_env: int = 6, title: str = ""):
+    """A grid of sample images, a row per environment: its first ``per_env`` items, each titled with its label
+    (``y``) and, when the dataset keeps them, its digit (``d``); the row says the environment and, for Colored
+    MNIST, its colour-flip probability (``grey`` for a grey environment).
+
+    Args:
+        dataset: items ``(x, y, env)`` (e.g. ``load_dataset("irm-colored-mnist", base="mnist-sample")``).
+        per_env: images per environment.
+        title: a figure title.
+
+    Returns:
+        The matplotlib ``Figure``; row ``r``, column ``c`` is ``fig.axes[r * per_env + c]``, whose image's array
+        is :func:`image_rgb` of the item (blank axes where an environment has fewer items).
+
+    Raises:
+        ValueError: no items, or items without an environment.
+    """
+    from matplotlib.figure import Figure
+
+    samples = environment_samples(dataset, per_env)
+    if not samples:
+        raise ValueError("no images to draw: the dataset is empty")
+    recipes = getattr(dataset, "environments", ())
+    digits = getattr(dataset, "digits", None)
+    fig = Figure(figsize=(1.3 * per_env + 0.8, 1.5 * len(samples) + 0.6), layout="constrained")
+    axes = fig.subplots(len(samples), per_env, squeeze=False)
+    for row, (env, indices) in enumerate(samples.items()):
+        for col in range(per_env):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col >= len(indices):
+                ax.axis("off")
+                continue
+            x, y = dataset[indices[col]][:2]
+            ax.imshow(image_rgb(x), interpolation="nearest")
+            ax.set_title(f"y={int(y)}" + (f" d={int(digits[indices[col]])}" if digits is not None else ""),
+                         fontsize="small")
+        name = f"env {env}"
+        if env < len(recipes) and hasattr(recipes[env], "flip"):
+            flip = recipes[env].flip
+            name += "\ngrey" if flip is None else f"\nflip {flip:g}"
+        axes[row, 0].set_ylabel(name)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_environment_samples(dataset: Any, path: str | Path, per_env: int = 6, title: str = "") -> Path:
+    """Write :func:`environment_samples_figure` as a PNG; returns the path."""
+    return _save(environment_samples_figure(dataset, per_env, title), path)
 
 
 def plot_spike_raster(trains: dict[str, Any], path: str | Path, title: str = "") -> Path:

@@ -9,8 +9,9 @@ import sys
 import pytest
 import torch
 
-from snnc.runtime.plots import (PNG_MAGIC, is_png, loss_per_iteration_figure, method_metric_names,
-                                method_metrics_figure, plot_curves, plot_firing_rates, plot_loss_per_iteration,
+from snnc.runtime.plots import (PNG_MAGIC, environment_samples_figure, image_rgb, is_png,
+                                loss_per_iteration_figure, method_metric_names, method_metrics_figure, plot_curves,
+                                plot_environment_samples, plot_firing_rates, plot_loss_per_iteration,
                                 plot_method_metrics, plot_spike_raster)
 
 
@@ -64,6 +65,38 @@ def test_method_metrics_get_a_panel_each_and_environments_one(tmp_path):
     plain = [{"epoch": 1, "train": {"loss": 1.0, "accuracy": 0.5}}]
     with pytest.raises(ValueError, match="no method metrics or environments to plot"):
         method_metrics_figure(plain)
+
+
+def test_colored_mnist_samples_are_drawn_per_environment(tmp_path):
+    """A row per environment of the bundled sample's Colored MNIST: each cell is that environment's next image, in
+    its own colour (red: channel 0, green: channel 1, blue empty), titled with its label and digit."""
+    import numpy as np
+
+    from snnc.runtime.data import load_dataset
+
+    data = load_dataset("irm-colored-mnist", "train", base="mnist-sample")
+    fig = environment_samples_figure(data, per_env=4)
+    assert len(fig.axes) == 2 * 4
+    for row, env in enumerate((0, 1)):
+        indices = (data.envs == env).nonzero().flatten()[:4].tolist()
+        assert fig.axes[row * 4].get_ylabel() == f"env {env}\nflip {(0.1, 0.2)[env]:g}"
+        for col, index in enumerate(indices):
+            ax = fig.axes[row * 4 + col]
+            x, y, e = data[index]
+            assert e == env and ax.get_title() == f"y={y} d={int(data.digits[index])}"
+            drawn = np.asarray(ax.get_images()[0].get_array())
+            assert drawn.shape == (28, 28, 3) and np.array_equal(drawn, image_rgb(x))
+            colour = int(data.colors[index])
+            assert drawn[..., colour].max() > 0.5 and drawn[..., 1 - colour].max() == 0 and drawn[..., 2].max() == 0
+    width, height = _png_size(plot_environment_samples(data, tmp_path / "envs.png", per_env=4, title="train"))
+    assert width > 300 and height > 200
+    test = load_dataset("irm-colored-mnist", "test", base="mnist-sample")
+    assert environment_samples_figure(test, per_env=3).axes[0].get_ylabel() == "env 0\nflip 0.9"
+    grey = load_dataset("grey-colored-mnist", "train", base="mnist-sample", channels="rgb", grey="half")
+    assert [ax.get_ylabel() for ax in environment_samples_figure(grey, per_env=2).axes[::2]] == \
+        ["env 0\ngrey", "env 1\nflip 0.9"]
+    with pytest.raises(ValueError, match="no environment"):
+        environment_samples_figure([(torch.zeros(1, 2, 2), 0)])
 
 
 def test_raster_and_rates_png(tmp_path):
