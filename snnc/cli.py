@@ -61,20 +61,22 @@ EXIT_INTERNAL = 70
 
 
 def _print_spec_error(exc: SpecError) -> None:
-    n = len(exc.diagnostics)
-    err_console.print(f"[bold red]error[/]: {n} problem{'s' if n != 1 else ''} in the spec")
-    for d in exc.diagnostics:
-        from snnc.compiler.errors import format_path
+    """The problems of a spec (or of a study file: ``exc.subject``): location, path, message, the line, a caret,
+    the fix."""
+    from snnc.compiler.errors import format_path
 
-        where = f"[bold]{d.location}[/]"
-        path = f" [cyan]{format_path(d.path)}[/]:" if d.path else ""
-        err_console.print(f"{where}:{path} {d.message}", markup=True)
+    n = len(exc.diagnostics)
+    subject = getattr(exc, "subject", "spec")
+    err_console.print(f"[bold red]error[/]: {n} problem{'s' if n != 1 else ''} in the {subject}")
+    for d in exc.diagnostics:
+        path = f" [cyan]{escape(format_path(d.path))}[/]:" if d.path else ""
+        err_console.print(f"[bold]{escape(d.location)}[/]:{path} {escape(d.message)}")
         if d.source_line:
             err_console.print(f"    {d.source_line.rstrip()}", markup=False)
             if d.column:
                 err_console.print("    " + " " * (d.column - 1) + "[red]^[/]")
         if d.hint:
-            err_console.print(f"  [green]fix[/]: {d.hint}")
+            err_console.print(f"  [green]fix[/]: {escape(d.hint)}")
 
 
 def handle_errors(fn: Callable) -> Callable:

@@ -8,42 +8,15 @@ commands, so ``snnc --help`` stays fast. ``docs/studies.md`` describes the study
 
 from __future__ import annotations
 
-import functools
-import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
 
-from snnc.cli import app, console, err_console, handle_errors
-from snnc.compiler.errors import SpecError, format_path
-
-
-class _PlainHelp:
-    """Flags (``--help`` included) show no ``<bool>`` placeholder in help, as the other commands' do."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for param in self.params:
-            if getattr(param, "is_flag", False) and param.metavar is None:
-                param.metavar = ""
-
-    def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)
-        if option is not None and option.metavar is None:
-            option.metavar = ""
-        return option
-
-
-class _Group(_PlainHelp, typer.core.TyperGroup):
-    pass
-
-
-class _Command(_PlainHelp, typer.core.TyperCommand):
-    pass
+from snnc.cli import _Command, _Group, app, console, handle_errors
 
 
 study_app = typer.Typer(name="study", cls=_Group, no_args_is_help=True, add_completion=False,
@@ -57,40 +30,8 @@ OutOpt = typer.Option(..., "--output", "-o", help="the study's folder (one run d
                       show_default=False)
 
 
-def _print_study_error(exc: SpecError) -> None:
-    """A study's problems, the way the CLI prints a spec's (location, path, message, the line, a caret, the fix)."""
-    n = len(exc.diagnostics)
-    err_console.print(f"[bold red]error[/]: {n} problem{'s' if n != 1 else ''} in the study")
-    for d in exc.diagnostics:
-        path = f" [cyan]{escape(format_path(d.path))}[/]:" if d.path else ""
-        err_console.print(f"[bold]{escape(d.location)}[/]:{path} {escape(d.message)}")
-        if d.source_line:
-            err_console.print(f"    {d.source_line.rstrip()}", markup=False)
-            if d.column:
-                err_console.print("    " + " " * (d.column - 1) + "[red]^[/]")
-        if d.hint:
-            err_console.print(f"  [green]fix[/]: {escape(d.hint)}")
-
-
-def study_errors(fn: Callable) -> Callable:
-    """Print a study file's problems as "N problems in the study" (other errors go on to :func:`handle_errors`)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SpecError as exc:
-            if getattr(exc, "subject", "spec") != "study" or os.environ.get("SNNC_DEBUG"):
-                raise
-            _print_study_error(exc)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
 @study_app.command("run", cls=_Command)
 @handle_errors
-@study_errors
 def run_cmd(study: Path = StudyArg, output: Path = OutOpt,
             cell: Optional[list[str]] = typer.Option(None, "--cell", metavar="ID", show_default=False,
                                                      help="run only this cell (repeatable; 'snnc study plan' "
@@ -119,7 +60,6 @@ def run_cmd(study: Path = StudyArg, output: Path = OutOpt,
 
 @study_app.command("plan", cls=_Command)
 @handle_errors
-@study_errors
 def plan_cmd(study: Path = StudyArg, output: Path = OutOpt) -> None:
     """Print one 'snnc study run FILE -o DIR --cell ID' command per cell, for a scheduler.
 
