@@ -43,14 +43,14 @@ def test_atomic_writes_follow_the_umask(tmp_path, umask, mask):
 
 
 @pytest.mark.filterwarnings("ignore:layer .* is silent")
-def test_a_training_run_and_its_exports_are_readable_by_others(tmp_path, umask, tiny_spec_path):
+def test_a_training_run_and_its_exports_are_readable_by_others(tmp_path, umask, tiny_spec):
     """A real run (checkpoints, config, metrics, plots) and an ONNX file, at umask 022: every file 0644."""
     import snnc
     from snnc.runtime.train import train
 
     umask(0o022)
     run = tmp_path / "run"
-    result = train(tiny_spec_path, target="snn", run_dir=run, epochs=1, batch_size=32, limit_train=64,
+    result = train(tiny_spec(), target="snn", run_dir=run, epochs=1, batch_size=32, limit_train=64,
                    limit_test=32, progress=False, plots=True)
     snnc.export(result.model, tmp_path / "m.onnx")
     nir_net = snnc.compile(NIR_SPEC, target="snn")
@@ -73,21 +73,3 @@ layers:
   - {name: fc1, kind: linear, out_features: 10}
   - {name: lif1, kind: spike}
 """
-
-
-@pytest.fixture
-def tiny_spec_path(tmp_path) -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text("""\
-name: tiny
-input: {shape: [1, 28, 28], range: [0, 1]}
-task: {kind: classification, classes: 10}
-timesteps: 2
-layers:
-  - {kind: flatten}
-  - {name: fc1, kind: linear, out_features: 16}
-  - {name: lif1, kind: spike}
-  - {name: fc2, kind: linear, out_features: 10}
-  - {name: lif2, kind: spike}
-""")
-    return path
