@@ -176,9 +176,14 @@ def write_plots(trainer: "Trainer") -> list[Path]:
                                            f"{name} ({trainer.target.name}), method {trainer.config.method}: "
                                            "per epoch"))
     test = trainer.test_set
-    if not trainer.target.spiking or test is None or not len(test):
+    if test is None or not len(test):
         return written
     model = load(run.best)
+    if trainer.graph.task.kind == "segmentation":
+        written.append(_plot_predictions(model, test, run.plots / "predictions.png",
+                                         f"{name} ({trainer.target.name}): test predictions"))
+    if not trainer.target.spiking:
+        return written
     if not is_spiking(model) or not model.neuron_counts():
         return written
     x, y = test[0][0], test[0][1]
@@ -194,6 +199,19 @@ def write_plots(trainer: "Trainer") -> list[Path]:
         title = f"{name}: firing rates of test sample 0 (one sample)"
     written.append(plot_firing_rates(rates, run.plots / "firing_rates.png", title))
     return written
+
+
+def _plot_predictions(model: Any, test: Any, path: Path, title: str, samples: int = 3) -> Path:
+    """The first test images, their labels and the network's predicted masks (segmentation runs)."""
+    import torch
+
+    from .plots import plot_segmentation
+    from .metrics import predict_masks
+
+    items = [test[i] for i in range(min(samples, len(test)))]
+    images = torch.stack([item[0] for item in items])
+    labels = [torch.as_tensor(item[1]) for item in items]
+    return plot_segmentation(list(images), labels, {"prediction": list(predict_masks(model, images))}, path, title)
 
 
 SILENT_RATE = 0.001

@@ -50,6 +50,17 @@ def predictions(output: Any, decoding: str | None) -> Tensor:
     return scores(output, decoding).argmax(1)
 
 
+def predict_masks(model: Any, images: Any) -> Any:
+    """Class masks ``[N, H, W]`` of a segmentation network on ``images`` ``[N, C, H, W]``: the argmax of its class
+    scores (``scores(x)`` of a spiking network, the logits of any other), or ``score > 0`` for one logit."""
+    from snnc.compiler.targets.base import is_spiking
+
+    model.eval()
+    with torch.no_grad():
+        scores = model.scores(images) if is_spiking(model) else model(images)
+    return (scores[:, 0] > 0).long() if scores.shape[1] == 1 else scores.argmax(1)
+
+
 def count_correct(output: Any, targets: Tensor, decoding: str | None) -> int:
     """How many predictions match ``targets`` (every element counts for dense outputs).
 

@@ -1,6 +1,6 @@
 """PNG plots of a training run: loss and accuracy curves, the training loss per iteration, the method's metrics
-and per-environment accuracy per epoch, a spike raster, per-layer firing rates and a grid of sample images per
-environment (Colored MNIST).
+and per-environment accuracy per epoch, a spike raster, per-layer firing rates, a grid of sample images per
+environment (Colored MNIST) and segmentation predictions beside their images and labels (one column per model).
 
 Figures are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``, rendered by the Agg
 canvas), never through ``pyplot``: no global figure state, no display needed, nothing changes matplotlib's
@@ -285,6 +285,73 @@ def environment_samples_figure(dataset: Any, per_env: int = 6, title: str = ""):
 def plot_environment_samples(dataset: Any, path: str | Path, per_env: int = 6, title: str = "") -> Path:
     """Write :func:`environment_samples_figure` as a PNG; returns the path."""
     return _save(environment_samples_figure(dataset, per_env, title), path)
+
+
+def mask_iou(prediction: Any, label: Any, positive: int = 1) -> float | None:
+    """The intersection over union of the ``positive`` class of two masks (None when both lack it)."""
+    pred, true = (prediction == positive), (label == positive)
+    union = int((pred | true).sum())
+    return None if union == 0 else int((pred & true).sum()) / union
+
+
+def segmentation_figure(images: Sequence[Any], labels: Sequence[Any], predictions: dict[str, Sequence[Any]],
+                        title: str = "", positive: int = 1):
+    """Segmentation predictions beside their inputs: a row per sample, columns image, label, then one per model
+    (e.g. ``{"ANN": masks, "SNN": masks}``), each prediction titled with its IoU of the ``positive`` class.
+
+    Args:
+        images: inputs ``C x H x W`` in [0, 1] (standardised inputs are drawn min-max scaled).
+        labels: masks ``H x W`` of class indices.
+        predictions: model name → masks ``H x W``, as many as ``images``.
+        title: a figure title.
+        positive: the class the IoU is of (1: ISBI's membrane).
+
+    Returns:
+        The matplotlib ``Figure``; row ``r``, column ``c`` is ``fig.axes[r * (2 + len(predictions)) + c]``.
+
+    Raises:
+        ValueError: no images, or a model with another number of masks than images.
+    """
+    from matplotlib.figure import Figure
+
+    if not len(images):
+        raise ValueError("no images to draw")
+    for name, masks in predictions.items():
+        if len(masks) != len(images):
+            raise ValueError(f"{name}: {len(masks)} predicted masks for {len(images)} images")
+    columns = ["image", "label", *predictions]
+    fig = Figure(figsize=(2.2 * len(columns), 2.3 * len(images) + 0.5), layout="constrained")
+    axes = fig.subplots(len(images), len(columns), squeeze=False)
+    for row, (image, label) in enumerate(zip(images, labels)):
+        x = image.detach().cpu().float() if hasattr(image, "detach") else image
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1:  # standardised: scale to [0, 1] to draw
+            x = (x - lo) / max(hi - lo, 1e-12)
+        cells = [(image_rgb(x), "image"), (label, "label")]
+        for name, masks in predictions.items():
+            iou = mask_iou(masks[row], label, positive)
+            cells.append((masks[row], name + ("" if iou is None else f"  IoU {100 * iou:.1f}%")))
+        for col, (data, head) in enumerate(cells):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.imshow(data, interpolation="nearest")
+            else:
+                arr = data.detach().cpu().numpy() if hasattr(data, "detach") else data
+                ax.imshow(arr, cmap="gray", vmin=0, vmax=max(1, int(arr.max())), interpolation="nearest")
+            if row == 0 or col >= 2:
+                ax.set_title(head if row == 0 or col < 2 else head.split("  ", 1)[-1], fontsize="small")
+        axes[row, 0].set_ylabel(f"sample {row}")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_segmentation(images: Sequence[Any], labels: Sequence[Any], predictions: dict[str, Sequence[Any]],
+                      path: str | Path, title: str = "", positive: int = 1) -> Path:
+    """Write :func:`segmentation_figure` as a PNG; returns the path."""
+    return _save(segmentation_figure(images, labels, predictions, title, positive), path)
 
 
 def plot_spike_raster(trains: dict[str, Any], path: str | Path, title: str = "") -> Path:

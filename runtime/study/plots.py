@@ -129,8 +129,11 @@ def plot_burst(results: StudyResults, path: Path) -> Path | None:
 
 def write_plots(results: StudyResults, out: Path) -> dict[str, Path]:
     """Write every plot the results have data for into ``out``; returns name → path."""
+    from .predictions import plot_predictions
+
     written = {}
-    for name, plot in (("accuracy_plot", plot_accuracy), ("pareto_plot", plot_pareto), ("burst_plot", plot_burst)):
+    for name, plot in (("accuracy_plot", plot_accuracy), ("pareto_plot", plot_pareto), ("burst_plot", plot_burst),
+                       ("predictions_plot", plot_predictions)):
         path = plot(results, Path(out) / f"{name.removesuffix('_plot')}.png")
         if path is not None:
             written[name] = path
