@@ -163,8 +163,8 @@ def write_plots(trainer: "Trainer") -> list[Path]:
     from snnc.compiler.targets.base import is_spiking
 
     from .metrics import layer_spike_trains
-    from .plots import (has_environments, method_metric_names, plot_curves, plot_firing_rates,
-                        plot_loss_per_iteration, plot_method_metrics, plot_spike_raster)
+    from .plots import (has_environments, method_metric_names, plot_curves, plot_environment_samples,
+                        plot_firing_rates, plot_loss_per_iteration, plot_method_metrics, plot_spike_raster)
 
     run, name = trainer.run, trainer.graph.name
     written = [plot_curves(trainer.history, run.plots / "curves.png", f"{name} ({trainer.target.name})")]
@@ -175,6 +175,12 @@ def write_plots(trainer: "Trainer") -> list[Path]:
         written.append(plot_method_metrics(trainer.history, run.plots / "method_metrics.png",
                                            f"{name} ({trainer.target.name}), method {trainer.config.method}: "
                                            "per epoch"))
+    if has_environments(trainer.history):
+        for split, data in (("train", trainer.train_set), ("test", trainer.test_set)):
+            if data is not None and len(data) and len(data[0]) >= 3:
+                written.append(plot_environment_samples(data, run.plots / f"environments_{split}.png",
+                                                        title=f"{trainer.config.dataset} {split} split: samples "
+                                                              "per environment"))
     test = trainer.test_set
     if test is None or not len(test):
         return written

@@ -23,6 +23,10 @@ MAX_RASTER_NEURONS = 2000
 """At most this many neurons per layer are drawn in a raster (evenly spaced), to keep files small."""
 
 
+MAX_SCANNED_ITEMS = 5000
+"""A dataset without an ``envs`` array is read item by item for its environments' samples up to this many items."""
+
+
 def _save(fig, path: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -217,14 +221,15 @@ def image_rgb(x: Any):
 
 def environment_samples(dataset: Any, per_env: int = 6) -> dict[int, list[int]]:
     """The indices of the first ``per_env`` items of each environment of a dataset of ``(x, y, env)`` items, by
-    environment (ascending); read from ``dataset.envs`` when it has one, else item by item."""
+    environment (ascending); read from ``dataset.envs`` when it has one, else item by item (the first
+    :data:`MAX_SCANNED_ITEMS`)."""
     envs = getattr(dataset, "envs", None)
     found: dict[int, list[int]] = {}
     if envs is not None:
         for env in sorted({int(e) for e in envs.tolist()}):
             found[env] = [int(i) for i in (envs == env).nonzero().flatten()[:per_env].tolist()]
         return found
-    for index in range(len(dataset)):
+    for index in range(min(len(dataset), MAX_SCANNED_ITEMS)):
         item = dataset[index]
         if len(item) < 3:
             raise ValueError("the dataset's items carry no environment: (x, y, env) expected")

@@ -226,7 +226,8 @@ def test_best_says_which_split_selected_it(tmp_path, tiny_spec, quick, val_fract
 
 def test_dann_terms_are_plotted_per_epoch(tmp_path):
     """docs/ood.md says DANN's terms are plotted: method_metrics.png has a panel per logged term (its points the
-    epochs' values in metrics.json) and one of the accuracy per environment."""
+    epochs' values in metrics.json) and one of the accuracy per environment; a run on environments also draws
+    sample images of each split's environments (seed 000's figure)."""
     from snnc.runtime.plots import is_png, method_metrics_figure
 
     from ..conftest import SPECS
@@ -234,7 +235,8 @@ def test_dann_terms_are_plotted_per_epoch(tmp_path):
     result = train(SPECS / "irm_mlp.yaml", target="ann", dataset="grey-colored-mnist",
                    dataset_options={"base": "mnist-sample", "size": 14}, method="dann", run_dir=tmp_path / "run",
                    epochs=2, batch_size=100, limit_train=400, limit_test=32, progress=False, plots=True)
-    assert [p.name for p in result.plots] == ["curves.png", "loss_per_iteration.png", "method_metrics.png"]
+    assert [p.name for p in result.plots] == ["curves.png", "loss_per_iteration.png", "method_metrics.png",
+                                              "environments_train.png", "environments_test.png"]
     assert all(is_png(p) for p in result.plots)
     epochs = json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"]
     fig = method_metrics_figure(epochs)
