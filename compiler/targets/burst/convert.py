@@ -3,8 +3,8 @@
 The life cycle, one function per step (each in its own module and testable alone):
 
 1. :func:`~.trace.trace` a private copy, then normalise it (:func:`~.trace.functionalize_inplace`,
-   :func:`~.trace.remove_dropout`, :func:`~.trace.split_head`, :func:`~.ops.check_interface`,
-   :func:`~.trace.propagate_shapes`) and :func:`~.ops.check_supported` — every unsupported op is reported
+   :func:`~.trace.remove_dropout`, :func:`~.trace.split_head`, :func:`~.support.check_interface`,
+   :func:`~.trace.propagate_shapes`) and :func:`~.support.check_supported` — every unsupported op is reported
    before any work is done;
 2. :func:`~.fold_bn.fold_batch_norm`;
 3. :func:`~.observe.insert_observers` at each ReLU call site;
@@ -27,8 +27,8 @@ from snnc.compiler.errors import SnncError, did_you_mean
 from .fold_bn import fold_batch_norm
 from .module import BurstSNN
 from .observe import NORMALIZATIONS, calibrate, insert_observers, iter_batches
-from .ops import check_interface, check_supported
 from .replace import finalize, replace_activations, replace_max_pooling
+from .support import check_interface, check_supported
 from .trace import functionalize_inplace, propagate_shapes, remove_dropout, split_head, trace
 
 METHODS = {"burst": None, "if": 1}

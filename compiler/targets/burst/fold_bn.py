@@ -23,7 +23,8 @@ import copy
 import torch
 from torch import fx, nn
 
-from .ops import SHAPE_KEY, SiteNamer
+from .ops import SHAPE_KEY
+from .sites import SiteNamer
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)

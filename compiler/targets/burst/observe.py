@@ -25,7 +25,8 @@ from torch import fx, nn
 
 from snnc.compiler.errors import SnncError
 
-from .ops import SiteNamer, is_relu, signal_nodes
+from .ops import is_relu, signal_nodes
+from .sites import SiteNamer
 
 NORMALIZATIONS = ("percentile", "max")
 
@@ -119,7 +120,7 @@ def insert_observers(gm: fx.GraphModule, normalization: str = "percentile", q: f
 
     A ReLU module used at ``n`` sites gives ``n`` observers (and later ``n`` neurons). Each new node keeps the
     old node's ``meta`` (so an ann-target spike node keeps ``meta["snnc_node"]``). The observer's name is the
-    name its neuron will have (see :class:`~.ops.SiteNamer`).
+    name its neuron will have (see :class:`~.sites.SiteNamer`).
 
     Args:
         gm: the private graph module (modified).

@@ -8,7 +8,8 @@ from torch import fx
 
 from .neurons import BurstNeuron, LIPool
 from .observe import ActivationObserver, replace_node
-from .ops import SiteNamer, max_pool_module, signal_nodes
+from .ops import max_pool_module, signal_nodes
+from .sites import SiteNamer
 
 
 def replace_activations(gm: fx.GraphModule, observers: dict[str, ActivationObserver], gamma: int = 5,

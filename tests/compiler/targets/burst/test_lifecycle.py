@@ -10,7 +10,8 @@ from torch import fx, nn
 from snnc.compiler.targets.burst import BurstNeuron, LIPool
 from snnc.compiler.targets.burst.fold_bn import fold_batch_norm
 from snnc.compiler.targets.burst.observe import ActivationObserver, calibrate, insert_observers, percentile
-from snnc.compiler.targets.burst.ops import check_supported, spike_inputs
+from snnc.compiler.targets.burst.ops import spike_inputs
+from snnc.compiler.targets.burst.support import check_supported
 from snnc.compiler.targets.burst.replace import finalize, replace_activations, replace_max_pooling
 from snnc.compiler.targets.burst.trace import (
     functionalize_inplace, propagate_shapes, remove_dropout, split_head, trace,
