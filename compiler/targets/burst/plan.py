@@ -111,20 +111,49 @@ def plan_static(gm: fx.GraphModule) -> StaticPlan | None:
     """
     graph = gm.graph
     modules = dict(gm.named_modules())
+    dynamic, constant, split_pools = _partition(graph, modules)
+    hoisted = [n for n in graph.nodes if n not in dynamic and n.op not in ("output", "placeholder")
+               and n not in constant]
+    if not hoisted:
+        return None  # the first layer is a neuron: nothing to run once
+    output = next(n for n in graph.nodes if n.op == "output")
+    boundary = [n for n in graph.nodes if n not in dynamic and n not in constant and n.op != "output"
+                and any((u in dynamic and u not in split_pools) or u is output for u in n.users)]
+    if any(not _batched(n) for n in boundary + [n.all_input_nodes[0] for n in split_pools]):
+        return None  # a static value without the batch in dim 0 (a size, a tuple) cannot be repeated over time
+    prefix, pools = _prefix_graph(graph, modules, dynamic, boundary, split_pools)
+    suffix, accumulators = _suffix_graph(graph, modules, dynamic, boundary, split_pools)
+    prefix.lint()
+    suffix.lint()
+    prefix_gm = _graph_module(gm, prefix, pools, "BurstPrefix")
+    suffix_gm = _graph_module(gm, suffix, accumulators, "BurstSuffix")
+    calls = [m for n in suffix.nodes if n.op == "call_module"
+             for m in [suffix_gm.get_submodule(n.target)] if isinstance(m, StatefulModule)]
+    sizes = [math.prod(n.meta[SHAPE_KEY][1:]) for n in graph.nodes if n in dynamic and _batched(n)]
+    return StaticPlan(prefix=prefix_gm, suffix=suffix_gm, stateful=list(dict.fromkeys(calls)),
+                      accumulators=list(accumulators.values()),
+                      split_pools=[modules[n.target] for n in split_pools], sample_numel=max(sizes, default=0))
+
+
+def _partition(graph: fx.Graph, modules: dict[str, nn.Module]) -> tuple[set[fx.Node], set[fx.Node], list[fx.Node]]:
+    """The nodes that depend on a neuron's output (dynamic), the parameters and buffers (constant: no batch,
+    copied into both programs), and the LIPools fed only by static values (split between the two)."""
     stateful = {n for n in graph.nodes
                 if n.op == "call_module" and isinstance(modules.get(n.target), StatefulModule)}
     dynamic: set[fx.Node] = set()
     for node in graph.nodes:
         if node.op != "output" and (node in stateful or any(a in dynamic for a in node.all_input_nodes)):
             dynamic.add(node)
-    constant = {n for n in graph.nodes if n.op == "get_attr"}  # parameters and buffers: no batch, copied
+    constant = {n for n in graph.nodes if n.op == "get_attr"}
     split_pools = [n for n in graph.nodes if n in stateful and isinstance(modules[n.target], LIPool)
                    and n.all_input_nodes and not any(a in dynamic for a in n.all_input_nodes)]
-    hoisted = [n for n in graph.nodes if n not in dynamic and n.op not in ("output", "placeholder")
-               and n not in constant]
-    if not hoisted:
-        return None  # the first layer is a neuron: nothing to run once
+    return dynamic, constant, split_pools
 
+
+def _prefix_graph(graph: fx.Graph, modules: dict[str, nn.Module], dynamic: set[fx.Node], boundary: list[fx.Node],
+                  split_pools: list[fx.Node]) -> tuple[fx.Graph, dict[str, MaxPool]]:
+    """The static nodes, the max-pools of the split LIPools, and an output of the values the suffix reads, the
+    pooled values, then what was pooled; returns the graph and its own max-pool modules by name."""
     prefix = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
     for node in graph.nodes:
@@ -137,14 +166,16 @@ def plan_static(gm: fx.GraphModule) -> StaticPlan | None:
         name = _fresh(f"{node.target.replace('.', '_')}_pool", modules)
         pools[name] = MaxPool(modules[node.target].pool)
         pooled[node] = prefix.call_module(name, (env[node.all_input_nodes[0]],))
-    output = next(n for n in graph.nodes if n.op == "output")
-    boundary = [n for n in graph.nodes if n not in dynamic and n not in constant and n.op != "output"
-                and any((u in dynamic and u not in split_pools) or u is output for u in n.users)]
-    if any(not _batched(n) for n in boundary + [n.all_input_nodes[0] for n in split_pools]):
-        return None  # a static value without the batch in dim 0 (a size, a tuple) cannot be repeated over time
     inputs = [env[n] for n in boundary] + [pooled[n] for n in split_pools]
     prefix.output(tuple(inputs + [env[n.all_input_nodes[0]] for n in split_pools]))  # + what was pooled
+    return prefix, pools
 
+
+def _suffix_graph(graph: fx.Graph, modules: dict[str, nn.Module], dynamic: set[fx.Node], boundary: list[fx.Node],
+                  split_pools: list[fx.Node]) -> tuple[fx.Graph, dict[str, LIPool]]:
+    """The dynamic nodes, reading the prefix's values as placeholders, with each split LIPool replaced by an
+    accumulation of its pooled input; returns the graph and its own accumulators by name."""
+    output = next(n for n in graph.nodes if n.op == "output")
     suffix = fx.Graph()
     given = {n: suffix.placeholder(f"static_{n.name}") for n in boundary}
     given_pooled = {n: suffix.placeholder(f"pooled_{n.name}") for n in split_pools}
@@ -168,18 +199,10 @@ def plan_static(gm: fx.GraphModule) -> StaticPlan | None:
         elif node in dynamic:
             senv[node] = suffix.node_copy(node, lookup)
     suffix.output(fx.node.map_arg(output.args[0], lookup))
-    prefix.lint()
-    suffix.lint()
+    return suffix, accumulators
 
-    prefix_targets = {n.target for n in prefix.nodes if n.op in ("call_module", "get_attr")}
-    prefix_gm = fx.GraphModule({t: pools[t] if t in pools else _fetch(gm, t) for t in prefix_targets}, prefix,
-                               class_name="BurstPrefix")
-    suffix_targets = {n.target for n in suffix.nodes if n.op in ("call_module", "get_attr")}
-    suffix_root = {t: accumulators[t] if t in accumulators else _fetch(gm, t) for t in suffix_targets}
-    suffix_gm = fx.GraphModule(suffix_root, suffix, class_name="BurstSuffix")
-    calls = [m for n in suffix.nodes if n.op == "call_module"
-             for m in [suffix_gm.get_submodule(n.target)] if isinstance(m, StatefulModule)]
-    sizes = [math.prod(n.meta[SHAPE_KEY][1:]) for n in graph.nodes if n in dynamic and _batched(n)]
-    return StaticPlan(prefix=prefix_gm, suffix=suffix_gm, stateful=list(dict.fromkeys(calls)),
-                      accumulators=list(accumulators.values()),
-                      split_pools=[modules[n.target] for n in split_pools], sample_numel=max(sizes, default=0))
+
+def _graph_module(gm: fx.GraphModule, graph: fx.Graph, own: dict[str, nn.Module], class_name: str) -> fx.GraphModule:
+    """A module running ``graph``, holding ``own`` modules and sharing every other one with ``gm``."""
+    targets = {n.target for n in graph.nodes if n.op in ("call_module", "get_attr")}
+    return fx.GraphModule({t: own[t] if t in own else _fetch(gm, t) for t in targets}, graph, class_name=class_name)
