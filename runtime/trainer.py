@@ -23,22 +23,21 @@ import threading
 import time
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Literal, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from snnc.compiler.errors import SnncError, TrainingDiverged, TrainingInterrupted
 from snnc.compiler.pipeline import build_graph, load, load_spec, load_weights
 from snnc.compiler.pipeline import compile as compile_spec
-from snnc.compiler.spec.models import MAX_TIMESTEPS
 from snnc.compiler.targets.base import validate_options
 from snnc.compiler.targets.registry import get_target
 
 from .callbacks import Callback, ProgressBar
 from .checkpoint import capture_rng, load_checkpoint, make_checkpoint, restore_rng
+from .config import CHECKPOINT_MINUTES, RESUME_IGNORED, TrainConfig, make_config
 from .data import load_for, split_train_val
 from .device import resolve_device
 from .evaluate import EvalResult, describe_model, evaluate
@@ -52,8 +51,6 @@ SGD_MOMENTUM = 0.9
 """Momentum of the ``sgd`` optimizer."""
 STEP_GAMMA = 0.1
 """The ``step`` schedule multiplies the learning rate by this every third of the run."""
-CHECKPOINT_MINUTES = 2.0
-"""Default minutes between resumable checkpoints within an epoch."""
 
 
 def _adam(params, cfg: "TrainConfig") -> torch.optim.Optimizer:
@@ -79,64 +76,6 @@ def _step(opt: torch.optim.Optimizer, epochs: int, steps: int):
 SCHEDULES: Mapping[str, Callable[..., Any]] = MappingProxyType({"cosine": _cosine, "step": _step})
 """Schedule name → factory ``(optimizer, epochs, batches_per_epoch)``; schedulers advance once per batch.
 ``cosine`` anneals to zero over the whole run; ``step`` multiplies by 0.1 after each third of the run."""
-
-
-class TrainConfig(BaseModel):
-    """Every setting of a training run; ``config.json`` is its dump, and resuming compares dumps."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    target: str = "snn"
-    target_options: dict[str, Any] = Field(default_factory=dict)
-    dataset: str = "mnist-sample"
-    dataset_options: dict[str, Any] = Field(default_factory=dict)
-    data_dir: Optional[str] = None
-    epochs: int = Field(5, ge=1, le=1_000_000)
-    batch_size: int = Field(128, ge=1, le=1_000_000)
-    lr: float = Field(2e-3, gt=0, allow_inf_nan=False)
-    optimizer: Literal["adam", "sgd"] = "adam"
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = Field(0.0, ge=0)
-    schedule: Optional[Literal["cosine", "step"]] = None
-    loss: Optional[str] = None
-    loss_options: dict[str, Any] = Field(default_factory=dict)
-    method: str = "erm"
-    method_options: dict[str, Any] = Field(default_factory=dict)
-    strategy: str = "single"
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    seed: int = 0
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    timesteps: Optional[int] = Field(None, ge=1, le=MAX_TIMESTEPS)
-    limit_train: Optional[int] = Field(None, ge=1)
-    limit_test: Optional[int] = Field(None, ge=0)
-    init: Optional[str] = Field(None, description="a checkpoint or artifact whose weights the run starts from "
-                                "(fine-tuning); ann weights may start an snn")
-    params: dict[str, Any] = Field(default_factory=dict)
-    compile: bool = False
-    plots: bool = True
-    checkpoint_every: Optional[int] = Field(None, ge=1, description="steps between checkpoints within an epoch")
-    checkpoint_minutes: float = Field(CHECKPOINT_MINUTES, gt=0, description="minutes between checkpoints "
-                                      "within an epoch (when checkpoint_every is not set)")
-
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _no_schedule(cls, value: Any) -> Any:
-        return None if value in ("", "none", "None") else value
-
-
-RESUME_IGNORED = ("epochs", "limit_test", "data_dir", "compile", "plots", "checkpoint_every", "checkpoint_minutes",
-                  "device")
-"""Settings that may differ when resuming (all others must equal the run's; ``epochs`` only without a schedule)."""
-
-
-def make_config(values: Mapping[str, Any] | None = None, **more: Any) -> TrainConfig:
-    """A :class:`TrainConfig` from plain values, with every problem in one error naming the setting.
-
-    Raises:
-        OptionsError: an unknown setting (with did-you-mean) or a bad value.
-    """
-    merged = {k: v for k, v in {**dict(values or {}), **more}.items() if v is not None}
-    return validate_options(TrainConfig, merged, "training")
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -599,5 +538,5 @@ def default_callbacks(*, progress: bool = True, console: Any = None, plots: bool
     return callbacks
 
 
-__all__ = ["OPTIMIZERS", "RESUME_IGNORED", "SCHEDULES", "TrainConfig", "Trainer", "default_callbacks",
+__all__ = ["CHECKPOINT_MINUTES", "OPTIMIZERS", "RESUME_IGNORED", "SCHEDULES", "TrainConfig", "Trainer", "default_callbacks",
            "epoch_seed", "make_config", "seed_everything"]
