@@ -156,7 +156,11 @@ def split_time_invariant(gm: fx.GraphModule, *, direct: bool) -> tuple[fx.Graph,
             timed.add(node)
     invariant = [n for n in graph.nodes if n.op != "output" and n not in timed]
     boundary = [n for n in invariant if any(u in timed or u is output for u in n.users)]
+    return _prefix_graph(graph, invariant, boundary), _body_graph(graph, loops, timed, boundary, result)
 
+
+def _prefix_graph(graph: fx.Graph, invariant: list[fx.Node], boundary: list[fx.Node]) -> fx.Graph:
+    """The original inputs and the time-invariant nodes, returning the tuple of those the body reads."""
     prefix = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
     for node in graph.nodes:
@@ -166,7 +170,13 @@ def split_time_invariant(gm: fx.GraphModule, *, direct: bool) -> tuple[fx.Graph,
         if node not in env:
             env[node] = prefix.node_copy(node, lambda a: env[a])
     prefix.output(tuple(env[n] for n in boundary))
+    return prefix
 
+
+def _body_graph(graph: fx.Graph, loops: set[fx.Node], timed: set[fx.Node], boundary: list[fx.Node],
+                result: fx.Node) -> fx.Graph:
+    """The time-dependent nodes on folded time, with the placeholders and outputs that
+    :func:`split_time_invariant` documents; each neuron's state is passed in and returned explicitly."""
     body = fx.Graph()
     env = {n: body.node_copy(n) for n in graph.nodes if n.op == "placeholder" and n in timed}
     given = {n: body.placeholder(n.name) for n in boundary}
@@ -205,7 +215,7 @@ def split_time_invariant(gm: fx.GraphModule, *, direct: bool) -> tuple[fx.Graph,
     out = value(result)
     states = [v for n in ordered for v in state_out[n]]
     body.output((out, mem if mem is not None else out, *states))
-    return prefix, body
+    return body
 
 
 def _finalise(gm: fx.GraphModule, graph: fx.Graph, name: str) -> fx.GraphModule:
@@ -273,24 +283,7 @@ def ann_to_snn(
             more than one output.
     """
     info = getattr(gm, "meta", {}).get("snnc_graph")
-    if timesteps is None:
-        if info is None:
-            raise UnsupportedError(
-                "this module carries no snnc graph (gm.meta['snnc_graph']): build it with "
-                "snnc.compile(spec, target='ann') or pass timesteps=..."
-            )
-        timesteps = info.timesteps
-    if not isinstance(timesteps, int) or timesteps < 1:
-        raise UnsupportedError(f"timesteps must be a positive integer, got {timesteps!r}")
-    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
-        raise UnsupportedError(f"chunk must be a positive integer number of steps or None, got {chunk!r}")
-    if tbptt is not None and (isinstance(tbptt, bool) or not isinstance(tbptt, int) or tbptt < 1):
-        raise UnsupportedError(f"tbptt must be a positive integer number of steps or None, got {tbptt!r}")
-    if not isinstance(checkpoint_time, bool):
-        raise UnsupportedError(f"checkpoint_time must be true or false, got {checkpoint_time!r}")
-    check_mode(mode)
-    if compile and mode == "reference":
-        raise UnsupportedError("compile=True runs fused neurons; it cannot be combined with mode='reference'")
+    timesteps = _check_options(info, timesteps, chunk, tbptt, checkpoint_time, mode, compile)
     enc = resolve_encoding(encoding if encoding is not None else getattr(info, "encoding", "direct"))
     dec = resolve_decoding(decoding if decoding is not None else getattr(info, "decoding", "rate"))
 
@@ -312,6 +305,35 @@ def ann_to_snn(
         tbptt=tbptt,
         checkpoint_time=checkpoint_time,
     )
+
+
+def _check_options(info: Any, timesteps: Optional[int], chunk: Optional[int], tbptt: Optional[int],
+                   checkpoint_time: Any, mode: str, compile: bool) -> int:
+    """Validate :func:`ann_to_snn`'s options before anything is copied; returns the number of time steps
+    (``timesteps``, or the graph's when None).
+
+    Raises:
+        UnsupportedError: naming the option and the value refused.
+    """
+    if timesteps is None:
+        if info is None:
+            raise UnsupportedError(
+                "this module carries no snnc graph (gm.meta['snnc_graph']): build it with "
+                "snnc.compile(spec, target='ann') or pass timesteps=..."
+            )
+        timesteps = info.timesteps
+    if not isinstance(timesteps, int) or timesteps < 1:
+        raise UnsupportedError(f"timesteps must be a positive integer, got {timesteps!r}")
+    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+        raise UnsupportedError(f"chunk must be a positive integer number of steps or None, got {chunk!r}")
+    if tbptt is not None and (isinstance(tbptt, bool) or not isinstance(tbptt, int) or tbptt < 1):
+        raise UnsupportedError(f"tbptt must be a positive integer number of steps or None, got {tbptt!r}")
+    if not isinstance(checkpoint_time, bool):
+        raise UnsupportedError(f"checkpoint_time must be true or false, got {checkpoint_time!r}")
+    check_mode(mode)
+    if compile and mode == "reference":
+        raise UnsupportedError("compile=True runs fused neurons; it cannot be combined with mode='reference'")
+    return timesteps
 
 
 __all__ = ["ann_to_snn", "expand_time", "find_spike_nodes", "replace_spike_nodes", "split_time_invariant"]
