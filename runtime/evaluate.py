@@ -4,6 +4,9 @@
 accuracy under the spec's decoding (see :mod:`snnc.runtime.metrics`), the mean loss, the confusion matrix, and
 for spiking models the firing rate of every neuron layer (spikes per neuron per step) and the spikes each
 sample costs, per layer and in total. ``result.to_dict()`` is plain JSON.
+
+:func:`run_batches` is the one evaluation loop (eval mode, no gradients, batches where the model is); the burst
+and mnn sweeps of :mod:`snnc.runtime.sweep` score through it too.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import torch
 from torch import nn
@@ -210,6 +213,81 @@ def evaluate(
             model.to(home)
 
 
+OnBatch = Callable[[int], None]
+"""Progress callback: called after each evaluated batch with the number of samples in it."""
+
+
+def run_batches(model: nn.Module, loader: Iterable, update: Callable[[Any, Batch], None], *,
+                forward: Callable[[torch.Tensor], Any] | None = None, max_batches: int | None = None,
+                on_batch: OnBatch | None = None) -> None:
+    """The one evaluation loop: ``model`` in eval mode, without gradients, over ``loader``'s batches.
+
+    Each batch is moved to where the model is, run through ``forward`` (default: the model), and handed to
+    ``update(output, batch)``; the model's training mode is restored afterwards. ``snnc eval``, the burst sweeps
+    and the mnn sweeps all score through it, so their accuracies agree.
+
+    Args:
+        model: the module (its mode is set and restored; its device receives the batches).
+        loader: ``(x, y)``, ``(x, y, env)`` ... batches (see :class:`~snnc.runtime.methods.Batch`).
+        update: called with the output and the batch (on the model's device).
+        forward: input → output (e.g. a spiking network's ``accumulate``); None: ``model(x)``.
+        max_batches: stop after this many batches (None: all).
+        on_batch: progress callback, after ``update``.
+
+    Raises:
+        UnsupportedError: a batch of another form.
+    """
+    forward = model if forward is None else forward
+    device = module_device(model)
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for i, raw in enumerate(loader):
+                if max_batches is not None and i >= max_batches:
+                    break
+                batch = Batch.of(raw).to(device)
+                update(forward(batch.x), batch)
+                if on_batch is not None:
+                    on_batch(len(batch))
+    finally:
+        model.train(training)
+
+
+class _Tally:
+    """What :func:`evaluate` sums over batches: the loss, correct predictions, the confusion matrix and the
+    accuracy of each environment."""
+
+    def __init__(self, loss_fn: LossFn, decoding: str | None, classes: int | None) -> None:
+        self.loss_fn, self.decoding = loss_fn, decoding
+        self.mean_loss = RunningMean()
+        self.confusion: ConfusionMatrix | None = ConfusionMatrix(classes) if classes else None
+        self.correct = self.seen = 0
+        self.per_env: dict[str, list] = {}
+
+    def update(self, output: Any, batch: Batch) -> None:
+        """Add one batch."""
+        y = batch.y
+        self.mean_loss.add(float(self.loss_fn(output, y)), len(y))
+        self.correct += count_correct(output, y, self.decoding)
+        self.seen += y.numel()
+        pred = predictions(output, self.decoding)
+        if self.confusion is None:
+            self.confusion = ConfusionMatrix(int(scores(output, self.decoding).shape[1]))
+        self.confusion.update(pred.cpu(), y.cpu())
+        if batch.env is not None:
+            hits = (pred == y).reshape(len(y), -1).float().mean(1)
+            for env in batch.env.unique().tolist():
+                mask = batch.env == env
+                slot = self.per_env.setdefault(str(env), [0.0, 0])
+                slot[0] += float(hits[mask].sum())
+                slot[1] += int(mask.sum())
+
+    def environments(self) -> dict[str, dict[str, float]]:
+        """Environment → ``{"accuracy", "samples"}``."""
+        return {k: {"accuracy": c / n if n else 0.0, "samples": n} for k, (c, n) in sorted(self.per_env.items())}
+
+
 def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, split: str, data_dir: Any,
               batch_size: int, limit: int | None, loss: Any, name: str | None, progress: bool, console: Any
               ) -> EvalResult:
@@ -221,59 +299,29 @@ def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, spli
     if len(data) == 0:
         raise DataError(f"the {split} split of '{name}' is empty (limit={limit})")
     loss_name, loss_fn = resolve_loss(loss, info.form, info.decoding)
-    classes = int(info.graph.task.classes) if info.graph is not None else None
-
+    tally = _Tally(loss_fn, info.decoding, int(info.graph.task.classes) if info.graph is not None else None)
     loader = make_loader(data, batch_size, shuffle=False)
-    mean_loss = RunningMean()
-    confusion: ConfusionMatrix | None = ConfusionMatrix(classes) if classes else None
-    correct = seen = 0
-    per_env: dict[str, list] = {}
     recording = model.recording() if info.spiking else contextlib.nullcontext()
-    device = module_device(model)  # batches go where the model is
-    was_training = model.training
-    model.eval()
     start = time.perf_counter()
-    try:
-        with torch.no_grad(), recording, _progress(progress, console, len(loader), f"eval {name}/{split}") as bar:
-            task = bar.add_task("eval", total=len(loader)) if bar is not None else None
-            for raw in loader:
-                batch = Batch.of(raw).to(device)
-                x, y = batch.x, batch.y
-                output = model(x)
-                value = loss_fn(output, y)
-                mean_loss.add(float(value), len(y))
-                correct += count_correct(output, y, info.decoding)
-                seen += y.numel()
-                pred = predictions(output, info.decoding)
-                if confusion is None:
-                    confusion = ConfusionMatrix(int(scores(output, info.decoding).shape[1]))
-                confusion.update(pred.cpu(), y.cpu())
-                if batch.env is not None:
-                    hits = (pred == y).reshape(len(y), -1).float().mean(1)
-                    for env in batch.env.unique().tolist():
-                        mask = batch.env == env
-                        slot = per_env.setdefault(str(env), [0.0, 0])
-                        slot[0] += float(hits[mask].sum())
-                        slot[1] += int(mask.sum())
-                if bar is not None:
-                    bar.advance(task)
-        seconds = time.perf_counter() - start
-        samples = len(data)
-        rates, spikes, neurons = {}, {}, {}
-        if info.spiking:
-            rates = dict(model.firing_rates())
-            spikes = {k: v / samples for k, v in model.spike_counts().items()}
-            neurons = dict(model.neuron_counts())
-    finally:
-        model.train(was_training)
+    with recording, _progress(progress, console, len(loader), f"eval {name}/{split}") as bar:
+        task = bar.add_task("eval", total=len(loader)) if bar is not None else None
+        run_batches(model, loader, tally.update, on_batch=(lambda _: bar.advance(task)) if bar is not None else None)
+    seconds = time.perf_counter() - start
+    samples = len(data)
+    rates, spikes, neurons = {}, {}, {}
+    if info.spiking:
+        rates = dict(model.firing_rates())
+        spikes = {k: v / samples for k, v in model.spike_counts().items()}
+        neurons = dict(model.neuron_counts())
+    confusion = tally.confusion
     if confusion is None:  # pragma: no cover - the dataset is not empty
         raise InternalError("evaluation saw no batch")
     return EvalResult(
         dataset=str(name), split=split, samples=samples, target=info.target, decoding=info.decoding,
-        timesteps=info.timesteps, accuracy=correct / seen if seen else 0.0, loss=mean_loss.mean, loss_name=loss_name,
+        timesteps=info.timesteps, accuracy=tally.correct / tally.seen if tally.seen else 0.0,
+        loss=tally.mean_loss.mean, loss_name=loss_name,
         class_names=class_names_of(data, confusion.matrix.shape[0]), confusion=confusion.tolist(),
         per_class_accuracy=confusion.per_class_accuracy(), firing_rates=rates, spikes_per_sample=spikes,
         total_spikes_per_sample=float(sum(spikes.values())), neurons=neurons, seconds=seconds,
-        environments={k: {"accuracy": c / n if n else 0.0, "samples": n} for k, (c, n) in sorted(per_env.items())},
+        environments=tally.environments(),
     )
-

@@ -19,8 +19,9 @@ _LAZY = {
     "load_crossbars": ".engine", "from_memtorch": ".engine",
     "crossbar_cost": ".cost", "geometry_from_graph": ".cost", "CrossbarGeometry": ".cost",
     "CrossbarEnergy": ".cost",
-    "sweep": ".sweep", "plot_sweep": ".sweep", "classification_accuracy": ".sweep", "AXES": ".sweep",
+    "AXES": ".sweep", "plan_sweep": ".sweep", "SweepPlan": ".sweep", "axis_override": ".sweep",
 }
+# The sweep that runs networks and scores them is the runtime's: snnc.runtime.sweep.mnn_sweep.
 
 __all__ = ["CrossbarOptions", "MnnOptions", "NonIdealities", "resolve_options", *_LAZY]
 
