@@ -103,7 +103,8 @@ def main(argv=None) -> dict[str, Any]:
     import snnc
     from snnc.compiler.targets.mnn.build import build_mnn
     from snnc.compiler.targets.mnn.options import _merge
-    from snnc.compiler.targets.mnn.sweep import classification_accuracy, plot_sweep, sweep
+    from snnc.runtime.sweep import classification_accuracy, mnn_sweep
+    from snnc.runtime.sweep_report import plot_mnn_sweep
     from snnc.runtime.data import load_for, make_loader
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -228,9 +229,9 @@ def main(argv=None) -> dict[str, Any]:
                 continue
             if args.sweep_points:
                 which = {a: args.sweep_points[a] for a in which if a in args.sweep_points}
-            sweeps[name] = sweep(net, classification_accuracy(small), {}, which, progress=not args.quiet)
+            sweeps[name] = mnn_sweep(net, classification_accuracy(small), {}, which, progress=not args.quiet)
         (out / "sweep_ann").mkdir(exist_ok=True)
-        plots.append(str(plot_sweep(sweeps["ann"], out / "sweep_ann" / "sweep.png",
+        plots.append(str(plot_mnn_sweep(sweeps["ann"], out / "sweep_ann" / "sweep.png",
                                     title=f"mnist_conv ANN on memristive crossbars ({args.sweep_limit} test images)")))
         if "ann_hwa" in sweeps:
             plots.append(str(_plot_faults(sweeps, out / "faults_plain_vs_hwa.png", args.sweep_limit)))

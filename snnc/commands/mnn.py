@@ -1,5 +1,5 @@
 """``snnc mnn-sweep``: accuracy of one trained checkpoint on simulated crossbars against each non-ideality's
-severity (a thin command over :func:`snnc.compiler.targets.mnn.sweep`)."""
+severity (a thin command over :func:`snnc.runtime.sweep.mnn_sweep`)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def mnn_sweep_cmd(
     float network's and the ideal devices' accuracy as reference lines."""
     from snnc.compiler import pipeline
     from snnc.compiler.artifact import atomic_write_bytes, read_artifact
-    from snnc.compiler.targets.mnn.sweep import classification_accuracy, plot_sweep, sweep
+    from snnc.runtime.sweep import classification_accuracy, mnn_sweep
+    from snnc.runtime.sweep_report import plot_mnn_sweep
     from snnc.compiler.targets.mnn.build import require_memtorch
     from snnc.compiler.targets.registry import get_target
     from snnc.runtime.data import load_for, make_loader
@@ -50,7 +51,7 @@ def mnn_sweep_cmd(
     loaded = pipeline.load_spec(spec, params)
     target = get_target("mnn")
     options = target.options(parse_params(option), defaults=target.spec_defaults(loaded.spec))
-    result = sweep(source, classification_accuracy(batches), options, list(axis) if axis else None, progress=True)
+    result = mnn_sweep(source, classification_accuracy(batches), options, list(axis) if axis else None, progress=True)
     result.update({"spec": str(spec), "checkpoint": str(checkpoint), "dataset": dataset, "samples": len(data)})
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(output / "results.json", json.dumps(result, indent=2, default=str).encode("utf-8"))
@@ -66,6 +67,6 @@ def mnn_sweep_cmd(
         lines += [f"| {name} | accuracy |", "| ---: | ---: |"]
         lines += [f"| {v:g} | {s:.2%} |" for v, s in zip(values["values"], values["scores"])] + [""]
     atomic_write_bytes(output / "results.md", "\n".join(lines).encode("utf-8"))
-    png = plot_sweep(result, output / "sweep.png", title=f"{graph.name} on memristive crossbars")
+    png = plot_mnn_sweep(result, output / "sweep.png", title=f"{graph.name} on memristive crossbars")
     console.print(lines[0])
     console.print(f"[green]✓[/] wrote {output / 'results.json'}, {output / 'results.md'} and {png}")
