@@ -232,7 +232,7 @@ def main(argv=None) -> dict[str, Any]:
             sweeps[name] = mnn_sweep(net, classification_accuracy(small), {}, which, progress=not args.quiet)
         (out / "sweep_ann").mkdir(exist_ok=True)
         plots.append(str(plot_mnn_sweep(sweeps["ann"], out / "sweep_ann" / "sweep.png",
-                                    title=f"mnist_conv ANN on memristive crossbars ({args.sweep_limit} test images)")))
+                                        title=f"mnist_conv ANN on memristive crossbars ({args.sweep_limit} test images)")))
         if "ann_hwa" in sweeps:
             plots.append(str(_plot_faults(sweeps, out / "faults_plain_vs_hwa.png", args.sweep_limit)))
         say(f"   sweeps in {time.perf_counter() - t0:.0f} s")

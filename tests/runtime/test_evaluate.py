@@ -84,3 +84,43 @@ def test_timesteps_override_leaves_the_callers_module_alone(trained):
     model = snnc.load(best)
     assert evaluate(model, "mnist-sample", limit=16, timesteps=2).timesteps == 2
     assert model.timesteps == 4
+
+
+# --- the one evaluation loop -----------------------------------------------------------------------------------
+
+
+def test_eval_and_the_sweeps_score_through_one_loop_and_agree(trained):
+    """snnc eval, the burst sweep's ANN score and the mnn sweep's accuracy are the same number."""
+    from snnc.runtime.data import make_loader
+    from snnc.runtime.sweep import classification_accuracy, evaluate_ann
+
+    model = snnc.compile(TINY_SPEC.format(encoding="direct", decoding="rate"), "ann")
+    loader = make_loader(load_dataset("mnist-sample", "test", limit=70), 16)
+    accuracy = evaluate(model, "mnist-sample", limit=70, batch_size=16).accuracy
+    assert evaluate_ann(model, loader) == {"accuracy": accuracy}
+    assert classification_accuracy(loader)(model) == accuracy
+    spiking = snnc.load(trained[1])
+    assert classification_accuracy(loader)(spiking) == evaluate(spiking, "mnist-sample", limit=70).accuracy
+
+
+def test_run_batches_sets_eval_mode_without_gradients_and_restores_it():
+    from snnc.runtime.evaluate import run_batches
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Dropout(0.5)).train()
+    seen = []
+
+    def update(output, batch):
+        seen.append((model.training, torch.is_grad_enabled(), output.shape, batch.y.tolist(), batch.env))
+
+    sizes = []
+    data = [(torch.ones(4, 3), torch.arange(4)), (torch.ones(2, 3), torch.arange(2), torch.zeros(2)),
+            (torch.ones(1, 3), torch.arange(1))]
+    run_batches(model, data, update, max_batches=2, on_batch=sizes.append)
+    assert model.training and sizes == [4, 2]
+    assert [s[:4] for s in seen] == [(False, False, (4, 2), [0, 1, 2, 3]), (False, False, (2, 2), [0, 1])]
+    assert seen[0][4] is None and seen[1][4].tolist() == [0, 0]
+    run_batches(model, data[:1], lambda output, batch: seen.append(output), forward=lambda x: x.sum())
+    assert seen[-1] == 12.0
+    with pytest.raises(UnsupportedError, match="a training batch must be"):
+        run_batches(model, [torch.ones(2, 3)], update)
+    assert model.training  # restored after an error too
