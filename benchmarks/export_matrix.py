@@ -2,13 +2,17 @@
 
 For every spec in ``specs/`` it tries, with fresh weights: ONNX of the ann, of the snn (unrolled and step) and
 of the burst network (converted on random calibration images), each checked in onnxruntime against PyTorch
-(``check=True``: spikes identical, scores close); NIR of the snn; Python source of the ann and the snn
-(imported and compared). Cells read ``ok``, or the first words of the error. Big specs (224×224 inputs) run
+(``check=True``: spikes identical, scores close); NIR of the snn, run in every installed foreign importer
+(snnTorch, Norse, Sinabs: ``benchmarks/nir_foreign.py``) and compared spike for spike; Python source of the
+ann and the snn (imported and compared). Cells read ``ok``, or the first words of the error. Big specs (224×224 inputs) run
 with ``T = 1`` and one sample to keep the run short.
 
 Usage::
 
-    python benchmarks/export_matrix.py [--specs mnist_fc mnist_conv] [--json out.json]
+    python benchmarks/export_matrix.py [--specs mnist_fc mnist_conv] [--nir-variants] [--json out.json]
+
+``--nir-variants`` adds the networks of ``nir_foreign.NETWORKS`` (bundled specs changed as far as NIR needs:
+zero reset, average pooling), the only ones whose NIR cell gets past the export.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import nir_foreign  # noqa: E402 - beside this file
 import snnc  # noqa: E402
 from snnc.compiler.errors import SnncError  # noqa: E402
 from snnc.compiler.export import export  # noqa: E402
@@ -36,7 +41,7 @@ COLUMNS = ["ann onnx", "snn onnx unrolled", "snn onnx step", "burst onnx unrolle
 def _cell(fn) -> str:
     start = time.perf_counter()
     try:
-        fn()
+        detail = fn()
     except SnncError as error:
         blockers = getattr(error, "blockers", ())
         if blockers:  # every blocking node: count them, name the causes
@@ -45,11 +50,38 @@ def _cell(fn) -> str:
         return "no: " + str(error).split(";")[0].split(": ", 1)[-1][:90]
     except Exception as error:  # noqa: BLE001 - report, do not stop the table
         return f"error: {type(error).__name__}: {str(error)[:80]}"
-    return f"ok ({time.perf_counter() - start:.0f} s)"
+    detail = f"{detail}, " if isinstance(detail, str) else ""
+    return f"ok ({detail}{time.perf_counter() - start:.0f} s)"
+
+
+def _nir_foreign(snn, x: torch.Tensor, steps: int, folder: Path) -> str:
+    """Export NIR, then each installed importer's output spikes against snnc's (a copy of the network with its
+    weights times ``nir_foreign.GAIN``: fresh weights hardly fire): ``snnTorch identical; Norse differs (mapped
+    identical); 40 spikes``, or "no importer installed"."""
+    import copy
+
+    export(snn, folder / "s.nir", format="nir")  # the blockers, if any, before any importer
+    snn = copy.deepcopy(snn)
+    with torch.no_grad():
+        for name, p in snn.named_parameters():
+            if name.endswith("weight"):
+                p.mul_(nir_foreign.GAIN)
+    found, spikes = [], 0.0
+    for importer, (package, _) in nir_foreign.IMPORTERS.items():
+        if nir_foreign.version(package) is None:
+            continue
+        plain = nir_foreign.check("", importer, x, steps, folder, model=snn)
+        spikes = plain["spikes"]
+        text = "identical" if plain["identical"] else "fails" if plain.get("mismatches") is None else "differs"
+        if not plain["identical"]:
+            mapped = nir_foreign.check("", importer, x, steps, folder, mapped=True, model=snn)
+            text += f" (mapped {'identical' if mapped['identical'] else 'differs'})"
+        found.append(f"{importer.split()[0]} {text}")
+    return "; ".join(found) + f"; {spikes:.0f} spikes" if found else "no importer installed"
 
 
 def run(spec: str, folder: Path) -> dict[str, str]:
-    path = ROOT / "specs" / f"{spec}.yaml"
+    path = nir_foreign.NETWORKS[spec]() if spec in nir_foreign.NETWORKS else ROOT / "specs" / f"{spec}.yaml"
     ann = snnc.compile(path, "ann").eval()
     shape = tuple(ann.meta["snnc_graph"].input.shape)
     big = shape[-1] > 64
@@ -67,7 +99,7 @@ def run(spec: str, folder: Path) -> dict[str, str]:
                                                          example=x)))
     cells["burst onnx step"] = _cell(lambda: export(burst[0], folder / "b1.onnx", form="step", check=True,
                                                     check_inputs=x, example=x)) if burst else "—"
-    cells["snn nir"] = _cell(lambda: export(snn, folder / "s.nir", format="nir"))
+    cells["snn nir"] = _cell(lambda: _nir_foreign(snn, x, steps, folder))
     cells["ann python"] = _cell(lambda: export(ann, folder / "a.py", format="python", check=True, check_inputs=x))
     cells["snn python"] = _cell(lambda: export(snn, folder / "s.py", format="python", check=True, check_inputs=x))
     return cells
@@ -76,10 +108,12 @@ def run(spec: str, folder: Path) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", nargs="*", default=None)
+    parser.add_argument("--nir-variants", action="store_true", help="add nir_foreign's NIR-expressible networks")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     specs = args.specs or sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
+    specs += list(nir_foreign.NETWORKS) if args.nir_variants else []
     table: dict[str, dict[str, str]] = {}
     folder = Path(tempfile.mkdtemp(prefix="snnc-export-matrix-"))
     for spec in specs:

@@ -1,0 +1,391 @@
+"""Checked by importers no one here wrote: snnc's NIR files run in snnTorch, Norse and Sinabs.
+
+For each network that snnc's NIR export takes (:data:`NETWORKS`: chains with zero reset) it exports the snn
+target to a ``.nir`` file (seeded weights, scaled so that every layer fires), reads the file back, imports it
+with each installed importer (:data:`IMPORTERS`: snnTorch's ``import_from_nir``, Norse's
+``norse.torch.from_nir``, Sinabs' ``sinabs.from_nir``), runs ``T`` steps on the same real MNIST test images and
+compares the output spikes of every step with snnc's own explicit-state steps (``model.step``).
+
+Each importer runs as it imports (``as imported``: its ``from_nir`` with only the arguments its documentation
+names, e.g. Norse's ``dt``), and, where its modules do not compute NIR's equations, once more with the imported
+modules set to what NIR's nodes say (``mapped``; :data:`MAPPINGS` names each change). The two rows together say
+what the importer gets wrong and what the right mapping is. Why the file and not the graph object: an importer
+must read what ``nir.write`` stored, and two of them modify the nodes they are given.
+
+Usage::
+
+    python benchmarks/nir_foreign.py [--steps 25] [--samples 16] [--json out.json]
+
+Tests: ``tests/compiler/export/test_nir_foreign.py`` (each importer skipped when it is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import io
+import json
+import logging
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import snnc  # noqa: E402
+from snnc.compiler.export import export  # noqa: E402
+from snnc.compiler.export.nir import DT  # noqa: E402
+
+SPECS = ROOT / "specs"
+STEPS, SAMPLES, GAIN, SEED = 25, 16, 4.0, 0
+
+
+# --- networks: bundled specs changed only as far as NIR needs --------------------------------------------
+
+
+def _bundled(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((SPECS / f"{name}.yaml").read_text())
+
+
+def fc_zero() -> dict:
+    """mnist_fc (784-1000-10 LIF, β 0.95) with ``reset: zero``."""
+    data = _bundled("mnist_fc")
+    data["neuron"] = {**data["neuron"], "reset": "zero"}
+    return data
+
+
+def fc_if() -> dict:
+    """mnist_fc with integrate-and-fire neurons (NIR ``IF``) and ``reset: zero``."""
+    data = fc_zero()
+    data["neuron"]["model"] = "if"
+    return data
+
+
+def fc_no_bias() -> dict:
+    """mnist_fc with ``reset: zero`` and linear layers without bias (NIR ``Linear``, not ``Affine``)."""
+    data = fc_zero()
+    data["layers"] = [{**la, "bias": False} if la["kind"] == "linear" else la for la in data["layers"]]
+    return data
+
+
+def conv_avgpool() -> dict:
+    """mnist_conv (12C5-P2-64C5-P2-FC10, β 0.5) with average pooling and ``reset: zero``."""
+    data = _bundled("mnist_conv")
+    data["neuron"] = {**data["neuron"], "reset": "zero"}
+    for layer in data["layers"]:
+        if layer["kind"] == "maxpool2d":
+            layer["kind"] = "avgpool2d"
+    return data
+
+
+def conv_strided() -> dict:
+    """mnist_conv without pooling, its convolutions at stride 2 (28 → 12 → 4, so fc1 keeps 1024 inputs), zero
+    reset. Why: Norse and Sinabs import no ``AvgPool2d``; this is the conv net they can take."""
+    data = _bundled("mnist_conv")
+    data["name"] = "mnist_conv_strided"
+    data["neuron"] = {**data["neuron"], "reset": "zero"}
+    data["layers"] = [{**la, "stride": 2} if la["kind"] == "conv2d" else la
+                      for la in data["layers"] if la["kind"] != "maxpool2d"]
+    return data
+
+
+NETWORKS: dict[str, Callable[[], dict]] = {
+    "mnist_fc (zero reset)": fc_zero,
+    "mnist_fc (IF, zero reset)": fc_if,
+    "mnist_fc (no bias, zero reset)": fc_no_bias,
+    "mnist_conv (avgpool, zero reset)": conv_avgpool,
+    "mnist_conv (stride 2, no pool, zero reset)": conv_strided,
+}
+"""Table name → spec data."""
+
+
+def build(spec: dict, steps: int = STEPS, seed: int = SEED, gain: float = GAIN):
+    """The snn target of ``spec`` with seeded weights times ``gain`` (so that every layer fires), in eval mode."""
+    torch.manual_seed(seed)
+    model = snnc.compile(spec, "snn", timesteps=steps)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("weight"):
+                p.mul_(gain)
+    return model.eval()
+
+
+def images(n: int = SAMPLES) -> torch.Tensor:
+    """The first ``n`` test images of the bundled MNIST sample ``[n, 1, 28, 28]`` in [0, 1]."""
+    from snnc.runtime.data import load_dataset
+
+    data = load_dataset("mnist-sample", "test", limit=n)
+    return torch.stack([data[i][0] for i in range(len(data))])
+
+
+def run_snnc(model, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """snnc's own output spikes ``[T, B, ...]`` (explicit-state steps from ``init_state``)."""
+    with torch.no_grad():
+        state, out = model.init_state(x.shape[0]), []
+        for _ in range(steps):
+            spk, state = model.step(x, state)
+            out.append(spk)
+    return torch.stack(out)
+
+
+# --- importers ---------------------------------------------------------------------------------------------
+
+
+def _quiet():
+    """Importers print and log warnings (snnTorch's w_scale, Norse's r); keep the table readable."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    stack.callback(logging.disable, logging.NOTSET)
+    return stack
+
+
+def _per_sample(net, x: torch.Tensor, steps: int, reset: Callable[[], None]) -> torch.Tensor:
+    """Run a nirtorch-built module on one unbatched sample at a time: NIR shapes have no batch axis, and
+    snnTorch's and Norse's imports keep ``Flatten(start_dim=0)``, which would flatten the batch."""
+    per_sample = []
+    with torch.no_grad():
+        for sample in x:
+            reset()
+            state, out = None, []
+            for _ in range(steps):
+                spk, state = net(sample, state) if state is not None else net(sample)
+                out.append(spk)
+            per_sample.append(torch.stack(out))
+    return torch.stack(per_sample, dim=1)
+
+
+def _avgpool(node) -> torch.nn.Module:
+    """NIR ``AvgPool2d`` as torch's, for the importers that have none (the ``mapped`` runs)."""
+    pair = lambda v: tuple(int(i) for i in torch.as_tensor(v).flatten())  # noqa: E731
+    return torch.nn.AvgPool2d(pair(node.kernel_size), pair(node.stride), pair(node.padding))
+
+
+def snntorch_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) -> torch.Tensor:
+    """snnTorch's ``import_from_nir`` (it assumes ``dt = 1e-4`` and builds ``Leaky``, reset zero).
+
+    An ``IF`` node becomes ``Leaky(beta=0.9, init_hidden=False)`` (``snntorch/import_nir.py``, the ``nir.IF``
+    branch), a leaky neuron that returns ``(spk, mem)`` where the graph expects a tensor. ``mapped``: each of
+    them replaced by ``Leaky(beta=1, threshold=v_threshold, init_hidden=True, reset_mechanism="zero",
+    reset_delay=False)``, what its ``LIF`` branch builds with ``beta = 1``.
+    """
+    import nir
+    import snntorch as snn
+    from snntorch.import_nir import import_from_nir
+
+    graph = nir.read(str(path))
+    with _quiet():
+        net = import_from_nir(graph)
+    if mapped:
+        for key, node in graph.nodes.items():
+            if isinstance(node, nir.IF):
+                threshold = float(torch.as_tensor(node.v_threshold).flatten()[0])
+                setattr(net, key, snn.Leaky(beta=1.0, threshold=threshold, init_hidden=True, reset_mechanism="zero",
+                                            reset_delay=False))
+    neurons = [m for m in net.modules() if isinstance(m, snn.SpikingNeuron)]
+    return _per_sample(net, x, steps, lambda: [m.reset_mem() for m in neurons])
+
+
+def norse_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) -> torch.Tensor:
+    """Norse's ``from_nir(graph, dt=1e-4)`` (the file's time step; Norse's default is 1e-3).
+
+    Its ``LIFBoxCell`` integrates ``v += dt/τ · (v_leak - v + I)``: NIR's ``r`` is dropped (a logged warning), so
+    the membrane is NIR's divided by ``r``. It maps no ``AvgPool2d`` (nirtorch then fails on the node's edge).
+    ``mapped``: the threshold divided by ``r`` too (NIR's spikes), and ``AvgPool2d`` as torch's.
+    """
+    import nir
+    import nirtorch
+    import norse.torch as norse
+    from norse.torch.module.lif_box import LIFBoxCell
+    from norse.torch.utils.import_nir import _import_norse_module
+
+    graph = nir.read(str(path))
+    with _quiet():
+        if not mapped:
+            net = norse.from_nir(graph, dt=DT)
+        else:
+            net = nirtorch.load(graph, lambda node: _avgpool(node) if isinstance(node, nir.AvgPool2d)
+                                else _import_norse_module(node, dt=DT))
+    if mapped:
+        for key, node in graph.nodes.items():
+            if isinstance(node, nir.LIF):
+                cell = net.get_submodule(key)
+                if not isinstance(cell, LIFBoxCell):
+                    raise TypeError(f"Norse imported LIF node '{key}' as {type(cell).__name__}, not LIFBoxCell")
+                cell.p = cell.p._replace(v_th=cell.p.v_th / torch.as_tensor(node.r, dtype=torch.float32))
+    with _quiet():
+        return _per_sample(net, x, steps, lambda: None)  # the state travels in the calls
+
+
+def sinabs_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) -> torch.Tensor:
+    """Sinabs' ``from_nir(graph, batch_size=B)``: ``*Squeeze`` layers that take ``[B·T, ...]`` (batch-major).
+
+    Its ``LIFSqueeze`` / ``IAFSqueeze`` keep their defaults: ``MultiSpike`` (``⌊v/θ⌋`` spikes a step, from
+    ``v ≥ θ``), ``MembraneSubtract`` (NIR's ``v_reset`` ignored), decay ``exp(-1/τ)`` with ``τ`` read in steps
+    (NIR's ``τ`` is in seconds), ``r`` ignored (``norm_input=False``: ``v = α v + I``, right when ``r·dt/τ = 1``)
+    and for ``IF`` a floor ``min_v_mem = -θ``. It maps no ``AvgPool2d`` and no ``Linear`` (``Affine`` only), and
+    its ``LIF`` branch tests ``any(node.v_leak) != 0``, which raises for parameters of two or more dimensions
+    (a conv layer's neurons).
+    ``mapped``: ``SingleSpike``, ``MembraneReset(v_reset)``, no floor, ``α = 1 - dt/τ`` (NIR's Euler step,
+    snnTorch's too), ``AvgPool2d`` and ``Linear`` as torch's, and ``v_leak`` handed to that test flattened.
+    """
+    import nir
+    import nirtorch
+    import sinabs
+    import sinabs.layers as sl
+    from sinabs.activation import MembraneReset, SingleSpike
+    from sinabs.nir import _import_sinabs_module
+
+    def model_map(node):
+        if isinstance(node, nir.AvgPool2d):
+            return _avgpool(node)
+        if isinstance(node, nir.Linear):
+            linear = torch.nn.Linear(node.weight.shape[1], node.weight.shape[0], bias=False)
+            linear.weight.data = torch.as_tensor(node.weight, dtype=torch.float32)
+            return linear
+        if isinstance(node, nir.LIF):  # v_leak is only tested (with a 1-D any()), never used
+            node.v_leak = node.v_leak.reshape(-1)
+        return _import_sinabs_module(node, batch_size=batch, num_timesteps=None)
+
+    graph = nir.read(str(path))
+    batch = x.shape[0]
+    with _quiet():
+        net = sinabs.from_nir(graph, batch_size=batch) if not mapped else nirtorch.load(graph, model_map)
+    if mapped:
+        for key, node in graph.nodes.items():
+            if isinstance(node, (nir.LIF, nir.IF)):
+                layer = net.get_submodule(key)
+                if not isinstance(layer, sl.LIF):
+                    raise TypeError(f"Sinabs imported node '{key}' as {type(layer).__name__}, not a LIF layer")
+                layer.spike_fn, layer.min_v_mem = SingleSpike, None
+                layer.reset_fn = MembraneReset(float(torch.as_tensor(node.v_reset).flatten()[0]))
+                if isinstance(node, nir.LIF):
+                    layer.train_alphas, layer.alpha_syn = True, None
+                    layer.alpha_mem = torch.nn.Parameter(1.0 - DT / torch.as_tensor(node.tau, dtype=torch.float32))
+    sinabs.reset_states(net)
+    folded = x.unsqueeze(1).expand(batch, steps, *x.shape[1:]).reshape(batch * steps, *x.shape[1:])
+    with torch.no_grad(), _quiet():
+        out = net(folded)
+    out = out[0] if isinstance(out, tuple) else out  # nirtorch.load returns (output, state)
+    return out.reshape(batch, steps, *out.shape[1:]).transpose(0, 1)
+
+
+IMPORTERS: dict[str, tuple[str, Callable[..., torch.Tensor]]] = {
+    "snnTorch import_from_nir": ("snntorch", snntorch_import),
+    "Norse from_nir": ("norse", norse_import),
+    "Sinabs from_nir": ("sinabs", sinabs_import),
+}
+"""Row name → (package, ``run(path, x, steps, mapped=False) -> spikes [T, B, ...]``)."""
+
+MAPPINGS: dict[str, str] = {
+    "snnTorch import_from_nir": "IF as Leaky(beta=1, init_hidden=True, reset zero)",
+    "Norse from_nir": "LIF threshold ÷ r (Norse drops r); AvgPool2d added",
+    "Sinabs from_nir": "SingleSpike, MembraneReset(v_reset), no min_v_mem, α = 1 - dt/τ; AvgPool2d, Linear added",
+}
+"""What ``mapped`` changes on the imported modules, per importer."""
+
+
+def version(package: str) -> Optional[str]:
+    """The installed version of ``package``, or None when it is not installed."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def compare(ours: torch.Tensor, theirs: torch.Tensor) -> dict[str, Any]:
+    """Output spikes of snnc and of an importer, step by step.
+
+    Returns:
+        ``identical``, ``mismatches`` (spike values that differ), ``total`` (values compared), ``first_step``
+        (the first step with a difference, or None), ``spikes`` / ``their_spikes`` (sums; Sinabs' multi-spikes
+        count their number).
+    """
+    if ours.shape != theirs.shape:
+        return {"identical": False, "mismatches": None, "total": ours.numel(), "first_step": None,
+                "spikes": float(ours.sum()), "their_spikes": float(theirs.sum()),
+                "error": f"shape {tuple(theirs.shape)}, snnc {tuple(ours.shape)}"}
+    diff = ours != theirs
+    steps = diff.flatten(1).any(1).nonzero()
+    return {"identical": not bool(diff.any()), "mismatches": int(diff.sum()), "total": diff.numel(),
+            "first_step": int(steps[0]) if len(steps) else None, "spikes": float(ours.sum()),
+            "their_spikes": float(theirs.sum())}
+
+
+def check(network: str, importer: str, x: torch.Tensor, steps: int, folder: Path, mapped: bool = False,
+          model: Any = None) -> dict[str, Any]:
+    """Export ``network`` to NIR, run it in ``importer`` and compare its output spikes with snnc's.
+
+    Returns:
+        :func:`compare`'s fields, or ``{"identical": False, "error": ...}`` when the import or run fails.
+    """
+    model = model if model is not None else build(NETWORKS[network](), steps)
+    path = folder / "net.nir"
+    export(model, path, format="nir")
+    ours = run_snnc(model, x, steps)
+    try:
+        theirs = IMPORTERS[importer][1](path, x, steps, mapped=mapped)
+    except Exception as error:  # noqa: BLE001 - an importer's failure is a result here
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return {"identical": False, "error": f"{type(error).__name__}: {first[:120]}", "spikes": float(ours.sum())}
+    return compare(ours, theirs.to(ours.dtype))
+
+
+def cell(result: dict[str, Any]) -> str:
+    """A table cell: ``identical``, ``N of M differ (first at step t)`` or the error."""
+    if result.get("error") and result.get("mismatches") is None:
+        return f"fails: {result['error']}"
+    if result["identical"]:
+        return "identical"
+    first = result["first_step"]
+    return (f"{result['mismatches']} of {result['total']} differ (first at step {first}; "
+            f"{result['their_spikes']:.0f} spikes, snnc {result['spikes']:.0f})")
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--samples", type=int, default=SAMPLES)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    x = images(args.samples)
+    print("versions: " + ", ".join(f"{p} {version(p) or 'not installed'}" for p in
+                                   ["torch", "nir", "nirtorch", "snntorch", "norse", "sinabs"]))
+    rows: list[dict] = []
+    folder = Path(tempfile.mkdtemp(prefix="snnc-nir-foreign-"))
+    for network, spec in NETWORKS.items():
+        model = build(spec(), args.steps)
+        for importer, (package, _) in IMPORTERS.items():
+            if version(package) is None:
+                rows.append({"network": network, "importer": importer, "as imported": "not installed",
+                             "mapped": "—"})
+                continue
+            plain = check(network, importer, x, args.steps, folder, model=model)
+            mapped = check(network, importer, x, args.steps, folder, mapped=True, model=model)
+            rows.append({"network": network, "importer": importer, "as imported": cell(plain),
+                         "mapped": cell(mapped), "raw": {"as imported": plain, "mapped": mapped}})
+            print(network, "|", importer, "|", rows[-1]["as imported"], "|", rows[-1]["mapped"], flush=True)
+    print(f"\nT = {args.steps}, {args.samples} MNIST test images (mnist-sample), weights seeded ({SEED}) × {GAIN}\n")
+    print("| network | importer | as imported | mapped (what NIR's nodes say) |")
+    print("| --- | --- | --- | --- |")
+    for row in rows:
+        print(f"| {row['network']} | {row['importer']} | {row['as imported']} | {row['mapped']} |")
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
