@@ -1,145 +1,35 @@
 """The ``snnc`` command line: thin typer commands that parse options and call the library.
 
-One place (:func:`handle_errors`) maps snnc's exceptions to a message on stderr and an exit code; a traceback
-is shown only with ``SNNC_DEBUG=1``. Torch is imported inside the commands that need it, never at start-up,
+This module builds the app: its core commands (validate, summary, compile, schema, targets, methods), then each
+command module's (:mod:`snnc.commands`), which define theirs with :mod:`snnc.clitools` and never import this
+module. One place (:func:`snnc.clitools.handle_errors`) maps snnc's exceptions to a message on stderr and an exit
+code; a traceback is shown only with ``SNNC_DEBUG=1``. Torch is imported inside the commands that need it, never at start-up,
 so ``snnc --help`` and ``snnc validate`` stay fast.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from snnc.compiler.errors import InternalError, SnncError, SpecError, TrainingInterrupted
-from snnc.quick import fmt_int as _fmt_int, fmt_macs as _fmt_macs, parse_max_memory as _max_memory, parse_params
+from snnc.clitools import (CommandSet, Group, MaxMemOpt, OptionOpt, ParamOpt, SpecArg, console, handle_errors,
+                           parse_params, target_options)
+from snnc.clitools import parse_max_memory as _max_memory
+from snnc.compiler.errors import SnncError
+from snnc.formatting import describe_node, fmt_int, fmt_macs
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-class _PlainFlags:
-    """A click command whose flags (``--help`` included) show no ``<bool>`` placeholder in help: typer gives every
-    option a type label, which for a flag that takes no value reads as if it wanted one."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for param in self.params:
-            if getattr(param, "is_flag", False) and param.metavar is None:
-                param.metavar = ""
-
-    def get_help_option(self, ctx):
-        option = super().get_help_option(ctx)
-        if option is not None and option.metavar is None:
-            option.metavar = ""
-        return option
-
-
-class _Group(_PlainFlags, typer.core.TyperGroup):
-    pass
-
-
-class _Command(_PlainFlags, typer.core.TyperCommand):
-    pass
-
-
-app = typer.Typer(name="snnc", cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+app = typer.Typer(name="snnc", cls=Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="snnc: compile brain-inspired neural networks from one YAML spec to ann, snn, burst and "
                        "mnn targets.")
-# Why: stdout wraps long lines at words to the terminal's width (80 columns when piped, or COLUMNS), as the
-# tables fit it; messages on stderr stay whole lines (paths and errors one can copy and grep).
-console = Console(highlight=False, emoji=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-
-EXIT_USER_ERROR = 1
-EXIT_INTERNAL = 70
-
-
-def _print_spec_error(exc: SpecError) -> None:
-    """The problems of a spec (or of a study file: ``exc.subject``): location, path, message, the line, a caret,
-    the fix."""
-    from snnc.compiler.errors import format_path
-
-    n = len(exc.diagnostics)
-    subject = getattr(exc, "subject", "spec")
-    err_console.print(f"[bold red]error[/]: {n} problem{'s' if n != 1 else ''} in the {subject}")
-    for d in exc.diagnostics:
-        path = f" [cyan]{escape(format_path(d.path))}[/]:" if d.path else ""
-        err_console.print(f"[bold]{escape(d.location)}[/]:{path} {escape(d.message)}")
-        if d.source_line:
-            err_console.print(f"    {d.source_line.rstrip()}", markup=False)
-            if d.column:
-                err_console.print("    " + " " * (d.column - 1) + "[red]^[/]")
-        if d.hint:
-            err_console.print(f"  [green]fix[/]: {escape(d.hint)}")
-
-
-def handle_errors(fn: Callable) -> Callable:
-    """Run a command, turning snnc errors into a message and an exit code (tracebacks only with SNNC_DEBUG=1)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except TrainingInterrupted as exc:
-            err_console.print(f"[yellow]interrupted[/]: {escape(str(exc).removeprefix('interrupted '))}")
-            raise typer.Exit(130) from None
-        except SpecError as exc:
-            if os.environ.get("SNNC_DEBUG"):
-                raise
-            _print_spec_error(exc)
-            raise typer.Exit(EXIT_USER_ERROR) from None
-        except SnncError as exc:
-            if os.environ.get("SNNC_DEBUG"):
-                raise
-            err_console.print(f"[bold red]error[/]: {escape(str(exc))}")
-            raise typer.Exit(EXIT_USER_ERROR) from None
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]: nothing was saved by this command")
-            raise typer.Exit(130) from None
-        except (InternalError, Exception) as exc:  # a bug in snnc, not the user's fault
-            if os.environ.get("SNNC_DEBUG"):
-                raise
-            err_console.print(f"[bold red]internal error[/] ({type(exc).__name__}): {escape(str(exc))}\n"
-                              "This is a bug in snnc. Run again with SNNC_DEBUG=1 for a traceback and report it.")
-            raise typer.Exit(EXIT_INTERNAL) from None
-
-    return wrapper
-
-
-SpecArg = typer.Argument(..., help="the spec file (YAML)", show_default=False)
-ParamOpt = typer.Option(None, "--param", "-p", help="override a spec parameter: name=value (repeatable)")
-DeviceOpt = typer.Option(None, "--device", help="where to run: cpu, cuda or auto (cuda when torch sees a GPU); "
-                         "default: cpu", show_default=False)
-MaxMemOpt = typer.Option(None, "--max-memory", help="refuse models whose parameters or activations exceed this "
-                                                   "size, e.g. 2G (default: SNNC_MAX_MEMORY or 8G)")
-
-
-def _describe(node) -> str:
-    k = node.kind
-    if k == "conv2d":
-        extra = f" g={node.groups}" if node.groups > 1 else ""
-        return (f"conv2d {node.in_channels}→{node.out_channels} k{node.kernel_size[0]}x{node.kernel_size[1]}"
-                f" s{node.stride[0]} p{node.padding[0]}{extra}")
-    if k == "linear":
-        return f"linear {node.in_features}→{node.out_features}"
-    if k == "spike":
-        n = node.neuron
-        return f"spike ({n.model}, β={n.beta:.3g}, θ={n.threshold:g})"
-    if k in ("maxpool2d", "avgpool2d"):
-        return f"{k} k{node.kernel_size[0]} s{node.stride[0]}"
-    if k == "activation":
-        return node.function
-    if k == "batchnorm":
-        return f"batchnorm{node.dims}d"
-    return k
+core = CommandSet()
+"""The commands defined here; :func:`build_app` registers them first, then those of :mod:`snnc.commands`."""
 
 
 SUMMARY_DROP_ORDER = ("output shape", "op")
@@ -173,13 +63,13 @@ def summary_table(graph, title: str, depth: int = 0, width: int = 10_000) -> tup
     for key, nodes in groups.items():
         params = sum(costs[n.name].params for n in nodes)
         macs = sum(costs[n.name].macs for n in nodes)
-        op = _describe(nodes[0]) if len(nodes) == 1 else f"{len(nodes)} nodes"
-        rows.append([escape(key), escape(op), str(list(nodes[-1].shape)), _fmt_int(params) if params else "",
-                     _fmt_macs(macs) if macs else ""])
+        op = describe_node(nodes[0]) if len(nodes) == 1 else f"{len(nodes)} nodes"
+        rows.append([escape(key), escape(op), str(list(nodes[-1].shape)), fmt_int(params) if params else "",
+                     fmt_macs(macs) if macs else ""])
     columns = [Column("node", footer="total", min_width=16), Column("op", min_width=12),
                Column("output shape", number=True, justify="left"),
-               Column("params", number=True, footer=_fmt_int(sum(c.params for c in costs.values()))),
-               Column("MACs", number=True, footer=_fmt_macs(sum(c.macs for c in costs.values())))]
+               Column("params", number=True, footer=fmt_int(sum(c.params for c in costs.values()))),
+               Column("MACs", number=True, footer=fmt_macs(sum(c.macs for c in costs.values())))]
     return fit_table(columns, rows, width, SUMMARY_DROP_ORDER, title=escape(title), show_footer=True,
                      header_style="bold")
 
@@ -208,7 +98,7 @@ DepthOpt = typer.Option(None, "--depth", help="roll nodes up by the first N part
                                                    "(0: every node; default: 2 for graphs over 60 nodes)")
 
 
-@app.command()
+@core.command()
 @handle_errors
 def validate(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
              max_memory: Optional[str] = MaxMemOpt) -> None:
@@ -220,7 +110,7 @@ def validate(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
     console.print(f"[green]✓[/] {escape(str(spec))}: [bold]{escape(name)}[/] — {facts}", soft_wrap=True)
 
 
-@app.command()
+@core.command()
 @handle_errors
 def summary(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
             max_memory: Optional[str] = MaxMemOpt, depth: Optional[int] = DepthOpt) -> None:
@@ -232,27 +122,10 @@ def summary(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
     spikes = [n for n in graph.nodes if n.kind == "spike"]
     console.print(f"timesteps {graph.timesteps}, encoding {graph.encoding.kind}, decoding {graph.decoding.kind}, "
                   f"{len(spikes)} spike layers, "
-                  f"{_fmt_int(sum(int(__import__('math').prod(n.shape)) for n in spikes))} neurons")
+                  f"{fmt_int(sum(int(__import__('math').prod(n.shape)) for n in spikes))} neurons")
 
 
-OptionOpt = typer.Option(None, "--option", "-O", help="a target option KEY=VALUE (repeatable; 'snnc targets' lists "
-                         "each target's options)")
-
-
-def target_options(target, items: list[str] | None, **flags: Any) -> dict[str, Any]:
-    """The options of ``--option KEY=VALUE`` items and of the common flags given (those not None), validated by
-    the target's options model.
-
-    Raises:
-        OptionsError: an unknown option (with did-you-mean) or a bad value, naming the target.
-    """
-    options = parse_params(items)
-    options.update({k: v for k, v in flags.items() if v is not None})
-    target.options(options)
-    return options
-
-
-@app.command("compile")
+@core.command("compile")
 @handle_errors
 def compile_cmd(spec: Path = SpecArg,
                 target: str = typer.Option("ann", "--target", "-t", help="a target: ann, snn, burst, ... "
@@ -321,12 +194,12 @@ def compile_cmd(spec: Path = SpecArg,
     if not quiet and not tgt.needs_trained_ann:
         print_summary_table(graph, f"{graph.name} → {tgt.name}", _auto_depth(graph, depth))
     n_params = sum(p.numel() for p in module.parameters())
-    held = f"{_fmt_int(n_params)} parameters"
+    held = f"{fmt_int(n_params)} parameters"
     if n_params == 0:  # e.g. mnn: the weights are programmed conductances, not torch parameters
         from snnc.compiler.ir.costs import graph_costs
 
         weights = sum(c.params for c in graph_costs(graph).values())
-        held = f"{_fmt_int(weights)} weights programmed, no trainable parameters"
+        held = f"{fmt_int(weights)} weights programmed, no trainable parameters"
     console.print(f"[green]✓[/] compiled [bold]{graph.name}[/] to [bold]{tgt.name}[/]: "
                   f"{type(module).__name__}, {held}")
     for line in tgt.describe(module):
@@ -336,7 +209,7 @@ def compile_cmd(spec: Path = SpecArg,
         console.print(f"wrote {output} (load it with snnc.load('{output}'))")
 
 
-@app.command()
+@core.command()
 @handle_errors
 def schema(output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to a file instead of "
                                                                               "stdout")) -> None:
@@ -359,7 +232,7 @@ def print_entry(mark: str, name: str, text: str, options: Any = None) -> None:
     written on the command line and the description from the model's ``Field(description=...)``."""
     from rich.table import Table
 
-    from snnc.quick import fmt_value
+    from snnc.formatting import fmt_value
 
     head = Table.grid(padding=(0, 1))
     head.add_column(no_wrap=True)
@@ -380,7 +253,7 @@ def print_entry(mark: str, name: str, text: str, options: Any = None) -> None:
     console.print(grid)
 
 
-@app.command()
+@core.command()
 @handle_errors
 def targets() -> None:
     """List the compilation targets with what each is and its options (pass them as --option KEY=VALUE)."""
@@ -400,7 +273,7 @@ def targets() -> None:
                     + (f" [dim]({', '.join(flags)})[/]" if flags else ""), tgt.Options)
 
 
-@app.command()
+@core.command()
 @handle_errors
 def methods() -> None:
     """List the training methods ('snnc train --method NAME') with their options (--method-option KEY=VALUE)."""
@@ -411,30 +284,19 @@ def methods() -> None:
         print_entry("", f"{name:16}", escape(method.description), method.Options)
 
 
-def _register_command_modules() -> None:
-    """Import the command modules of :mod:`snnc.commands` that exist, so they register on ``app``."""
+def build_app() -> None:
+    """Register the core commands, then each module's of :data:`snnc.commands.COMMAND_MODULES`, in that order
+    (the order of ``snnc --help``)."""
     import importlib
-    import importlib.util
 
     from snnc.commands import COMMAND_MODULES
 
+    core.register(app)
     for name in COMMAND_MODULES:
-        if importlib.util.find_spec(f"snnc.commands.{name}") is not None:
-            importlib.import_module(f"snnc.commands.{name}")
+        importlib.import_module(f"snnc.commands.{name}").commands.register(app)
 
 
-_register_command_modules()
-
-
-def _plain_flags() -> None:
-    """Every command shows its on/off flags in ``--help`` without a ``<bool>`` placeholder (:class:`_PlainFlags`);
-    the commands are registered without a class of their own, which typer records as its ``TyperCommand``."""
-    for command in app.registered_commands:
-        if command.cls in (None, typer.core.TyperCommand):
-            command.cls = _Command
-
-
-_plain_flags()
+build_app()
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from snnc.compiler.errors import SnncError
+from snnc.formatting import fmt_int, fmt_macs, fmt_value  # noqa: F401  (fmt_value: re-exported)
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -40,39 +41,6 @@ def parse_max_memory(text: Optional[str]) -> Optional[int]:
         return parse_size(text)
     except ValueError:
         raise SnncError(f"--max-memory expects a size such as 512M or 2G, got '{text}'") from None
-
-
-def fmt_int(n: int) -> str:
-    return f"{n:,}"
-
-
-def fmt_macs(n: int) -> str:
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return str(n)
-
-
-def fmt_value(value: Any) -> str:
-    """An option's value as it is written on the command line (``-O KEY=VALUE`` reads YAML): ``null``, ``true``,
-    ``0.3``, ``fused``, ``[128, 128]``, ``{}``; a pydantic model as the mapping of its fields that differ from
-    their defaults (``{}`` when none do), never a Python repr."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}" if abs(value) < 1e16 else repr(value)
-    if isinstance(value, (int, str)):
-        text = str(getattr(value, "value", value))  # an Enum's value
-        return text if text and text.strip() == text else f"'{text}'"
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(exclude_defaults=True)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{fmt_value(k)}: {fmt_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return "[" + ", ".join(fmt_value(v) for v in value) + "]"
-    return str(value)
 
 
 def validate_report(spec: Path, params: dict[str, Any], max_memory: Optional[int]) -> tuple[str, str]:

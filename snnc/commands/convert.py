@@ -17,8 +17,11 @@ from typing import Any, Mapping, Optional
 import typer
 from rich.table import Table
 
-from snnc.cli import DeviceOpt, ParamOpt, app, console, err_console, handle_errors, parse_params
+from snnc.clitools import CommandSet, DeviceOpt, ParamOpt, console, err_console, handle_errors, parse_params
 from snnc.compiler.errors import SnncError
+
+commands = CommandSet()
+"""This module's commands, registered on the app by :mod:`snnc.cli`."""
 
 
 def sweep_tables(results: Mapping[str, Any], title: str, width: int = 10_000) -> list[Table]:
@@ -48,7 +51,7 @@ def sweep_tables(results: Mapping[str, Any], title: str, width: int = 10_000) ->
     return tables
 
 
-@app.command("convert")
+@commands.command("convert")
 @handle_errors
 def convert_cmd(
     spec: Path = typer.Argument(..., help="the spec file (YAML) the ANN was trained from", show_default=False),

@@ -10,10 +10,13 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from snnc.cli import OptionOpt, ParamOpt, app, console, handle_errors, parse_params
+from snnc.clitools import CommandSet, OptionOpt, ParamOpt, console, handle_errors, parse_params
+
+commands = CommandSet()
+"""This module's commands, registered on the app by :mod:`snnc.cli`."""
 
 
-@app.command("mnn-sweep")
+@commands.command("mnn-sweep")
 @handle_errors
 def mnn_sweep_cmd(
     spec: Path = typer.Argument(..., help="the spec the checkpoint was trained from", show_default=False),

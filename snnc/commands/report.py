@@ -16,15 +16,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from snnc.cli import OptionOpt, SpecArg, ParamOpt, _describe, _fmt_int, _fmt_macs, app, console, handle_errors, parse_params
+from snnc.clitools import CommandSet, OptionOpt, ParamOpt, SpecArg, console, deprecated_flags, handle_errors, parse_params
 from snnc.commands.tables import Column, dropped_note, fit_table
+from snnc.formatting import describe_node, fmt_int, fmt_macs
+
+commands = CommandSet()
+"""This module's commands, registered on the app by :mod:`snnc.cli`."""
 
 
 def _num(value: Optional[float]) -> str:
     """Large counts as 1.23 M; small ones as they are; None as '?'."""
     if value is None:
         return "?"
-    return _fmt_macs(int(round(value))) if value >= 1000 else f"{value:.4g}"
+    return fmt_macs(int(round(value))) if value >= 1000 else f"{value:.4g}"
 
 
 def _energy(value: Optional[float]) -> str:
@@ -35,7 +39,7 @@ def _op(target, layer, node) -> str:
     """The op as the target runs it (the burst target turns every spike node and ReLU into a burst IF neuron)."""
     if target.neuron_label and layer.neurons is not None:
         return target.neuron_label
-    return _describe(node)
+    return describe_node(node)
 
 
 REPORT_DROP_ORDER = ("charged", "input", "op", "rate", "params")
@@ -62,8 +66,8 @@ def report_table(rep, title: str, width: int = 10_000) -> tuple[Table, list[str]
     spiking = target.spiking
     t = rep.totals
     columns = [Column("node", footer="total", min_width=12), Column("op", min_width=9),
-               Column("params", number=True, footer=_fmt_int(t["params"])),
-               Column("MACs/step", number=True, header="MACs/\nstep", footer=_fmt_macs(t["macs"]))]
+               Column("params", number=True, footer=fmt_int(t["params"])),
+               Column("MACs/step", number=True, header="MACs/\nstep", footer=fmt_macs(t["macs"]))]
     if spiking:
         columns += [Column("input"), Column("rate", number=True),
                     Column("spikes/sample", number=True, header="spikes/\nsample",
@@ -77,8 +81,8 @@ def report_table(rep, title: str, width: int = 10_000) -> tuple[Table, list[str]
         if layer.kind == "input" and not layer.macs:
             continue
         charged = layer.charged_as + (f" ×{layer.runs}" if layer.charged_as == "MAC" and spiking else "")
-        row = [layer.name, _op(target, layer, graph.node(layer.name)), _fmt_int(layer.params) if layer.params else "",
-               _fmt_macs(layer.macs) if layer.macs else ""]
+        row = [layer.name, _op(target, layer, graph.node(layer.name)), fmt_int(layer.params) if layer.params else "",
+               fmt_macs(layer.macs) if layer.macs else ""]
         if spiking:
             rate = layer.firing_rate if layer.firing_rate is not None else layer.input_rate
             spikes = layer.spikes if layer.spikes is not None else layer.input_spikes
@@ -103,8 +107,8 @@ def hardware_table(hw: dict, width: int = 10_000) -> tuple[Table, list[str]]:
     t = hw["totals"]
     columns = [Column("layer", footer="total", min_width=8), Column("kind", min_width=6),
                Column("crossbar", header="rows ×\ncolumns", min_width=9),
-               Column("tiles", number=True, footer=_fmt_int(t["tiles"])),
-               Column("devices", number=True, footer=_fmt_int(t["devices"])),
+               Column("tiles", number=True, footer=fmt_int(t["tiles"])),
+               Column("devices", number=True, footer=fmt_int(t["devices"])),
                Column("used", number=True, header="used\n%",
                       footer=f"{100 * t['devices_used'] / t['devices']:.1f}" if t["devices"] else ""),
                Column("reads", number=True, header="reads/\ninference", footer=_num(t["reads"])),
@@ -116,7 +120,7 @@ def hardware_table(hw: dict, width: int = 10_000) -> tuple[Table, list[str]]:
         tile = r["tile_shape"]
         rows.append([r["name"], r["kind"] + (f" ×{r['runs']}" if r.get("runs", 1) > 1 else ""),
                      f"{r['rows']}×{r['columns']}" + (f" on {tile[0]}×{tile[1]}" if tile else ""),
-                     _fmt_int(r["tiles"]), _fmt_int(r["devices"]), f"{100 * r['utilisation']:.1f}",
+                     fmt_int(r["tiles"]), fmt_int(r["devices"]), f"{100 * r['utilisation']:.1f}",
                      _num(r["reads"]), _num(r["adc_conversions"]), f"{r['energy_pj']['total'] * 1e-3:.4g}"])
     return fit_table(columns, rows, width, HARDWARE_DROP_ORDER, title="crossbars (per inference)", show_footer=True,
                      header_style="bold")
@@ -158,7 +162,7 @@ def _summary(rep, dataset: Optional[str]) -> list[str]:
 
     target = get_target(rep.target)
     if not target.spiking:
-        lines.append(f"ANN energy: [bold]{t['ann_energy_uj']:.4g} μJ[/] per inference ({_fmt_macs(t['macs'])} MACs, "
+        lines.append(f"ANN energy: [bold]{t['ann_energy_uj']:.4g} μJ[/] per inference ({fmt_macs(t['macs'])} MACs, "
                      f"one pass, {rep.technology.name})")
         return lines
     what = target.title
@@ -170,14 +174,14 @@ def _summary(rep, dataset: Optional[str]) -> list[str]:
                + f", {rep.weights} weights" if rep.dynamic else f"ESTIMATE at assumed input rate {rep.assumed_rate:g}")
         acc = f", accuracy {rep.accuracy:.2%}" if rep.accuracy is not None else ""
         lines.append(f"{what} energy: [bold]{t['energy_uj']:.4g} μJ[/] per inference (T = {rep.timesteps}, "
-                     f"{_fmt_macs(t['charged_macs'])} MACs + {_num(t['sops'])} SOPs; {how}{acc})")
+                     f"{fmt_macs(t['charged_macs'])} MACs + {_num(t['sops'])} SOPs; {how}{acc})")
     ratio = f" — {t['energy_ratio']:.3g}× the {what}'s" if t["energy_ratio"] else ""
     lines.append(f"ANN energy of the same network: {t['ann_energy_uj']:.4g} μJ per inference "
-                 f"({_fmt_macs(t['macs'])} MACs, one pass){ratio}")
+                 f"({fmt_macs(t['macs'])} MACs, one pass){ratio}")
     return lines
 
 
-@app.command("report")
+@commands.command("report")
 @handle_errors
 def report_cmd(
     spec: Path = SpecArg,
@@ -195,7 +199,8 @@ def report_cmd(
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="samples per batch"),
     tech: str = typer.Option("45nm-fp32", "--tech", help="energy table: 45nm-fp32, 45nm-fp16, 45nm-int32, "
                              "45nm-int8, or a YAML/JSON file with name, e_mac_pj, e_ac_pj, reference"),
-    gamma: Optional[int] = typer.Option(None, "--gamma", help="burst target: largest burst (default 5)"),
+    gamma: Optional[int] = typer.Option(None, "--gamma", help="deprecated: -O gamma=N (the burst target's "
+                                        "largest burst)", show_default=False),
     assume_rate: Optional[float] = typer.Option(None, "--assume-rate", help="without data: estimate spiking "
                                                 "costs at this input firing rate (labelled as an estimate)"),
     param: Optional[list[str]] = ParamOpt,
@@ -205,10 +210,12 @@ def report_cmd(
     """Cost report: per layer params, MACs, input type, firing rate, spikes, SOPs, how it is charged and energy."""
     from snnc.runtime.cost import report
 
+    options = deprecated_flags(parse_params(option), gamma=gamma)
+    # Why gamma also on its own: the burst conversion of an ann checkpoint reads it there
     rep = report(spec, target=target, checkpoint=checkpoint, dataset=dataset, data_dir=data_dir, split=split,
                  batches=batches, batch_size=batch_size, timesteps=timesteps, tech=tech,
-                 params=parse_params(param), assume_rate=assume_rate, gamma=gamma,
-                 options=parse_params(option) or None)
+                 params=parse_params(param), assume_rate=assume_rate, gamma=options.get("gamma"),
+                 options=options or None)
     if as_json:
         sys.stdout.write(json.dumps(rep.to_dict(), indent=2, ensure_ascii=False) + "\n")
         return

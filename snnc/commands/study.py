@@ -16,21 +16,24 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from snnc.cli import _Command, _Group, app, console, handle_errors
+from snnc.clitools import Command, CommandSet, Group, console, handle_errors
+
+commands = CommandSet()
+"""This module's commands, registered on the app by :mod:`snnc.cli`."""
 
 
-study_app = typer.Typer(name="study", cls=_Group, no_args_is_help=True, add_completion=False,
+study_app = typer.Typer(name="study", cls=Group, no_args_is_help=True, add_completion=False,
                         pretty_exceptions_enable=False,
                         help="Run a study file's grid of cells (resumable), plan them for a scheduler, report "
                              "the results (docs/studies.md).")
-app.add_typer(study_app, name="study")
+commands.add_typer(study_app, name="study")
 
 StudyArg = typer.Argument(..., help="the study file (YAML)", show_default=False)
 OutOpt = typer.Option(..., "--output", "-o", help="the study's folder (one run directory per cell under cells/)",
                       show_default=False)
 
 
-@study_app.command("run", cls=_Command)
+@study_app.command("run", cls=Command)
 @handle_errors
 def run_cmd(study: Path = StudyArg, output: Path = OutOpt,
             cell: Optional[list[str]] = typer.Option(None, "--cell", metavar="ID", show_default=False,
@@ -58,7 +61,7 @@ def run_cmd(study: Path = StudyArg, output: Path = OutOpt,
                   f"{escape(str(output))}/cells/ID/cell.json). Collect them: snnc study report {escape(str(output))}")
 
 
-@study_app.command("plan", cls=_Command)
+@study_app.command("plan", cls=Command)
 @handle_errors
 def plan_cmd(study: Path = StudyArg, output: Path = OutOpt) -> None:
     """Print one 'snnc study run FILE -o DIR --cell ID' command per cell, for a scheduler.
@@ -73,7 +76,7 @@ def plan_cmd(study: Path = StudyArg, output: Path = OutOpt) -> None:
     sys.stdout.write("".join(head + shlex.quote(c.id) + "\n" for c in loaded.cells))
 
 
-@study_app.command("report", cls=_Command)
+@study_app.command("report", cls=Command)
 @handle_errors
 def report_cmd(folder: Path = typer.Argument(..., help="the study's folder (what 'snnc study run -o' wrote to)",
                                              show_default=False),

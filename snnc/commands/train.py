@@ -18,9 +18,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from snnc.cli import DeviceOpt, OptionOpt, ParamOpt, app, console, handle_errors, parse_params
+from snnc.clitools import CommandSet, DeviceOpt, OptionOpt, ParamOpt, console, handle_errors, parse_params
 from snnc.compiler.errors import SnncError
 from snnc.runtime.callbacks import Callback
+
+commands = CommandSet()
+"""This module's commands, registered on the app by :mod:`snnc.cli`."""
 
 SAMPLE = "mnist-sample"
 
@@ -71,7 +74,7 @@ class _SampleNote(Callback):
                           "FOLDER (with train-images-idx3-ubyte.gz ...).")
 
 
-@app.command("train")
+@commands.command("train")
 @handle_errors
 def train_cmd(
     spec: Path = typer.Argument(..., help="the spec file (YAML)", show_default=False),
@@ -252,7 +255,7 @@ def spikes_table(result: Any, width: int = 10_000) -> Table:
     return fit_table(columns, rows, width, title="spikes per neuron layer", show_footer=True, header_style="bold")[0]
 
 
-@app.command("eval")
+@commands.command("eval")
 @handle_errors
 def eval_cmd(
     spec: Optional[Path] = typer.Argument(None, help="the spec (default: the one stored in the checkpoint)",

@@ -11,8 +11,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from snnc.cli import _fmt_int, _fmt_macs, app, console, handle_errors
+from snnc.clitools import CommandSet, console, handle_errors
 from snnc.commands.tables import Column, dropped_note, fit_table
+from snnc.formatting import fmt_int, fmt_macs
+
+commands = CommandSet()
+"""This module's commands, registered on the app by :mod:`snnc.cli`."""
 
 
 def zoo_table(models, width: int = 10_000) -> tuple[Table, list[str]]:
@@ -28,13 +32,13 @@ def zoo_table(models, width: int = 10_000) -> tuple[Table, list[str]]:
     """
     columns = [Column("name", min_width=12), Column("input", min_width=9), Column("params", number=True),
                Column("MACs", number=True), Column("description", min_width=12)]
-    rows = [[m.name, "×".join(map(str, m.input_shape)), _fmt_int(m.params), _fmt_macs(m.macs), m.description]
+    rows = [[m.name, "×".join(map(str, m.input_shape)), fmt_int(m.params), fmt_macs(m.macs), m.description]
             for m in models]
     return fit_table(columns, rows, width, ("input",), title="snnc model zoo (MACs: one sample, one time step)",
                      header_style="bold")
 
 
-@app.command()
+@commands.command()
 @handle_errors
 def zoo(name: Optional[str] = typer.Argument(None, help="print the path of this bundled spec instead",
                                              show_default=False)) -> None:

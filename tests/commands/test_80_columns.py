@@ -8,8 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from snnc.cli import _fmt_int, _fmt_macs, app
+from snnc.cli import app
 from snnc.commands.train import confusion_table
+from snnc.formatting import fmt_int, fmt_macs
 
 from ..conftest import SPECS, TINY_CNN
 
@@ -39,7 +40,7 @@ def graph_totals(spec: str) -> tuple[str, str]:
     from snnc.compiler.pipeline import build_graph
 
     costs = graph_costs(build_graph(spec)).values()
-    return _fmt_int(sum(c.params for c in costs)), _fmt_macs(sum(c.macs for c in costs))
+    return fmt_int(sum(c.params for c in costs)), fmt_macs(sum(c.macs for c in costs))
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_eval_report_convert_and_compile_from_a_checkpoint(tiny, tmp_path):
         text = run80("report", spec, "-t", target, "-c", ann, "-d", "mnist-sample", "-n", "1", "-b", "16")
         rep = json.loads(runner.invoke(app, ["report", spec, "-t", target, "-c", ann, "-d", "mnist-sample", "-n", "1",
                                              "-b", "16", "--json"]).stdout)
-        assert _fmt_int(rep["totals"]["params"]) in row(text, "total")
+        assert fmt_int(rep["totals"]["params"]) in row(text, "total")
     text = run80("convert", spec, "-c", ann, "--limit", "32", "-b", "32", "--calibration-batches", "1", "-T", "4,8",
                  "-g", "1,2,3,4,5", "-o", str(tmp_path / "convert"))
     assert row(text, "8").count(".") >= 6  # T = 8: five gammas and the ANN, each a whole percentage

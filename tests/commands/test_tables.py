@@ -11,10 +11,11 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import snnc
-from snnc.cli import _fmt_int, _fmt_macs, app
+from snnc.cli import app
 from snnc.commands.report import _energy, _num, print_report, report_table
 from snnc.commands.tables import Column, fit_table
 from snnc.commands.zoo import zoo_table
+from snnc.formatting import fmt_int, fmt_macs
 
 
 def _render(width: int, draw) -> str:
@@ -32,7 +33,7 @@ def _row_line(text: str, name: str) -> str:
 
 def _expected_cells(layer: dict, spiking: bool) -> list[str]:
     """The numbers of one JSON layer as the table writes them."""
-    cells = [_fmt_int(layer["params"]) if layer["params"] else "", _fmt_macs(layer["macs"]) if layer["macs"] else "",
+    cells = [fmt_int(layer["params"]) if layer["params"] else "", fmt_macs(layer["macs"]) if layer["macs"] else "",
              _energy(layer["energy_uj"]) if layer["charged_as"] else ""]
     if spiking:
         rate = layer["firing_rate"] if layer["firing_rate"] is not None else layer["input_rate"]
@@ -63,7 +64,7 @@ def test_report_at_80_columns_cuts_no_number(target, measured):
             assert cell in line, (layer["name"], cell, line)
     totals = data["totals"]
     total = _row_line(table, "total")
-    for cell in (_fmt_int(totals["params"]), _fmt_macs(totals["macs"]), _energy(totals["energy_uj"])):
+    for cell in (fmt_int(totals["params"]), fmt_macs(totals["macs"]), _energy(totals["energy_uj"])):
         assert cell in total
     if target == "snn":
         assert _num(totals["spikes"]) in total and _num(totals["sops"]) in total
@@ -81,7 +82,7 @@ def test_report_of_a_deep_net_fits_80_columns():
     rep = snnc.report("ghostnet_dfc", target="snn", assume_rate=0.1)
     text = _render(80, lambda out: print_report(rep, "ghostnet_dfc", out))
     assert "…" not in text
-    for number in (_fmt_int(rep.totals["params"]), _num(rep.totals["sops"]), _energy(rep.totals["energy_uj"])):
+    for number in (fmt_int(rep.totals["params"]), _num(rep.totals["sops"]), _energy(rep.totals["energy_uj"])):
         assert number in _row_line(text, "total")
 
 
@@ -101,7 +102,7 @@ def test_zoo_at_80_columns_cuts_nothing():
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
     for m in models:
         line = _row_line(text, m.name)
-        assert _fmt_int(m.params) in line and _fmt_macs(m.macs) in line
+        assert fmt_int(m.params) in line and fmt_macs(m.macs) in line
     flat = " ".join(text.replace("│", " ").split())
     assert "12C5-MP2-64C5-MP2-" in flat  # a long word folds onto the next line instead of ending in "…"
 
@@ -112,7 +113,7 @@ def test_zoo_drops_the_input_column_only_when_needed():
     table, dropped = zoo_table(models, 60)
     assert dropped == ["input"]
     text = _render(60, lambda out: out.print(table))
-    assert "…" not in text and all(_fmt_int(m.params) in text for m in models)
+    assert "…" not in text and all(fmt_int(m.params) in text for m in models)
 
 
 def test_fit_table_order_and_compact_layout():
