@@ -6,6 +6,7 @@ options from its fields and a study can check its recipes without importing the 
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,35 +23,52 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    target: str = "snn"
-    target_options: dict[str, Any] = Field(default_factory=dict)
-    dataset: str = "mnist-sample"
-    dataset_options: dict[str, Any] = Field(default_factory=dict)
-    data_dir: Optional[str] = None
-    epochs: int = Field(5, ge=1, le=1_000_000)
-    batch_size: int = Field(128, ge=1, le=1_000_000)
-    lr: float = Field(2e-3, gt=0, allow_inf_nan=False)
-    optimizer: Literal["adam", "sgd"] = "adam"
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = Field(0.0, ge=0)
-    schedule: Optional[Literal["cosine", "step"]] = None
-    loss: Optional[str] = None
-    loss_options: dict[str, Any] = Field(default_factory=dict)
-    method: str = "erm"
-    method_options: dict[str, Any] = Field(default_factory=dict)
-    strategy: str = "single"
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    seed: int = 0
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    timesteps: Optional[int] = Field(None, ge=1, le=MAX_TIMESTEPS)
-    limit_train: Optional[int] = Field(None, ge=1)
-    limit_test: Optional[int] = Field(None, ge=0)
-    init: Optional[str] = Field(None, description="a checkpoint or artifact whose weights the run starts from "
-                                "(fine-tuning); ann weights may start an snn")
-    params: dict[str, Any] = Field(default_factory=dict)
-    compile: bool = False
-    plots: bool = True
-    checkpoint_every: Optional[int] = Field(None, ge=1, description="steps between checkpoints within an epoch")
+    # Why the descriptions: they are also `snnc train`'s help (snnc/commands/train.py builds its options from
+    # these fields: names, defaults and the help in one place; a default is added to the help unless it says one).
+    target: str = Field("snn", description="snn (BPTT with surrogate gradients) or ann")
+    target_options: dict[str, Any] = Field(default_factory=dict, description="the target's options (its "
+                                           "Options model; 'snnc targets' lists them)")
+    dataset: str = Field("mnist-sample", description="dataset name: mnist-sample (bundled), mnist, fashion-mnist, "
+                         "cifar10, ...")
+    dataset_options: dict[str, Any] = Field(default_factory=dict, description="options of the dataset, e.g. "
+                                            "envs=[0.1,0.2] for irm-colored-mnist")
+    data_dir: Optional[str] = Field(None, description="folder holding the dataset's files (default: "
+                                    "$SNNC_DATA_DIR, then ../shared/data)")
+    epochs: int = Field(5, ge=1, le=1_000_000, description="total epochs")
+    batch_size: int = Field(128, ge=1, le=1_000_000, description="samples per batch")
+    lr: float = Field(2e-3, gt=0, allow_inf_nan=False, description="learning rate")
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="adam or sgd (momentum 0.9)")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's betas")
+    weight_decay: float = Field(0.0, ge=0, description="L2 weight decay of the optimizer")
+    schedule: Optional[Literal["cosine", "step"]] = Field(None, description="learning-rate schedule: none, cosine "
+                                                          "or step (default: none)")
+    loss: Optional[str] = Field(None, description="ce_rate_loss, ce_count_loss, mse_count_loss, "
+                                "ce_max_membrane_loss, mse_membrane_loss, ce_membrane_per_step (snn); "
+                                "cross_entropy (ann) (default: from the spec's decoding)")
+    loss_options: dict[str, Any] = Field(default_factory=dict, description="options of the loss, e.g. "
+                                         "correct_rate=0.8")
+    method: str = Field("erm", description="training method: erm (default), ... (the loss of each step; "
+                        "'snnc methods' lists them)")
+    method_options: dict[str, Any] = Field(default_factory=dict, description="options of the method")
+    strategy: str = Field("single", description="single or ddp (default: ddp under torchrun, else single)")
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where to run: cpu, cuda or auto (cuda "
+                                                   "when torch sees a GPU); default: cpu")
+    seed: int = Field(0, description="seed of initialisation, split and data order")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="share of the training split held out for "
+                                "validation; 0 uses it all and picks best.pt on training accuracy (default: the "
+                                "spec's training: recipe, else 0.1)")
+    timesteps: Optional[int] = Field(None, ge=1, le=MAX_TIMESTEPS, description="override the spec's time steps "
+                                     "(snn)")
+    limit_train: Optional[int] = Field(None, ge=1, description="use only the first N training samples")
+    limit_test: Optional[int] = Field(None, ge=0, description="evaluate on the first N test samples (0: skip the "
+                                      "test evaluation)")
+    init: Optional[str] = Field(None, description="start from the weights of this checkpoint (fine-tuning; ann "
+                                "weights may start an snn)")
+    params: dict[str, Any] = Field(default_factory=dict, description="spec parameter overrides")
+    compile: bool = Field(False, description="run the model through torch.compile")
+    plots: bool = Field(True, description="write PNG plots")
+    checkpoint_every: Optional[int] = Field(None, ge=1, description="also save a resumable last.pt every N steps "
+                                            f"within an epoch (default: every {CHECKPOINT_MINUTES:g} minutes)")
     checkpoint_minutes: float = Field(CHECKPOINT_MINUTES, gt=0, description="minutes between checkpoints "
                                       "within an epoch (when checkpoint_every is not set)")
 
@@ -60,9 +78,15 @@ class TrainConfig(BaseModel):
         return None if value in ("", "none", "None") else value
 
 
-RESUME_IGNORED = ("epochs", "limit_test", "data_dir", "compile", "plots", "checkpoint_every", "checkpoint_minutes",
-                  "device")
-"""Settings that may differ when resuming (all others must equal the run's; ``epochs`` only without a schedule)."""
+RESUME_FREE: Mapping[str, str] = MappingProxyType({
+    "epochs": "run", "limit_test": "run", "data_dir": "run", "device": "run",
+    "compile": "session", "plots": "session", "checkpoint_every": "session", "checkpoint_minutes": "session"})
+"""The one list of settings that may differ when resuming (all others must equal the run's; ``epochs`` only
+without a schedule), each with where a resumed ``snnc train`` takes it from when not given again: ``run``, the
+run's ``config.json``; ``session``, this session's default (how this process runs and saves, not the run's plan)."""
+
+RESUME_IGNORED = tuple(RESUME_FREE)
+"""The settings of :data:`RESUME_FREE` (the trainer does not compare them when resuming)."""
 
 
 def make_config(values: Mapping[str, Any] | None = None, **more: Any) -> TrainConfig:
@@ -75,4 +99,4 @@ def make_config(values: Mapping[str, Any] | None = None, **more: Any) -> TrainCo
     return validate_options(TrainConfig, merged, "training")
 
 
-__all__ = ["CHECKPOINT_MINUTES", "RESUME_IGNORED", "TrainConfig", "make_config"]
+__all__ = ["CHECKPOINT_MINUTES", "RESUME_FREE", "RESUME_IGNORED", "TrainConfig", "make_config"]

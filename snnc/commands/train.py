@@ -20,19 +20,20 @@ from rich.table import Table
 
 from snnc.clitools import CommandSet, DeviceOpt, OptionOpt, ParamOpt, console, handle_errors, parse_params
 from snnc.compiler.errors import SnncError
+from snnc.model_options import Setting, with_settings
 from snnc.runtime.callbacks import Callback
+from snnc.runtime.config import TrainConfig
 
 commands = CommandSet()
 """This module's commands, registered on the app by :mod:`snnc.cli`."""
 
 SAMPLE = "mnist-sample"
 
-NOT_RESUMED = ("spec_name", "compile", "plots", "checkpoint_every", "checkpoint_minutes")
-"""Keys of a run's ``config.json`` that ``--resume`` does not take from it (they may change between sessions)."""
-
-
 def _train_settings(given: dict[str, Any], run_dir: Optional[Path], resume: bool) -> dict[str, Any]:
-    """Merge: options given > the resumed run's config.json (defaults come from the training config)."""
+    """Merge: options given > the resumed run's config.json (defaults come from the training config; the settings
+    a resume takes from this session, :data:`~snnc.runtime.config.RESUME_FREE`, are not read from the run)."""
+    from snnc.runtime.config import RESUME_FREE, TrainConfig
+
     settings: dict[str, Any] = {}
     if resume:
         if run_dir is None:
@@ -41,7 +42,8 @@ def _train_settings(given: dict[str, Any], run_dir: Optional[Path], resume: bool
         if not config_path.is_file():
             raise SnncError(f"nothing to resume in {run_dir}: no config.json (train without --resume to start)")
         config = json.loads(config_path.read_text(encoding="utf-8"))
-        settings.update({k: v for k, v in config.items() if k not in NOT_RESUMED})
+        settings.update({k: v for k, v in config.items()
+                         if k in TrainConfig.model_fields and RESUME_FREE.get(k) != "session"})
     settings.update({k: v for k, v in given.items() if v is not None})
     return settings
 
@@ -74,74 +76,38 @@ class _SampleNote(Callback):
                           "FOLDER (with train-images-idx3-ubyte.gz ...).")
 
 
+TRAIN_OPTIONS = (
+    Setting("target", "-t"), Setting("dataset", "-d"), Setting("data_dir", type=Path), Setting("epochs", "-e"),
+    Setting("batch_size", "-b"), Setting("lr"), Setting("optimizer"), Setting("schedule"), Setting("loss"),
+    Setting("loss_options"), Setting("seed"), Setting("timesteps", "-T"), "run_dir", "resume",
+    Setting("init", type=Path), Setting("limit_train"), Setting("limit_test"), Setting("val_fraction"),
+    Setting("plots"), Setting("compile"), Setting("dataset_options"), Setting("method", "-m"),
+    Setting("method_options"), Setting("target_options", option=OptionOpt), Setting("checkpoint_every"), "nproc",
+    Setting("strategy"), Setting("device"), "nnodes", "node_rank", "rdzv_endpoint",
+    Setting("params", option=ParamOpt))
+"""``snnc train``'s options in ``--help`` order: :class:`~snnc.runtime.config.TrainConfig`'s fields (name, help,
+default and bounds from the model) and, as strings, the options of the command itself (where the run goes and
+how it is launched)."""
+
+
 @commands.command("train")
 @handle_errors
+@with_settings(TrainConfig, TRAIN_OPTIONS)
 def train_cmd(
     spec: Path = typer.Argument(..., help="the spec file (YAML)", show_default=False),
-    target: Optional[str] = typer.Option(None, "--target", "-t", help="snn (BPTT with surrogate gradients) or "
-                                         "ann (default: snn)", show_default=False),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="dataset name: mnist-sample (bundled), "
-                                          "mnist, fashion-mnist, cifar10, ... (default: mnist-sample)",
-                                          show_default=False),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder holding the dataset's files "
-                                            "(default: $SNNC_DATA_DIR, then ../shared/data)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="total epochs (default: 5)",
-                                         show_default=False),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="samples per batch (default: 128)",
-                                             show_default=False),
-    lr: Optional[float] = typer.Option(None, "--lr", help="learning rate (default: 2e-3)", show_default=False),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam or sgd (momentum 0.9)  "
-                                            "(default: adam)", show_default=False),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="learning-rate schedule: none, cosine or "
-                                           "step (default: none)", show_default=False),
-    loss: Optional[str] = typer.Option(None, "--loss", help="ce_rate_loss, ce_count_loss, mse_count_loss, "
-                                       "ce_max_membrane_loss, mse_membrane_loss, ce_membrane_per_step (snn); "
-                                       "cross_entropy (ann) (default: from the spec's decoding)",
-                                       show_default=False),
-    loss_option: Optional[list[str]] = typer.Option(None, "--loss-option", help="a loss option name=value, e.g. "
-                                                    "correct_rate=0.8 (repeatable)"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="seed of initialisation, split and data order  "
-                                       "(default: 0)", show_default=False),
-    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", help="override the spec's time steps "
-                                            "(snn)"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", "--output", "-o", help="the run directory "
                                            "(default: a new folder in runs/ named SPEC-TARGET-TIME)",
                                            show_default=False),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --run-dir from its last.pt, with "
                                 "the settings in its config.json"),
-    init: Optional[Path] = typer.Option(None, "--init", help="start from the weights of this checkpoint "
-                                        "(fine-tuning; ann weights may start an snn)"),
-    limit_train: Optional[int] = typer.Option(None, "--limit-train", help="use only the first N training "
-                                              "samples"),
-    limit_test: Optional[int] = typer.Option(None, "--limit-test", help="evaluate on the first N test samples "
-                                             "(0: skip the test evaluation)"),
-    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="share of the training split held "
-                                                 "out for validation; 0 uses it all and picks best.pt on training "
-                                                 "accuracy (default: the spec's training: recipe, else 0.1)",
-                                                 show_default=False),
-    no_plots: bool = typer.Option(False, "--no-plots", help="do not write PNG plots"),
-    compile_model: bool = typer.Option(False, "--compile", help="run the model through torch.compile"),
-    dataset_option: Optional[list[str]] = typer.Option(None, "--dataset-option", help="a dataset option name=value, "
-                                                       "e.g. envs=[0.1,0.2] for irm-colored-mnist (repeatable)"),
-    method: Optional[str] = typer.Option(None, "--method", "-m", help="training method: erm (default), ... "
-                                         "(the loss of each step; 'snnc methods' lists them)", show_default=False),
-    method_option: Optional[list[str]] = typer.Option(None, "--method-option", help="a method option name=value "
-                                                      "(repeatable)"),
-    option: Optional[list[str]] = OptionOpt,
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="also save a resumable "
-                                                   "last.pt every N steps within an epoch (default: every 2 "
-                                                   "minutes)"),
     nproc: int = typer.Option(1, "--nproc", help="train on N processes (torch.distributed DDP, launched with "
                               "torchrun; batch size is per process)"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="single or ddp (default: ddp under torchrun, "
-                                           "else single)", show_default=False),
-    device: Optional[str] = DeviceOpt,
     nnodes: int = typer.Option(1, "--nnodes", help="with --nproc: nodes taking part (each runs the same command "
                                "with its --node-rank)"),
     node_rank: Optional[int] = typer.Option(None, "--node-rank", help="with --nnodes: this node's index"),
     rdzv_endpoint: Optional[str] = typer.Option(None, "--rdzv-endpoint", help="with --nnodes: HOST:PORT of the "
                                                 "rendezvous every node can reach"),
-    param: Optional[list[str]] = ParamOpt,
+    *, settings: dict[str, Any],
 ) -> None:
     """Train a spec (snn: backpropagation through time) and write a run directory: spec, config, metrics,
     last/best checkpoints and plots."""
@@ -156,24 +122,15 @@ def train_cmd(
             raise SnncError(f"the {nproc}-process run failed (torchrun exit status {code}); the first rank's error "
                             "is above")
         return
-    if strategy is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        strategy = "ddp"
+    if "strategy" not in settings and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        settings["strategy"] = "ddp"
     from snnc.runtime.train import train
-
-    given = {"target": target, "dataset": dataset, "data_dir": str(data_dir) if data_dir else None,
-             "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "schedule": schedule,
-             "loss": loss, "loss_options": parse_params(loss_option) or None, "seed": seed, "timesteps": timesteps,
-             "limit_train": limit_train, "limit_test": limit_test, "val_fraction": val_fraction,
-             "params": parse_params(param) or None, "method": method,
-             "method_options": parse_params(method_option) or None, "target_options": parse_params(option) or None,
-             "checkpoint_every": checkpoint_every, "dataset_options": parse_params(dataset_option) or None,
-             "strategy": strategy, "device": device, "init": str(init) if init else None}
-    settings = _train_settings(given, run_dir, resume)
     from snnc.runtime.trainer import default_callbacks
 
-    callbacks = [_SampleNote(), *default_callbacks(progress=True, console=console, plots=not no_plots)]
-    result = train(spec, run_dir=run_dir, resume=resume, console=console, callbacks=callbacks,
-                   **{**settings, "plots": not no_plots, "compile": compile_model})
+    settings = _train_settings(settings, run_dir, resume)
+    plots = settings.get("plots", True)
+    callbacks = [_SampleNote(), *default_callbacks(progress=True, console=console, plots=plots)]
+    result = train(spec, run_dir=run_dir, resume=resume, console=console, callbacks=callbacks, **settings)
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun only rank 0 reports
     split = "val" if result.epochs and result.epochs[-1].get("val") else "train"
