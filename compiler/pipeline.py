@@ -1,9 +1,9 @@
 """The one pipeline: spec → IR graph → ann module → target module; conversion; saving and loading artifacts.
 
-Every way snnc turns a spec or an artifact into a module goes through here: :func:`compile` builds from a
-spec, :func:`convert` converts a trained ANN, :func:`load` rebuilds a saved module (the only rebuild path: the
-API, evaluation, training, cost reports and the CLI all call it), :func:`load_ann` gives a spec's ANN with
-trained weights. A built module carries a :class:`Provenance` (the spec, its parameters, the target and its
+Every way snnc turns a spec or an artifact into a module goes through here: :func:`build` is the one
+resolver from a spec, a target and a checkpoint (training, evaluation, cost reports, exports, conversion and the
+studies call it; :func:`compile` is its spec-first front), :func:`convert` converts a trained ANN, :func:`load`
+rebuilds a saved module (the only rebuild path), :func:`load_ann` gives a spec's ANN with trained weights. A built module carries a :class:`Provenance` (the spec, its parameters, the target and its
 options, and the IR graph), which is what :func:`save` writes beside the weights.
 
 Torch is imported only by the functions that build modules.
@@ -19,7 +19,7 @@ from .artifact import Artifact, read_artifact, safe_torch_load
 from .errors import DataError, UnsupportedError
 from .spec.load import LoadedSpec
 from .spec.load import load_spec as _load_spec
-from .targets.base import Target, build_consuming
+from .targets.base import Target, TargetOptions, build_consuming
 from .targets.registry import get_target
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,7 +113,7 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
             params: dict[str, Any] | None = None, max_memory: int | None = None,
             options: Mapping[str, Any] | None = None, checkpoint: "str | Path | Artifact | None" = None,
             calibration: Any = None, device: Any = None, **more_options: Any) -> "nn.Module":
-    """Compile a spec to a module for ``target``.
+    """Compile a spec to a module for ``target`` (with a ``checkpoint``: by the rule of :func:`build`).
 
     Args:
         spec: the spec (path, bundled name, YAML text, dict or loaded spec).
@@ -121,8 +121,8 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
         params: overrides of the spec's ``params``.
         max_memory: refuse models whose parameters or activations exceed this many bytes.
         options: the target's options (also accepted as keyword arguments).
-        checkpoint: trained weights for targets built from a trained network: an ann artifact or a plain state
-            dict (burst, mnn, or the ann itself), or for targets that take spiking sources (mnn) an snn artifact.
+        checkpoint: trained weights (see :func:`build`): an artifact of the target, an ann artifact or a plain
+            state dict, or for targets that take spiking sources (mnn) an snn artifact.
         calibration: data for targets that calibrate on it (burst thresholds).
         device: a ``torch.device`` (or its name) to build on: the (trained) source network is moved there
             first, so a calibration runs there, and so is the module built. None: the CPU.
@@ -136,48 +136,104 @@ def compile(spec: "str | Path | dict | LoadedSpec", target: "str | Target" = "an
         the target cannot lower, or missing weights / calibration. BackendUnavailable: a missing dependency.
     """
     tgt = get_target(target)
+    if checkpoint is None and tgt.needs_trained_ann and calibration is not None:
+        # Why here and not in build: an API user who calibrates but forgot the weights made a mistake; build
+        # converts untrained networks on purpose (an untrained cost report).
+        raise UnsupportedError(f"the {tgt.name} target converts a trained ANN: pass checkpoint=ANN.pt (or use "
+                               "snnc.convert(trained_model, calibration, ...))")
+    return build(spec, tgt, checkpoint, {**dict(options or {}), **more_options}, params=params,
+                 calibration=calibration, device=device, max_memory=max_memory)
+
+
+def build(spec: "str | Path | dict | LoadedSpec | None", target: "str | Target" = "ann",
+          checkpoint: "str | Path | Artifact | Mapping[str, Any] | None" = None,
+          options: "Mapping[str, Any] | TargetOptions | None" = None, *, params: dict[str, Any] | None = None,
+          calibration: Any = None, device: Any = None, max_memory: int | None = None,
+          where: str | None = None) -> "nn.Module":
+    """The one way from a spec, a target and a checkpoint to a module: train, eval, report, export, convert and
+    the studies all build here, so one rule decides what a checkpoint gives.
+
+    The rule:
+
+    * a checkpoint of ``target`` itself is loaded as it is (:func:`load`), ``options`` over the stored ones
+      (e.g. ``{"timesteps": 50}``);
+    * a target built from a trained network (``needs_trained_ann``: burst, mnn) is built from the checkpoint's
+      ANN weights (burst calibrates on ``calibration``), or, where it ``takes_spiking_source`` (mnn), from the
+      checkpoint's own trained spiking network (an snn artifact);
+    * any other target (ann, snn) takes an ANN's weights: the spec's ann is filled with them and lowered, so an
+      snn's neurons keep the spec's parameters;
+    * without a checkpoint the spec is compiled with fresh weights (a target built from a trained ANN then
+      converts the untrained one).
+
+    Args:
+        spec: the spec (path, bundled name, YAML text, dict or loaded spec); None: the checkpoint's own.
+        target: a target name or object.
+        checkpoint: an artifact or training checkpoint (path or :class:`Artifact`), or a plain ANN state dict
+            (path or mapping).
+        options: the target's options (plain values, or validated :attr:`Target.Options` taken as they are).
+        params: spec parameter overrides (over the checkpoint's own when ``spec`` is None).
+        calibration: data for targets that calibrate on it (burst thresholds).
+        device: where to build (see :func:`compile`).
+        max_memory: refuse models whose parameters or activations exceed this many bytes.
+        where: how messages name the checkpoint (default: its path).
+
+    Returns:
+        The module, carrying its :class:`Provenance`; in eval mode when it holds a checkpoint's weights.
+
+    Raises:
+        SpecError, OptionsError, UnsupportedError: as :func:`compile`. DataError: the checkpoint is unreadable
+        or its weights do not fit (says which spec they were made from).
+    """
+    tgt = get_target(target)
+    where = where or ("the artifact" if isinstance(checkpoint, Artifact) else
+                      "the state dict" if isinstance(checkpoint, Mapping) else f"'{checkpoint}'")
+    trained = _read_checkpoint(checkpoint, where)
+    art = trained if isinstance(trained, Artifact) else None
+    if spec is None:
+        if art is None:
+            raise UnsupportedError("a module is built from a spec, or from a checkpoint artifact that embeds one")
+        spec, params = art.spec, {**art.params, **(params or {})} or None
+    if art is not None and get_target(art.target) is tgt:
+        module = load(art, spec=spec, params=params, options=options, where=where)
+        return module if device is None else module.to(device)
     loaded = load_spec(spec, params)
-    opts = tgt.options({**dict(options or {}), **more_options}, defaults=tgt.spec_defaults(loaded.spec))
+    opts = options if isinstance(options, tgt.Options) else \
+        tgt.options(options, defaults=tgt.spec_defaults(loaded.spec))
     graph = build_graph(loaded, max_memory=max_memory)
     from .targets.ann import graph_to_ann
 
     ann = graph_to_ann(graph)
     # Why the loaded spec's overrides: a spec loaded with parameters and passed on (as the trainer does) must
     # record them, or its artifact rebuilds the spec's defaults and its weights do not fit.
-    params = dict(loaded.overrides) or None
-    _attach(ann, Provenance(loaded.document_text, dict(params or {}), "ann", {}, graph))
-    source = ann
-    if checkpoint is not None:
-        if not tgt.needs_trained_ann and not tgt.ann_weights:
-            raise UnsupportedError(f"target '{tgt.name}' is not built from trained ANN weights: load a "
-                                   "checkpoint of it with snnc.load(path)")
-        source = _trained_source(ann, checkpoint, tgt, spec=loaded, params=params)
-    elif tgt.needs_trained_ann and calibration is not None:
-        raise UnsupportedError(f"the {tgt.name} target converts a trained ANN: pass checkpoint=ANN.pt (or use "
-                               "snnc.convert(trained_model, calibration, ...))")
+    params = dict(loaded.overrides)
+    _attach(ann, Provenance(loaded.document_text, params, "ann", {}, graph))
+    source = ann if trained is None else _trained_source(ann, trained, tgt, loaded, where)
     if device is not None:
         source = source.to(device)
     module = build_consuming(tgt, source, opts, calibration=calibration)
     if device is not None:
         module = module.to(device)
-    prov = Provenance(loaded.document_text, dict(params or {}), tgt.name, _settled(module, opts), graph)
-    return _attach(module, prov)
+    if trained is not None:
+        module.eval()
+    return _attach(module, Provenance(loaded.document_text, params, tgt.name, _settled(module, opts), graph))
 
 
-def _trained_source(ann: "fx.GraphModule", checkpoint: "str | Path | Artifact", target: Target, *, spec: Any,
-                    params: dict | None) -> "nn.Module":
+def _read_checkpoint(checkpoint: Any, where: str) -> "Artifact | Mapping[str, Any] | None":
+    """The checkpoint as an :class:`Artifact`, or the plain state dict it holds (checked when it is loaded)."""
+    if checkpoint is None or isinstance(checkpoint, (Artifact, Mapping)):
+        return checkpoint
+    obj = safe_torch_load(checkpoint)
+    return Artifact.from_dict(obj, where) if isinstance(obj, dict) and "format" in obj else obj
+
+
+def _trained_source(ann: "fx.GraphModule", trained: "Artifact | Mapping[str, Any]", target: Target,
+                    spec: LoadedSpec, where: str) -> "nn.Module":
     """The trained network a target is built from: the ann with the checkpoint's weights, or, for targets that
     take spiking sources, the checkpoint's own trained spiking network."""
-    art = checkpoint if isinstance(checkpoint, Artifact) else None
-    if art is None:
-        obj = safe_torch_load(checkpoint)
-        if isinstance(obj, dict) and "format" in obj:
-            art = Artifact.from_dict(obj, f"'{checkpoint}'")
-    if art is not None and target.takes_spiking_source and get_target(art.target).spiking \
-            and get_target(art.target).trainable:
-        where = "the artifact" if isinstance(checkpoint, Artifact) else f"'{checkpoint}'"
-        return load(art, spec=spec, params=params, where=where)
-    _load_ann_weights(ann, art if art is not None else checkpoint)
+    if isinstance(trained, Artifact) and target.takes_spiking_source and get_target(trained.target).spiking \
+            and get_target(trained.target).trainable:
+        return load(trained, spec=spec, where=where)
+    _load_ann_weights(ann, trained, where)
     return ann.eval()
 
 
@@ -335,31 +391,26 @@ def load_weights(module: "nn.Module", state_dict: Mapping[str, Any], *, where: s
 
 
 def load_ann(spec: Any, checkpoint: "str | Path | Artifact", params: dict[str, Any] | None = None) -> "fx.GraphModule":
-    """The spec's ANN with the trained weights of ``checkpoint`` (an ann artifact or a plain state dict), in eval mode.
+    """The spec's ANN with the trained weights of ``checkpoint`` (an ann artifact or a plain state dict), in eval
+    mode: :func:`build` for the ann target.
 
     Raises:
         SpecError: invalid spec. DataError: the file or its weights do not fit. UnsupportedError: an artifact of a
         target whose weights are not an ANN's.
     """
-    ann = compile(spec, "ann", params=params)
-    _load_ann_weights(ann, checkpoint)
-    return ann.eval()
+    return build(spec, "ann", checkpoint, params=params)
 
 
-def _load_ann_weights(ann: "fx.GraphModule", checkpoint: "str | Path | Artifact") -> None:
+def _load_ann_weights(ann: "fx.GraphModule", trained: "Artifact | Any", where: str) -> None:
     import torch
 
     graph = graph_of(ann)
-    where = "the artifact" if isinstance(checkpoint, Artifact) else f"'{checkpoint}'"
-    obj = checkpoint if isinstance(checkpoint, Artifact) else safe_torch_load(checkpoint)
-    made_from = None
-    if isinstance(obj, dict) and "format" in obj:
-        obj = Artifact.from_dict(obj, where)
+    made_from, obj = None, trained
     if isinstance(obj, Artifact):
         if not get_target(obj.target).ann_weights:
             raise UnsupportedError(f"{where} holds a model compiled for the '{obj.target}' target; an ANN's "
                                    "trained weights are needed (train with --target ann)")
         made_from, obj = obj.spec_name, obj.state_dict
-    if not (isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
+    if not (isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
         raise DataError(f"{where} is neither an snnc artifact nor a state dict of tensors")
     load_weights(ann, obj, where=where, made_from=made_from, built_from=graph.name if graph else None)

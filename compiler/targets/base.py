@@ -190,7 +190,8 @@ class SpikingNetwork(Protocol):
     """What runtime code may ask of any spiking network, whatever its target (see also :class:`Steppable`).
 
     Attributes:
-        timesteps: ``T``, the steps one call runs (may be changed).
+        timesteps: ``T``, the steps one call runs by default; ``forward(x, timesteps)`` and
+            ``scores(x, timesteps)`` run another ``T`` for one call without changing it.
         output_form: ``"recording"`` when ``forward`` returns ``(spk, mem)`` ``[T, B, ...]`` (trained with
             spiking losses), ``"scores"`` when it returns decoded scores ``[B, ...]``.
     """
@@ -198,8 +199,8 @@ class SpikingNetwork(Protocol):
     timesteps: int
     output_form: str
 
-    def scores(self, x: "Tensor") -> "Tensor":
-        """Decoded scores ``[B, ...]`` of an input batch (``T`` steps)."""
+    def scores(self, x: "Tensor", timesteps: int | None = None) -> "Tensor":
+        """Decoded scores ``[B, ...]`` of an input batch over ``timesteps`` steps (default :attr:`timesteps`)."""
 
     def decode_output(self, output: Any) -> "Tensor":
         """Scores ``[B, ...]`` from what ``forward`` returned."""

@@ -235,9 +235,10 @@ class BurstSNN(nn.Module):
     """The target this network belongs to: what exports name when it carries no spec (``snnc.convert`` of a
     hand-written model)."""
 
-    def scores(self, x: torch.Tensor) -> torch.Tensor:
-        """The output of :meth:`forward`: time-averaged, head applied, ``[B, ...]``."""
-        return self(x)
+    def scores(self, x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
+        """The output of :meth:`forward` over ``timesteps`` steps (default :attr:`timesteps`): time-averaged, head
+        applied, ``[B, ...]``."""
+        return self(x, timesteps)
 
     def decode_output(self, output: torch.Tensor) -> torch.Tensor:
         """Scores from what :meth:`forward` returned (the same tensor)."""

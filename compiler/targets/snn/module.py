@@ -129,9 +129,10 @@ class SpikingModule(nn.Module):
 
     # -- running -------------------------------------------------------------------------------------
 
-    def _chunks(self, batch: int) -> list[int]:
-        """Steps per chunk: :attr:`chunk`, or about :data:`CHUNK_BYTES` of the largest activation, balanced."""
-        steps = self.timesteps
+    def _chunks(self, batch: int, steps: Optional[int] = None) -> list[int]:
+        """Steps per chunk of a ``steps``-step call (default :attr:`timesteps`): :attr:`chunk`, or about
+        :data:`CHUNK_BYTES` of the largest activation, balanced."""
+        steps = self.timesteps if steps is None else steps
         size = self.chunk
         if size is None:
             size = steps
@@ -146,9 +147,9 @@ class SpikingModule(nn.Module):
         base, extra = divmod(steps, count)
         return [base + 1] * extra + [base] * (count - extra)
 
-    def _time_chunks(self, batch: int) -> list[int]:
+    def _time_chunks(self, batch: int, steps: Optional[int] = None) -> list[int]:
         """Steps per body call: :meth:`_chunks`, cut again at every multiple of :attr:`tbptt`."""
-        chunks = self._chunks(batch)
+        chunks = self._chunks(batch, steps)
         if not self.tbptt:
             return chunks
         cut, start = [], 0
@@ -188,11 +189,12 @@ class SpikingModule(nn.Module):
                     for k, value in buffers.items():
                         getattr(m, k).copy_(value)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Run the network for :attr:`timesteps` steps.
+    def forward(self, x: Tensor, timesteps: Optional[int] = None) -> tuple[Tensor, Tensor]:
+        """Run the network for ``timesteps`` steps.
 
         Args:
             x: a static input batch ``[B, ...]`` (encoded according to :attr:`encoding`).
+            timesteps: ``T`` of this call (default: :attr:`timesteps`); the module is left as it was.
 
         Returns:
             ``(spk, mem)``, each ``[T, B, ...]``.
@@ -200,10 +202,11 @@ class SpikingModule(nn.Module):
         batch = x.shape[0]
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        chunks = self._time_chunks(batch)
+        steps = self.timesteps if timesteps is None else _positive_steps(timesteps)
+        chunks = self._time_chunks(batch, steps)
         prefix, body = self._programs
         invariant = prefix(x)
-        seq = None if self.encoding.kind == "direct" else encode(x, self.timesteps, self.encoding)
+        seq = None if self.encoding.kind == "direct" else encode(x, steps, self.encoding)
         states: list[Optional[Tensor]] = [None] * self._state_slots
         spks, mems, start = [], [], 0
         for k in chunks:
@@ -310,9 +313,10 @@ class SpikingModule(nn.Module):
     output_form = "recording"
     """``forward`` returns the output layer's ``(spk, mem)`` over time (see the spiking-network contract)."""
 
-    def scores(self, x: Tensor) -> Tensor:
-        """Decoded scores ``[B, ...]`` of a batch: :meth:`decode` of :meth:`forward`."""
-        return self.decode(*self(x))
+    def scores(self, x: Tensor, timesteps: Optional[int] = None) -> Tensor:
+        """Decoded scores ``[B, ...]`` of a batch over ``timesteps`` steps (default :attr:`timesteps`):
+        :meth:`decode` of :meth:`forward`."""
+        return self.decode(*self(x, timesteps))
 
     def decode_output(self, output: tuple[Tensor, Tensor]) -> Tensor:
         """Scores ``[B, ...]`` from what :meth:`forward` returned."""
@@ -411,3 +415,16 @@ class SpikingModule(nn.Module):
                 if name in target._parameters or name in target._buffers:
                     setattr(target, name, value)
         return result
+
+
+def _positive_steps(timesteps: int) -> int:
+    """``timesteps`` as a positive ``int`` (numpy and torch integers too)."""
+    import operator
+
+    try:
+        steps = operator.index(timesteps)
+    except TypeError:
+        steps = 0
+    if isinstance(timesteps, bool) or steps < 1:
+        raise UnsupportedError(f"timesteps must be a positive integer, got {timesteps!r}")
+    return steps
