@@ -220,7 +220,7 @@ def render_python(model: nn.Module, weights_name: str) -> tuple[str, dict[str, t
 
     from ..pipeline import compile as snnc_compile
     from ..pipeline import provenance
-    from .onnx import RECORDING, SCORES, describe, export_kind, input_shape, spiking_output
+    from .base import RECORDING, SCORES, describe, export_kind, input_shape, spiking_output
 
     kind = export_kind(model)
     info = describe(model)
@@ -313,7 +313,7 @@ def export_python(model: nn.Module, path: str | Path, *, timesteps: Optional[int
         UnsupportedError: see :func:`render_python`. ExportCheckError: the check found a difference.
     """
     from ..artifact import atomic_torch_save, atomic_write_bytes
-    from .onnx import ExportCheckError, input_shape
+    from .base import ExportCheckError, input_shape
 
     path = Path(path)
     saved = getattr(model, "timesteps", None)
@@ -346,7 +346,7 @@ def export_python(model: nn.Module, path: str | Path, *, timesteps: Optional[int
         finally:
             model.timesteps = saved
         g_spk, g_mem = generated(x)
-    from .onnx import spiking_output
+    from .base import spiking_output
 
     if not spiking_output(model):  # the output is analog (no neuron at the end): compare values
         diff = float((spk - g_spk).abs().max())

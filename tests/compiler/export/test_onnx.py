@@ -220,7 +220,9 @@ def test_mnn_layers_are_refused_with_the_ann_alternative():
 
 
 def test_forms_are_checked(mnist, firing, tmp_path):
-    with pytest.raises(UnsupportedError, match="Did you mean 'step'"):
+    from snnc.compiler.targets.base import OptionsError
+
+    with pytest.raises(OptionsError, match=r"export format 'onnx': option 'form'.*\(did you mean 'step'\?\)"):
         export(_build("mnist_fc", "snn", mnist, firing), tmp_path / "m.onnx", form="stepp")
     with pytest.raises(UnsupportedError, match="no state"):
         export(_build("mnist_fc", "ann", mnist, firing), tmp_path / "m.onnx", form="step")

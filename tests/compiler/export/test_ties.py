@@ -151,7 +151,7 @@ def _tie_analysis(explained: bool) -> TieExplainer:
 def test_the_check_passes_on_ties_only_whatever_this_cpu_rounds(explained):
     """The check's own decision (``_compare``) on a hand-made difference in the output spikes, so both branches run
     on every CPU (the T = 64 export above only meets a tie where this CPU's rounding makes one)."""
-    from snnc.compiler.export.onnx import ExportCheckError, _Check, _compare
+    from snnc.compiler.export.onnx_check import ExportCheckError, _Check, _compare
 
     ctx = _Check("m.onnx", "burst", "unrolled", 2, 3, 1e-4, 1e-5)
     spikes = torch.zeros(3, 2, 4)
