@@ -38,7 +38,7 @@ def trained(tmp_path_factory):
 
 def convert(spec, checkpoint, *extra: str):
     return runner.invoke(app, ["convert", str(spec), "--checkpoint", str(checkpoint), "--limit", "64",
-                               "--batch-size", "32", "--calibration-batches", "2", "-T", "4,8", "-g", "1,3",
+                               "--batch-size", "32", "--calibration-batches", "2", "-T", "4,8", "-O", "gamma=1,3",
                                *extra], env={"COLUMNS": "160"})
 
 
@@ -65,7 +65,7 @@ def test_convert_prints_tables_and_writes_results(trained, tmp_path):
 
 def test_convert_json_prints_only_json(trained, tmp_path):
     spec, checkpoint = trained
-    result = convert(spec, checkpoint, "--output", str(tmp_path), "--json", "--percentile", "99")
+    result = convert(spec, checkpoint, "--output", str(tmp_path), "--json", "-O", "percentile=99")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["settings"]["percentile"] == 99.0 and (tmp_path / "results.json").is_file()
@@ -128,3 +128,46 @@ def test_convert_defaults_the_percentile_by_gamma_and_shows_progress(trained, tm
     assert data["settings"]["percentile"] is None and data["settings"]["percentiles"] == {"1": 99.0, "3": 95.0}
     assert "Γ=3: T=8: accuracy" in result.output and "spikes per sample" in result.output  # one line per Γ
     assert "3/3 Γ=3" in result.output and "left" in result.output  # the stage bar with the time left
+
+
+# --- burst options as -O, the old flags as aliases ---------------------------------------------------------------
+
+
+def _settings(result) -> dict:
+    data = json.loads(result.stdout)
+    return {k: data[k] for k in ("gammas", "timesteps", "ann", "rows", "settings")}
+
+
+def test_the_old_burst_flags_warn_and_give_the_same_sweep(trained, tmp_path):
+    spec, checkpoint = trained
+    new = convert(spec, checkpoint, "-o", str(tmp_path / "new"), "--json", "-O", "gamma=[3, 1]", "-O",
+                  "percentile=99.5", "-O", "channelwise=true", "-O", "v_init=0.25")
+    old = convert(spec, checkpoint, "-o", str(tmp_path / "old"), "--json", "--gamma", "3,1", "--percentile",
+                  "99.5", "--channelwise", "--v-init", "0.25")
+    assert new.exit_code == 0 and old.exit_code == 0, old.output
+    assert "deprecated" not in new.stderr
+    assert old.stderr.splitlines() == ["warning: --gamma is deprecated; use -O gamma=3,1",
+                                       "warning: --percentile is deprecated; use -O percentile=99.5",
+                                       "warning: --channelwise is deprecated; use -O channelwise=true",
+                                       "warning: --v-init is deprecated; use -O v_init=0.25"]
+    assert _settings(old) == _settings(new)
+    settings = _settings(new)["settings"]
+    assert settings["percentile"] == 99.5 and settings["channelwise"] is True and settings["v_init"] == 0.25
+    assert _settings(new)["gammas"] == [1, 3]
+    both = convert(spec, checkpoint, "-o", str(tmp_path / "both"), "--json", "-g", "1", "-O", "gamma=3")
+    assert both.exit_code == 0 and json.loads(both.stdout)["gammas"] == [3]  # -O wins
+
+
+def test_burst_options_are_checked_like_the_targets(trained):
+    spec, checkpoint = trained
+    result = convert(spec, checkpoint, "-O", "gama=3")
+    assert result.exit_code == 1 and "gama" in result.output and "gamma" in result.output
+    result = convert(spec, checkpoint, "-O", "gamma=65")
+    assert result.exit_code == 1 and "gamma" in result.output and "64" in result.output
+    result = convert(spec, checkpoint, "-O", "gamma=1,x")
+    assert result.exit_code == 1 and "-O gamma expects comma-separated positive integers" in result.output
+    result = convert(spec, checkpoint, "-O", "timesteps=8")
+    assert result.exit_code == 1 and "-O timesteps is not an option of snnc convert" in result.output
+    assert "(the time steps are --timesteps)" in result.output
+    result = convert(spec, checkpoint, "-O", "v_init=2")
+    assert result.exit_code == 1 and "v_init" in result.output

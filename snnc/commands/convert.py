@@ -1,9 +1,14 @@
 """``snnc convert``: convert a trained ANN to burst-spiking networks and report accuracy against time steps.
 
 A thin command over :mod:`snnc.runtime.convert`: it loads the ANN (spec + trained weights), calibrates the
-thresholds on training data, scores the ANN on the test split, then converts once per ``--gamma`` and scores
-the SNN at every ``--timesteps`` value from one run per batch. It prints the tables and writes
-``results.json``, ``results.md`` and ``results.png`` into ``--output``. Torch is imported inside the command.
+thresholds on training data, scores the ANN on the test split, then converts once per burst size
+(``-O gamma=1,3``) and scores the SNN at every ``--timesteps`` value from one run per batch. It prints the tables
+and writes ``results.json``, ``results.md`` and ``results.png`` into ``--output``. Torch is imported inside the
+command.
+
+The conversion settings are the burst target's options, given as ``-O KEY=VALUE`` as in ``snnc compile -t
+burst``; the flags they replace (``--gamma``, ``--percentile``, ``--channelwise``, ``--v-init``) still work and
+print a deprecation warning on stderr.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from typing import Any, Mapping, Optional
 import typer
 from rich.table import Table
 
-from snnc.clitools import CommandSet, DeviceOpt, ParamOpt, console, err_console, handle_errors, parse_params
+from snnc.clitools import (CommandSet, DeviceOpt, ParamOpt, console, deprecated_flags, err_console, handle_errors,
+                           parse_params)
 from snnc.compiler.errors import SnncError
 
 commands = CommandSet()
@@ -51,6 +57,13 @@ def sweep_tables(results: Mapping[str, Any], title: str, width: int = 10_000) ->
     return tables
 
 
+BurstOptionOpt = typer.Option(None, "--option", "-O", help="a burst option KEY=VALUE (repeatable): gamma "
+                              "(comma-separated burst sizes, default 1,2,3,4,5; 1: IF neurons), percentile "
+                              "(default: 99 for Γ=1, 95 for bursts, from the threshold study in docs/burst.md), "
+                              "channelwise, v_init (default 0.5), normalization ('snnc targets' lists them)",
+                              show_default=False)
+
+
 @commands.command("convert")
 @handle_errors
 def convert_cmd(
@@ -64,12 +77,13 @@ def convert_cmd(
                                             "(default: $SNNC_DATA_DIR, then ../shared/data)"),
     timesteps: str = typer.Option("4,8,16,32,64,128", "--timesteps", "-T", help="comma-separated time steps to "
                                   "report (one run of the largest per gamma)"),
-    gamma: str = typer.Option("1,2,3,4,5", "--gamma", "-g", help="comma-separated burst sizes (1: IF neurons)"),
-    percentile: Optional[float] = typer.Option(None, "--percentile", help="activation percentile that sets "
-                                               "each threshold (default: 99 for Γ=1, 95 for bursts, from the "
-                                               "threshold study in docs/burst.md)", show_default=False),
-    channelwise: bool = typer.Option(False, "--channelwise", help="one threshold per channel"),
-    v_init: float = typer.Option(0.5, "--v-init", help="initial membrane, as a fraction of the threshold"),
+    option: Optional[list[str]] = BurstOptionOpt,
+    gamma: Optional[str] = typer.Option(None, "--gamma", "-g", help="deprecated: -O gamma=1,3 (comma-separated "
+                                        "burst sizes)", show_default=False),
+    percentile: Optional[float] = typer.Option(None, "--percentile", help="deprecated: -O percentile=P",
+                                               show_default=False),
+    channelwise: bool = typer.Option(False, "--channelwise", help="deprecated: -O channelwise=true"),
+    v_init: Optional[float] = typer.Option(None, "--v-init", help="deprecated: -O v_init=V", show_default=False),
     calibration_batches: int = typer.Option(8, "--calibration-batches", help="training batches used for the "
                                             "thresholds"),
     batch_size: int = typer.Option(256, "--batch-size", "-b", help="samples per batch"),
@@ -90,13 +104,12 @@ def convert_cmd(
 
     where = resolve_device(device)
     ts = rc.parse_int_list(timesteps, "--timesteps")
-    gammas = rc.parse_int_list(gamma, "--gamma")
-    if calibration_batches < 1:
-        raise SnncError(f"--calibration-batches must be >= 1, got {calibration_batches}")
-    if batch_size < 1:
-        raise SnncError(f"--batch-size must be >= 1, got {batch_size}")
-    if limit is not None and limit < 1:
-        raise SnncError(f"--limit must be >= 1, got {limit}")
+    burst = sweep_options(option, gamma=gamma, percentile=percentile, channelwise=channelwise or None,
+                          v_init=v_init)
+    for flag, value in (("--calibration-batches", calibration_batches), ("--batch-size", batch_size),
+                        ("--limit", limit)):
+        if value is not None and value < 1:
+            raise SnncError(f"{flag} must be >= 1, got {value}")
     started = time.perf_counter()
     from snnc.compiler.pipeline import graph_of, load_ann
     from snnc.runtime.data import dataset_info, load_for, make_loader
@@ -113,9 +126,8 @@ def convert_cmd(
     loader = make_loader(test, batch_size)
     out_dir = output or Path("runs") / f"convert-{graph.name}-{info.name}"
     title = f"{graph.name} on {info.title}"
-    total = len(loader) * (1 + len(gammas))
-    results = _run(rc, ann, calibration, loader, gammas, ts, info.task, percentile, channelwise, v_init, total,
-                   as_json)
+    total = len(loader) * (1 + len(burst["gammas"]))
+    results = _run(rc, ann, calibration, loader, {**burst, "timesteps": ts, "task": info.task}, total, as_json)
     results.update({"spec": str(spec), "checkpoint": str(checkpoint), "dataset": info.name, "device": str(where),
                     "wall_seconds": round(time.perf_counter() - started, 2)})
     paths = rc.write_sweep(results, out_dir, title=title)
@@ -129,12 +141,52 @@ def convert_cmd(
                   f"{results['wall_seconds']:.1f} s; wrote {paths['json']} and {paths['plot']}")
 
 
-def _run(rc: Any, ann: Any, calibration: Any, loader: Any, gammas: list[int], ts: list[int], task: str,
-         percentile: Optional[float], channelwise: bool, v_init: float, total: int, quiet: bool) -> dict[str, Any]:
-    """The sweep, under progress bars on stderr (none when ``quiet``): the whole sweep with the time left, and
-    the current stage (the ANN, then each Γ) batch by batch with its own time left."""
-    options = dict(gammas=gammas, timesteps=ts, task=task, percentile=percentile, channelwise=channelwise,
-                   v_init=v_init)
+SWEEP_OPTIONS = ("gamma", "percentile", "channelwise", "v_init", "normalization")
+"""The burst target's options ``snnc convert`` takes as ``-O KEY=VALUE`` (``gamma`` a list: one conversion each)."""
+
+
+def sweep_options(items: Optional[list[str]], **flags: Any) -> dict[str, Any]:
+    """The burst options of a sweep from ``-O KEY=VALUE`` items and the deprecated flags that became them (each
+    flag given warns on stderr; ``-O`` wins), validated by the burst target's options model.
+
+    Args:
+        items: the ``-O`` items.
+        flags: the old flags' values by option name (None: not given), e.g. ``gamma="1,3"``.
+
+    Returns:
+        ``{"gammas": [...], "percentile", "channelwise", "v_init", "normalization"}`` (keywords of
+        :func:`snnc.runtime.sweep.sweep`).
+
+    Raises:
+        OptionsError: an unknown option (with did-you-mean) or a bad value. SnncError: a burst option the sweep
+        does not take, or a bad list of gammas.
+    """
+    from snnc.compiler.targets.registry import get_target
+    from snnc.runtime.parsing import parse_int_list
+
+    target = get_target("burst")
+    options = deprecated_flags(parse_params(items), **flags)
+    gamma = options.pop("gamma", "1,2,3,4,5")
+    checked = target.options(options)
+    others = [key for key in options if key not in SWEEP_OPTIONS]
+    if others:
+        raise SnncError(f"-O {others[0]} is not an option of snnc convert: it takes {', '.join(SWEEP_OPTIONS)} "
+                        "(the time steps are --timesteps)")
+    if isinstance(gamma, (list, tuple)):
+        gamma = ",".join(str(g) for g in gamma)
+    gammas = parse_int_list(str(gamma).lower() if isinstance(gamma, bool) else str(gamma), "-O gamma")
+    for g in gammas:
+        target.options({"gamma": g})  # the target's bounds
+    return {"gammas": gammas, "percentile": checked.percentile, "channelwise": checked.channelwise,
+            "v_init": checked.v_init, "normalization": checked.normalization}
+
+
+def _run(rc: Any, ann: Any, calibration: Any, loader: Any, options: dict[str, Any], total: int,
+         quiet: bool) -> dict[str, Any]:
+    """The sweep (``options``: keywords of :func:`snnc.runtime.sweep.sweep`), under progress bars on stderr (none
+    when ``quiet``): the whole sweep with the time left, and the current stage (the ANN, then each Γ) batch by
+    batch with its own time left."""
+    gammas, ts = options["gammas"], options["timesteps"]
     if quiet:
         return rc.sweep(ann, calibration, loader, **options)
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
