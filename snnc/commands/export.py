@@ -65,14 +65,10 @@ def build_model(spec: Path, target: str, checkpoint: Optional[Path], *, params: 
     return module.eval(), art is not None
 
 
-CHECK_TITLES = {"onnx": "onnxruntime against PyTorch", "nir": "snnTorch's import_from_nir against the model",
-                "python": "the generated module against the model"}
-"""What each format's ``--check`` compares, as its table's title."""
-
-
-def _report_table(report: Any, fmt: str) -> Table:
-    """The check report as a table titled by what it compares; only the rows that apply (an ann has no spikes)."""
-    table = Table(title=CHECK_TITLES.get(fmt, "check"), header_style="bold")
+def _report_table(report: Any, title: str) -> Table:
+    """The check report as a table titled by what it compares (the format's ``check_title``); only the rows that
+    apply (an ann has no spikes)."""
+    table = Table(title=title, header_style="bold")
     table.add_column("check")
     table.add_column("result", justify="right")
     data = report.as_dict() if hasattr(report, "as_dict") else dict(report)
@@ -106,24 +102,26 @@ def export_cmd(
     param: Optional[list[str]] = ParamOpt,
 ) -> None:
     """Export a compiled model: ONNX (every target, checked in onnxruntime with --check), NIR or Python."""
-    from snnc.compiler.export import FORMATS, export
+    from snnc.compiler.export import FORMATS
+    from snnc.compiler.targets.registry import get_target
 
     if fmt not in FORMATS:
         from snnc.compiler.errors import did_you_mean
 
         raise SnncError(f"unknown --format '{fmt}'.{did_you_mean(fmt, FORMATS)} Formats: {', '.join(FORMATS)}")
+    exporter = FORMATS.get(fmt)
+    # Why only the flags its options name: --form and --no-spikes are ONNX's; the other formats never took them.
+    flags = {k: v for k, v in {"form": form, "spikes": not no_spikes}.items() if k in exporter.Options.model_fields}
+    options = exporter.options({"timesteps": timesteps, "check": check, **flags})
     model, trained = build_model(spec, target, checkpoint, params=parse_params(param), calibration=calibration,
                                  timesteps=timesteps, data_dir=data_dir)
     if not trained:
         err_console.print("[yellow]note[/]: no --checkpoint: exporting freshly initialised weights")
-    options: dict[str, Any] = {"spikes": not no_spikes} if fmt == "onnx" else {}
-    report = export(model, output, fmt, form=form, timesteps=timesteps, check=check, **options)
-    from snnc.compiler.targets.registry import get_target
-
-    what = f"{target}" + (f", {form}" if fmt == "onnx" and get_target(target).spiking else "")
+    report = exporter.export(model, output, options)
+    what = f"{target}" + (f", {form}" if "form" in flags and get_target(target).spiking else "")
     console.print(f"[green]✓[/] wrote {output} ({fmt}, {what})")
     if report is not None:
-        console.print(_report_table(report, fmt))
+        console.print(_report_table(report, exporter.check_title))
 
 
 @commands.command("import")
