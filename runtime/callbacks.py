@@ -159,7 +159,6 @@ class Plotter(Callback):
 
 def write_plots(trainer: "Trainer") -> list[Path]:
     """Write the run's PNG plots; returns the files written."""
-    from snnc.compiler.pipeline import load
     from snnc.compiler.targets.base import is_spiking
 
     from .metrics import layer_spike_trains
@@ -184,7 +183,7 @@ def write_plots(trainer: "Trainer") -> list[Path]:
     test = trainer.test_set
     if test is None or not len(test):
         return written
-    model = load(run.best)
+    model = trainer.best_model()  # built once, shared with the test evaluation
     if trainer.graph.task.kind == "segmentation":
         written.append(_plot_predictions(model, test, run.plots / "predictions.png",
                                          f"{name} ({trainer.target.name}): test predictions"))

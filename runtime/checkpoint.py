@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from snnc.compiler.artifact import Artifact, read_artifact
-from snnc.compiler.errors import DataError
+from snnc.compiler.errors import DataError, SnncError
 from snnc.compiler.pipeline import artifact_of
 
 
@@ -74,3 +74,30 @@ def load_checkpoint(path: str | Path, *, require_training: bool = False) -> Arti
         raise DataError(f"'{path}' is a model artifact without training state; only checkpoints written by "
                         "'snnc train' (last.pt, best.pt) can be resumed")
     return art
+
+
+def check_resumable(stored: dict[str, Any], current: dict[str, Any], run: str | Path) -> None:
+    """Refuse to resume ``run`` when a setting differs from the one it was started with (``config.json``).
+
+    Args:
+        stored: the run's settings, as its checkpoint records them.
+        current: the settings now.
+        run: the run directory, for the message.
+
+    Raises:
+        SnncError: the settings that differ (all but :data:`~snnc.runtime.config.RESUME_IGNORED`; ``epochs`` too
+            when the run has a schedule).
+    """
+    from .config import RESUME_IGNORED, TrainConfig
+
+    defaults = TrainConfig().model_dump(mode="json")
+    diffs = [f"{k}={stored.get(k, defaults.get(k))!r} (now {v!r})" for k, v in current.items()
+             if k not in RESUME_IGNORED and stored.get(k, defaults.get(k)) != v]
+    if current.get("schedule") is not None and stored.get("epochs") != current.get("epochs"):
+        # Why: the schedule's length is fixed when it starts; stretching it midway is not the same run.
+        diffs.append(f"epochs={stored.get('epochs')!r} (now {current.get('epochs')!r}; with a schedule the "
+                     "number of epochs cannot change)")
+    if diffs:
+        raise SnncError(f"cannot resume {run}: it was started with " + ", ".join(diffs) +
+                        ". Resume with the run's settings (the CLI reads them from config.json) or start a new "
+                        "--run-dir.")

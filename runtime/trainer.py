@@ -4,7 +4,9 @@ Life cycle of :meth:`Trainer.fit`: set-up (spec, data, model, method, optimizer,
 steps → validation → checkpoint → test evaluation of ``best.pt``. What a step computes belongs to the
 **method** (:mod:`snnc.runtime.methods`), where and on how many processes it runs to the **strategy**
 (:mod:`snnc.runtime.strategies`), and progress, checkpoint files, metrics files, plots and health warnings to the
-**callbacks** (:mod:`snnc.runtime.callbacks`).
+**callbacks** (:mod:`snnc.runtime.callbacks`). The settings are :mod:`snnc.runtime.config`'s, the optimizer and
+schedule tables :mod:`snnc.runtime.optim`'s, an epoch's running sums :mod:`snnc.runtime.epoch_sums`'s and the
+checkpoint format :mod:`snnc.runtime.checkpoint`'s; the model comes from :func:`snnc.compiler.pipeline.build`.
 
 Determinism and resume: weights are initialised after seeding with ``config.seed``; epoch ``e`` shuffles with a
 loader seeded by ``(seed, e)`` alone; a checkpoint holds the optimizer, scheduler, method modules, the random
@@ -15,6 +17,7 @@ weights of an uninterrupted run (same machine and torch version).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import random
@@ -22,61 +25,29 @@ import signal
 import threading
 import time
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from snnc.compiler.errors import SnncError, TrainingDiverged, TrainingInterrupted
-from snnc.compiler.pipeline import build_graph, load, load_spec, load_weights
-from snnc.compiler.pipeline import compile as compile_spec
+from snnc.compiler.pipeline import artifact_of, build, build_graph, load_spec, load_weights
 from snnc.compiler.targets.base import validate_options
 from snnc.compiler.targets.registry import get_target
 
 from .callbacks import Callback, ProgressBar
-from .checkpoint import capture_rng, load_checkpoint, make_checkpoint, restore_rng
+from .checkpoint import capture_rng, check_resumable, load_checkpoint, make_checkpoint, restore_rng
 from .config import CHECKPOINT_MINUTES, RESUME_IGNORED, TrainConfig, make_config
 from .data import load_for, split_train_val
 from .device import resolve_device
+from .epoch_sums import EpochSums
 from .evaluate import EvalResult, describe_model, evaluate
 from .losses import is_finite, resolve_loss
 from .methods import METHODS, Batch, MethodContext, StepInfo
-from .metrics import count_correct, predictions
+from .optim import OPTIMIZERS, SCHEDULES
 from .run_dir import RunDir, default_run_dir, write_json, write_text
 from .strategies import STRATEGIES
-
-SGD_MOMENTUM = 0.9
-"""Momentum of the ``sgd`` optimizer."""
-STEP_GAMMA = 0.1
-"""The ``step`` schedule multiplies the learning rate by this every third of the run."""
-
-
-def _adam(params, cfg: "TrainConfig") -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-
-
-def _sgd(params, cfg: "TrainConfig") -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=SGD_MOMENTUM, weight_decay=cfg.weight_decay)
-
-
-OPTIMIZERS: Mapping[str, Callable[..., torch.optim.Optimizer]] = MappingProxyType({"adam": _adam, "sgd": _sgd})
-"""Optimizer name → factory ``(params, config)``: Adam, or SGD with momentum 0.9."""
-
-
-def _cosine(opt: torch.optim.Optimizer, epochs: int, steps: int):
-    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps))
-
-
-def _step(opt: torch.optim.Optimizer, epochs: int, steps: int):
-    return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, steps * max(1, epochs // 3)), gamma=STEP_GAMMA)
-
-
-SCHEDULES: Mapping[str, Callable[..., Any]] = MappingProxyType({"cosine": _cosine, "step": _step})
-"""Schedule name → factory ``(optimizer, epochs, batches_per_epoch)``; schedulers advance once per batch.
-``cosine`` anneals to zero over the whole run; ``step`` multiplies by 0.1 after each third of the run."""
-
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """The loader seed of epoch ``epoch`` (1-based): it depends on ``(seed, epoch)`` alone."""
@@ -88,81 +59,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
-
-
-class _Sums:
-    """Running sums of an epoch: loss, correct, seen, method metrics, per-environment accuracy and each batch's
-    ``[loss × samples, samples]`` (the per-iteration loss log)."""
-
-    def __init__(self, state: dict | None = None):
-        state = state or {}
-        self.loss = float(state.get("loss", 0.0))
-        self.correct = int(state.get("correct", 0))
-        self.seen = int(state.get("seen", 0))
-        self.samples = int(state.get("samples", 0))
-        self.metrics: dict[str, float] = dict(state.get("metrics", {}))
-        self.env: dict[str, list[int]] = {k: list(v) for k, v in state.get("env", {}).items()}
-        self.batches: list[list[float]] = [[float(a), float(b)] for a, b in state.get("batches", [])]
-        self.lr = state.get("lr")
-
-    def state(self) -> dict:
-        return {"lr": self.lr, "loss": self.loss, "correct": self.correct, "seen": self.seen, "samples": self.samples,
-                "metrics": dict(self.metrics), "env": {k: list(v) for k, v in self.env.items()},
-                "batches": [list(b) for b in self.batches]}
-
-    def add(self, loss: float, batch: Batch, output: Any, decoding: Optional[str], metrics: Mapping[str, float]):
-        n = len(batch)
-        self.loss += loss * n
-        self.samples += n
-        self.batches.append([loss * n, float(n)])
-        self.correct += count_correct(output, batch.y, decoding)
-        self.seen += batch.y.numel()
-        for key, value in metrics.items():
-            self.metrics[key] = self.metrics.get(key, 0.0) + float(value) * n
-        if batch.env is not None:
-            hits = (predictions(output, decoding) == batch.y).reshape(n, -1).float().mean(1)
-            for env in batch.env.unique().tolist():
-                mask = batch.env == env
-                slot = self.env.setdefault(str(env), [0, 0])
-                slot[0] += int(round(float(hits[mask].sum())))
-                slot[1] += int(mask.sum())
-
-    @property
-    def mean_loss(self) -> float:
-        return self.loss / self.samples if self.samples else float("nan")
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.seen if self.seen else 0.0
-
-    def flat(self) -> dict[str, float]:
-        return {"loss": self.loss, "correct": float(self.correct), "seen": float(self.seen),
-                "samples": float(self.samples), **{f"m:{k}": v for k, v in self.metrics.items()},
-                **{f"e:{k}:c": float(v[0]) for k, v in self.env.items()},
-                **{f"e:{k}:n": float(v[1]) for k, v in self.env.items()},
-                **{f"b:{i:07d}:l": b[0] for i, b in enumerate(self.batches)},
-                **{f"b:{i:07d}:n": b[1] for i, b in enumerate(self.batches)}}
-
-    @classmethod
-    def from_flat(cls, flat: Mapping[str, float]) -> "_Sums":
-        sums = cls({"loss": flat["loss"], "correct": round(flat["correct"]), "seen": round(flat["seen"]),
-                    "samples": round(flat["samples"])})
-        sums.metrics = {k[2:]: v for k, v in flat.items() if k.startswith("m:")}
-        batches: dict[int, list[float]] = {}
-        for key, value in flat.items():
-            if key.startswith("e:"):
-                _, env, part = key.split(":")
-                sums.env.setdefault(env, [0, 0])[0 if part == "c" else 1] = round(value)
-            elif key.startswith("b:"):
-                _, index, part = key.split(":")
-                batches.setdefault(int(index), [0.0, 0.0])[0 if part == "l" else 1] = value
-        sums.batches = [batches[i] for i in sorted(batches)]
-        return sums
-
-    @property
-    def batch_losses(self) -> list[Optional[float]]:
-        """Each batch's mean loss (over all processes once reduced); None for a batch not logged."""
-        return [loss / n if n else None for loss, n in self.batches]
 
 
 class Trainer:
@@ -204,11 +100,13 @@ class Trainer:
         self.epoch = 0
         self.step_in_epoch = 0
         self.global_step = 0
-        self.sums = _Sums()
+        self.sums = EpochSums()
         self.resumed_from: Optional[Path] = None
         self.test: Optional[EvalResult] = None
         self.test_set = None
         self.plots: list[Path] = []
+        self._best_state: Optional[dict[str, torch.Tensor]] = None
+        self._best_model: Optional[nn.Module] = None
         self.warnings: list[str] = []
         self._stop_requested = False
 
@@ -242,9 +140,11 @@ class Trainer:
             raise SnncError(f"{self.run.path} already holds a run (last.pt): pass --resume to continue it, or "
                             "choose another --run-dir")
         seed_everything(cfg.seed)
-        self.model = compile_spec(self.loaded, self.target, options=self._options())
-        if cfg.init is not None and checkpoint is None:
-            self._init_weights(cfg.init)
+        # Why the options resolved in full: the run's settings decide them, an --init checkpoint only the weights.
+        options = self.target.options(self._options(), defaults=self.target.spec_defaults(self.loaded.spec))
+        init = cfg.init if checkpoint is None else None
+        self.model = build(self.loaded, self.target, init, options,
+                           where=f"--init '{init}'" if init is not None else None).train()
         self.model.to(self.strategy.device)
         info = describe_model(self.model, self.graph)
         self.decoding = info.decoding
@@ -257,7 +157,7 @@ class Trainer:
         self.config = cfg = cfg.model_copy(update=resolved)
         dump = self.config_dump()
         if checkpoint is not None:
-            self._compare(checkpoint.training["config"], dump)
+            check_resumable(checkpoint.training["config"], dump, self.run.path)
         full = load_for(self.graph, cfg.dataset, "train", cfg.data_dir, limit=cfg.limit_train,
                         **cfg.dataset_options)
         if cfg.val_fraction > 0:
@@ -299,35 +199,9 @@ class Trainer:
         if checkpoint is not None:
             self._restore(checkpoint)
 
-    def _init_weights(self, path: str) -> None:
-        """Start from the weights of ``path`` (``config.init``): a checkpoint of this target, or ann weights for an
-        snn (its neurons keep the spec's parameters)."""
-        from snnc.compiler.artifact import read_artifact
-
-        art = read_artifact(path)
-        same = get_target(art.target) is self.target
-        if not same and not get_target(art.target).ann_weights:
-            raise SnncError(f"--init '{path}' holds {art.target} weights, which do not start a {self.target.name} "
-                            "run (give a checkpoint of this target, or ann weights)")
-        load_weights(self.model, art.state_dict, where=f"--init '{path}'", made_from=art.spec_name,
-                     built_from=self.graph.name, strict=same)
-
     def config_dump(self) -> dict[str, Any]:
         """What ``config.json`` holds: the spec's name and every setting."""
         return {"spec_name": self.graph.name, **self.config.model_dump(mode="json")}
-
-    def _compare(self, stored: dict[str, Any], current: dict[str, Any]) -> None:
-        defaults = TrainConfig().model_dump(mode="json")
-        diffs = [f"{k}={stored.get(k, defaults.get(k))!r} (now {v!r})" for k, v in current.items()
-                 if k not in RESUME_IGNORED and stored.get(k, defaults.get(k)) != v]
-        if current.get("schedule") is not None and stored.get("epochs") != current.get("epochs"):
-            # Why: the schedule's length is fixed when it starts; stretching it midway is not the same run.
-            diffs.append(f"epochs={stored.get('epochs')!r} (now {current.get('epochs')!r}; with a schedule the "
-                         "number of epochs cannot change)")
-        if diffs:
-            raise SnncError(f"cannot resume {self.run.path}: it was started with " + ", ".join(diffs) +
-                            ". Resume with the run's settings (the CLI reads them from config.json) or start a new "
-                            "--run-dir.")
 
     def _restore(self, checkpoint) -> None:
         state = checkpoint.training
@@ -341,7 +215,7 @@ class Trainer:
         self.history, self.best = list(state["history"]), dict(state["best"])
         self.epoch = int(state["epoch"])
         self.step_in_epoch = int(state.get("step_in_epoch", 0))
-        self.sums = _Sums(state.get("partial"))
+        self.sums = EpochSums(state.get("partial"))
         if self.step_in_epoch and "batches" not in (state.get("partial") or {}):
             # a checkpoint written before the per-batch log: its done batches are unknown (None), not dropped
             self.sums.batches = [[0.0, 0.0] for _ in range(self.step_in_epoch)]
@@ -425,7 +299,7 @@ class Trainer:
         loader = self.strategy.loader(self.train_set, cfg.batch_size, shuffle=True, seed=epoch_seed(cfg.seed, epoch))
         skip = self.step_in_epoch
         if skip == 0:
-            self.sums = _Sums({"lr": self.optimizer.param_groups[0]["lr"]})
+            self.sums = EpochSums({"lr": self.optimizer.param_groups[0]["lr"]})
         lr_now = self.sums.lr
         self._emit("on_epoch_start", epoch, self.steps_per_epoch - skip)
         self.model.train()
@@ -472,15 +346,17 @@ class Trainer:
         score = record[split]["accuracy"]
         if self.best["accuracy"] is None or score > self.best["accuracy"]:
             self.best = {"epoch": epoch, "accuracy": score, "split": split}
+            if self.strategy.is_main:  # the weights best.pt is about to hold (see best_model)
+                self._best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         self.epoch, self.step_in_epoch = epoch, 0
-        self.sums = _Sums()
+        self.sums = EpochSums()
         self._emit("on_checkpoint", True)
         self._emit("on_epoch_end", record)
         if self.on_epoch_end is not None:
             self.on_epoch_end(record)
 
     def _record(self, epoch: int, lr: float, start: float) -> dict[str, Any]:
-        sums = _Sums.from_flat(self.strategy.reduce_sums(self.sums.flat()))
+        sums = EpochSums.from_flat(self.strategy.reduce_sums(self.sums.flat()))
         train: dict[str, Any] = {"loss": sums.mean_loss, "accuracy": sums.accuracy}
         train.update({k: v / sums.samples for k, v in sums.metrics.items()} if sums.samples else {})
         if sums.env:
@@ -506,10 +382,20 @@ class Trainer:
             f"training continues from that step with the same result). Resume with: snnc train {spec} --resume "
             f"--run-dir {self.run.path}")
 
+    def best_model(self) -> Optional[nn.Module]:
+        """The model of ``best.pt`` (None before one is written), built once and shared by the test evaluation and
+        the plots: from the weights kept in memory when it was written, or read from the file once (a resumed
+        run whose best epoch came before)."""
+        if self._best_model is None and self.run.best.is_file():
+            source = self.run.best if self._best_state is None else \
+                dataclasses.replace(artifact_of(self.model), state_dict=self._best_state)
+            self._best_model = build(None, self.target, source, where=str(self.run.best))
+        return self._best_model
+
     def _test(self) -> None:
         if self.test_set is None or not self.run.best.is_file() or not self.strategy.is_main:
             return
-        best = load(self.run.best)
+        best = self.best_model()
         progress = self._progress_bar()
         self.test = evaluate(best, self.test_set, loss=self.loss_fn, batch_size=max(self.config.batch_size, 256),
                              graph=self.graph, name=self.config.dataset, progress=progress is not None,
@@ -538,5 +424,5 @@ def default_callbacks(*, progress: bool = True, console: Any = None, plots: bool
     return callbacks
 
 
-__all__ = ["CHECKPOINT_MINUTES", "OPTIMIZERS", "RESUME_IGNORED", "SCHEDULES", "TrainConfig", "Trainer", "default_callbacks",
-           "epoch_seed", "make_config", "seed_everything"]
+__all__ = ["CHECKPOINT_MINUTES", "OPTIMIZERS", "RESUME_IGNORED", "SCHEDULES", "TrainConfig", "Trainer",
+           "default_callbacks", "epoch_seed", "make_config", "seed_everything"]
