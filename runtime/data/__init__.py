@@ -6,6 +6,10 @@ torchvision's ``MNIST/raw``), CIFAR-10 (the official python batches, read with a
 MNIST for out-of-distribution tests, and torchvision's ImageFolder layout. A missing dataset is a
 :class:`~snnc.compiler.errors.DataError` naming the files needed and the folders searched.
 
+Each dataset is one registered entry (:class:`DatasetEntry`: its facts, validated options and reader) in the
+module of its reader, found by name in :data:`DATASETS`; a bad option is an
+:class:`~snnc.compiler.targets.base.OptionsError` naming it.
+
 Typical use::
 
     from snnc.runtime.data import load_dataset, split_train_val, make_loader
@@ -25,24 +29,30 @@ from .idx import read_idx, write_idx
 from .isbi import ISBI2012Dataset, load_isbi2012
 from .loaders import make_loader, split_train_val
 from .locate import ENV_VAR, repository_data_root
-from .registry import INFOS, DatasetInfo, clear_cache, dataset_info, dataset_options, load_dataset
+from .entry import DatasetEntry, DatasetOptions
+from .registry import (DATASETS, INFOS, DatasetInfo, clear_cache, dataset_entry, dataset_info, dataset_options,
+                       load_dataset)
 
-DATASET_NAMES = tuple(INFOS)
+DATASET_NAMES = DATASETS.names()
 """Every name :func:`load_dataset` takes."""
 
 __all__ = [
     "check_fits",
     "load_for",
+    "DATASETS",
     "DATASET_NAMES",
     "ENV_VAR",
     "ColoredMNIST",
+    "DatasetEntry",
     "DatasetInfo",
+    "DatasetOptions",
     "ISBI2012Dataset",
     "ImageDataset",
     "ImageFolderDataset",
     "SafeUnpickler",
     "clear_cache",
     "colorize",
+    "dataset_entry",
     "dataset_info",
     "dataset_options",
     "load_dataset",

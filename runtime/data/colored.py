@@ -33,9 +33,11 @@ from typing import Literal, Sequence
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch.utils.data import Dataset
 
 from .base import normalizer
+from .entry import Base, DatasetEntry, DatasetInfo, DatasetOptions
 
 ColorMode = Literal["correlated", "anti", "random"]
 COLOR_MODES = ("correlated", "anti", "random")
@@ -188,3 +190,37 @@ def make_colored_mnist(images: torch.Tensor, targets: torch.Tensor, split: str, 
     mode: ColorMode = "correlated" if split == "train" else test_colors
     colors = colorize(targets.numpy(), mode, correlation=correlation, seed=seed, split=split)
     return ColoredMNIST(images, targets, colors, normalize=normalize, limit=limit)
+
+
+# --- the registered dataset -----------------------------------------------------------------------------------
+
+
+class ColoredOptions(DatasetOptions):
+    """The options of ``colored-mnist`` (see :func:`make_colored_mnist`).
+
+    Attributes:
+        correlation: train-split probability that a digit wears its class's colour.
+        test_colors: how the test split is coloured.
+        seed: fixes every colour.
+        base: the grey digits: MNIST's files or the bundled sample.
+    """
+
+    correlation: float = Field(default=0.99, ge=0.0, le=1.0)
+    test_colors: ColorMode = "random"
+    seed: int = 0
+    base: Base = "mnist"
+
+
+def _read(split: str, data_dir, normalize: bool, limit: int | None, options: ColoredOptions) -> ColoredMNIST:
+    from .mnist import grey_mnist
+
+    images, labels = grey_mnist(split, data_dir, options.base, "Colored MNIST")
+    return make_colored_mnist(images, labels, split, correlation=options.correlation,
+                              test_colors=options.test_colors, seed=options.seed, normalize=normalize, limit=limit)
+
+
+COLORED_MNIST = DatasetEntry(DatasetInfo(
+    name="colored-mnist", title="Colored MNIST", task="classification", channels=3, size=(28, 28),
+    class_names=tuple(str(d) for d in range(10)), mean=MEAN, std=STD, counts={"train": 60000, "test": 10000},
+    folder="mnist", license="CC BY-SA 3.0 (Yann LeCun and Corinna Cortes)"), _read, ColoredOptions)
+"""``colored-mnist``: MNIST with a colour per class (module docstring)."""

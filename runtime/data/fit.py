@@ -46,7 +46,7 @@ def load_for(graph: Any, dataset: str, split: str = "test", data_dir: Any = None
     network's input is (``graph.input.standardized``).
 
     Raises:
-        DataError: the dataset is missing or does not fit.
+        DataError: the dataset is missing or does not fit. OptionsError: a bad dataset option (named).
     """
     from .registry import dataset_options, load_dataset
 
@@ -59,7 +59,4 @@ def load_for(graph: Any, dataset: str, split: str = "test", data_dir: Any = None
     if len(shape) == 3 and "channels" in allowed and "channels" not in options and shape[0] in CHANNEL_NAMES:
         options["channels"] = CHANNEL_NAMES[shape[0]]
     standardized = bool(graph is not None and graph.input.standardized)
-    try:
-        return load_dataset(dataset, split, data_dir, normalize=standardized, limit=limit, **options)
-    except ValueError as exc:  # an option the dataset does not take, or a bad value
-        raise DataError(f"dataset '{dataset}': {exc}") from None
+    return load_dataset(dataset, split, data_dir, normalize=standardized, limit=limit, **options)

@@ -8,6 +8,7 @@ size work; for speed keep such sets small or convert them to arrays once.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from torch.utils.data import Dataset
 from snnc.compiler.errors import DataError
 
 from .base import normalizer
+from .entry import DatasetEntry, DatasetInfo, DatasetOptions
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
 MEAN_HALF = 0.5
@@ -105,3 +107,27 @@ def load_image_folder(root: Path | str, split: str | None = None, *, mode: str =
     if limit is not None:
         samples = samples[:limit]
     return ImageFolderDataset(root, samples, tuple(classes), mode=mode, normalize=normalize)
+
+
+# --- the registered dataset -----------------------------------------------------------------------------------
+
+
+class FolderOptions(DatasetOptions):
+    """The options of ``image-folder``: ``mode`` is ``RGB`` (3 channels) or ``L`` (grey, 1)."""
+
+    mode: Literal["RGB", "L"] = "RGB"
+
+
+def _read(split: str, data_dir, normalize: bool, limit: int | None, options: FolderOptions) -> ImageFolderDataset:
+    if data_dir is None:
+        raise DataError("the 'image-folder' dataset needs --data-dir: a folder laid out as <class>/<image>.png "
+                        "(or <split>/<class>/<image>.png).")
+    return load_image_folder(data_dir, split, mode=options.mode, normalize=normalize, limit=limit)
+
+
+# Why size None: the images' size depends on the files, so the spec check is left to the reader.
+IMAGE_FOLDER = DatasetEntry(DatasetInfo(
+    name="image-folder", title="Image folder", task="classification", channels=3, size=None, class_names=(),
+    mean=(MEAN_HALF,) * 3, std=(MEAN_HALF,) * 3, counts={}, folder="", license="that of the images"),
+    _read, FolderOptions)
+"""``image-folder``: torchvision's ImageFolder layout under ``--data-dir``."""

@@ -32,11 +32,17 @@ Every item is ``(x, y, env)``: float32 ``C x H x W`` in [0, 1], the int label an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Annotated, Literal, Optional, Sequence, get_args
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 from torch.utils.data import Dataset
+
+from snnc.compiler.errors import DataError
+
+from .entry import Base, DatasetEntry, DatasetInfo, DatasetOptions
 
 Channels = Literal["two", "rgb"]
 Grey = Literal["all", "colour", "half"]
@@ -306,3 +312,108 @@ def build_split(images: torch.Tensor, digits: torch.Tensor, split: str, *, envs:
         environments = environment_list(flips, label_noise)
     return make_environments(images, digits, environments, size=size, channels=channels,
                              per_env=per_env, seed=seed, stream=0 if split == "train" else 1, grey=grey)
+
+
+# --- the registered datasets ----------------------------------------------------------------------------------
+
+Probability = Field(ge=0.0, le=1.0)
+
+Pool = Literal["mnist", "irm-code"]
+IRM_POOLS: tuple[str, ...] = get_args(Pool)
+"""Where IRM Colored MNIST's splits take their digits: ``mnist`` (train ← MNIST's training images, test ← its test
+images) or ``irm-code`` (the IRM code's ``mnist.data[:50000]`` / ``[50000:]``: train ← the first five sixths of
+the training images, test ← the last sixth, so figures compare with the IRM paper's directly)."""
+
+
+class _MadeOptions(DatasetOptions):
+    """What both datasets made of binary-labelled MNIST take (see :func:`make_environments`)."""
+
+    label_noise: float = Field(default=LABEL_NOISE, ge=0.0, le=1.0)
+    size: int = 28
+    channels: Channels = "two"
+    per_env: Optional[int] = Field(default=None, ge=1)
+    seed: int = 0
+    base: Base = "mnist"
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, size: int) -> int:
+        if size not in (28, 14):
+            raise PydanticCustomError("size", "must be 28 or 14")
+        return size
+
+
+class IRMOptions(_MadeOptions):
+    """The options of ``irm-colored-mnist`` (see :func:`build_split`; ``envs`` or ``gap``, not both)."""
+
+    envs: Optional[tuple[Annotated[float, Probability], ...]] = Field(default=None, min_length=1)
+    test_envs: tuple[Annotated[float, Probability], ...] = Field(default=TEST_ENVS, min_length=1)
+    gap: Optional[str] = None
+    pool: Pool = "mnist"
+
+    @field_validator("gap")
+    @classmethod
+    def _gap(cls, gap: Optional[str]) -> Optional[str]:
+        if gap is not None and gap not in GAPS:
+            raise PydanticCustomError("gap", "unknown gap; use one of {gaps}", {"gaps": ", ".join(GAPS)})
+        return gap
+
+
+class GreyOptions(_MadeOptions):
+    """The options of ``grey-colored-mnist``: the coloured target's flip, the grey source's channels and noise."""
+
+    target_flip: float = Field(default=0.9, ge=0.0, le=1.0)
+    grey: Grey = "all"
+    source_label_noise: Optional[float] = Field(default=None, ge=0.0, le=1.0)
+
+
+def _split_digits(split: str, data_dir, base: str, pool: str, title: str):
+    """The grey digits a split is made of (``pool``: see :data:`IRM_POOLS`)."""
+    from .mnist import grey_mnist
+
+    if pool == "mnist":
+        return grey_mnist(split, data_dir, base, title)
+    # Why 5/6: MNIST's 60,000 training images split 50,000 / 10,000, as the IRM code's main.py does.
+    images, digits = grey_mnist("train", data_dir, base, title)
+    cut = len(images) * 5 // 6
+    return (images[:cut], digits[:cut]) if split == "train" else (images[cut:], digits[cut:])
+
+
+def _made_split(split: str, data_dir, normalize: bool, limit: int | None, title: str, base: str,
+                pool: str = "mnist", **options) -> IRMColoredMNIST:
+    if normalize:
+        raise DataError(f"{title} is read in [0, 1] only: give the spec input.range [0, 1].")
+    images, digits = _split_digits(split, data_dir, base, pool, title)
+    data = build_split(images, digits, split, **options)
+    if limit is not None:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        data = data.select(slice(0, limit))
+    return data
+
+
+def _read_irm(split: str, data_dir, normalize: bool, limit: int | None, options: IRMOptions) -> IRMColoredMNIST:
+    given = options.model_dump(exclude={"base", "pool"})
+    return _made_split(split, data_dir, normalize, limit, "IRM Colored MNIST", options.base, options.pool, **given)
+
+
+def _read_grey(split: str, data_dir, normalize: bool, limit: int | None, options: GreyOptions) -> IRMColoredMNIST:
+    given = options.model_dump(exclude={"base", "target_flip"})
+    return _made_split(split, data_dir, normalize, limit, "grey → Colored MNIST", options.base,
+                       test_envs=(options.target_flip,), grey_source=True, **given)
+
+
+_MNIST_LICENSE = "CC BY-SA 3.0 (Yann LeCun and Corinna Cortes)"
+
+# Why size None: 28x28 or 14x14 and two or three channels are options, so the spec check is left to the reader.
+IRM_COLORED_MNIST = DatasetEntry(DatasetInfo(
+    name="irm-colored-mnist", title="Colored MNIST of IRM (binary, 25% label noise)", task="classification",
+    channels=2, size=None, class_names=CLASSES, mean=(0.0,), std=(1.0,), counts={"train": 60000, "test": 10000},
+    folder="mnist", license=_MNIST_LICENSE), _read_irm, IRMOptions)
+"""``irm-colored-mnist``: items ``(x, y, env)`` (module docstring)."""
+
+GREY_COLORED_MNIST = DatasetEntry(DatasetInfo(
+    name="grey-colored-mnist", title="Grey MNIST → Colored MNIST (domain pair)", task="classification",
+    channels=2, size=None, class_names=CLASSES, mean=(0.0,), std=(1.0,), counts={"train": 60000, "test": 10000},
+    folder="mnist", license=_MNIST_LICENSE), _read_grey, GreyOptions)
+"""``grey-colored-mnist``: a grey labelled source and a coloured target (see :func:`build_split`)."""

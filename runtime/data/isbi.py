@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch.utils.data import Dataset, get_worker_info
 
 from snnc.compiler.errors import DataError
 
 from .base import normalizer
+from .entry import DatasetEntry, DatasetInfo, DatasetOptions
 from .locate import candidate_dirs, find_dir
 
 FOLDER = "isbi2012-em-membranes"
@@ -227,3 +229,27 @@ def load_isbi2012(data_dir: Path | str | None, split: str, *, crop: int | None =
     return ISBI2012Dataset(images[chosen], masks[chosen], ids, crop=crop,
                            tiling=tiling or ("random" if split == "train" else "grid"),
                            crops_per_slice=crops_per_slice, seed=seed, normalize=normalize, limit=limit)
+
+
+# --- the registered dataset -----------------------------------------------------------------------------------
+
+
+class ISBIOptions(DatasetOptions):
+    """The options of ``isbi2012`` (see :func:`load_isbi2012`; the upper bounds depend on the files)."""
+
+    crop: Optional[int] = Field(default=None, ge=1)
+    tiling: Optional[Tiling] = None
+    crops_per_slice: Optional[int] = Field(default=None, ge=1)
+    test_slices: int = Field(default=5, ge=1)
+    seed: int = 0
+
+
+def _read(split: str, data_dir, normalize: bool, limit: int | None, options: ISBIOptions) -> ISBI2012Dataset:
+    return load_isbi2012(data_dir, split, **options.model_dump(), normalize=normalize, limit=limit)
+
+
+ISBI2012 = DatasetEntry(DatasetInfo(
+    name="isbi2012", title="ISBI 2012 EM membranes", task="segmentation", channels=1, size=(512, 512),
+    class_names=CLASS_NAMES, mean=MEAN, std=STD, counts={"train": 25, "test": 5}, folder=FOLDER,
+    license="none stated; cite Cardona et al. 2010, Arganda-Carreras et al. 2015"), _read, ISBIOptions)
+"""``isbi2012``: EM slices and membrane masks, cropped for a small UNet."""

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from snnc.compiler.targets.base import OptionsError
 from snnc.runtime.data import dataset_info, dataset_options, load_dataset
 from snnc.runtime.data.irm_colored import GAPS, Environment, IRMColoredMNIST, build_split, make_environments
 
@@ -122,12 +123,12 @@ def test_grey_source_with_clean_labels_keeps_the_targets_noise_and_draws():
     # Source labels are the clean ones: digit < 5.
     s = clean.envs == 0
     assert torch.equal(clean.targets[s], (clean.digits[s] < 5).long())
-    with pytest.raises(ValueError, match="no option 'source_label_noise'"):
+    with pytest.raises(OptionsError, match="dataset 'irm-colored-mnist': unknown option 'source_label_noise'"):
         _sample(source_label_noise=0.0)  # the coloured environments have no grey source
     images, digits = clean.images[:8], clean.digits[:8]
     with pytest.raises(ValueError, match="grey source only"):
         build_split(images, digits, "train", source_label_noise=0.0)
-    with pytest.raises(ValueError, match="source_label_noise must be a probability"):
+    with pytest.raises(OptionsError, match="option 'source_label_noise': Input should be less than or equal to 1"):
         _sample("test", name="grey-colored-mnist", source_label_noise=1.5)  # checked on either split
 
 
@@ -174,20 +175,20 @@ def test_irm_code_pool_splits_the_training_images_five_sixths_to_one_sixth():
     # Train takes the head of MNIST's training images, test its tail: never a test-file image, never shared.
     assert digits_of(train) <= head and digits_of(test) <= tail and not (digits_of(test) & t10k)
     assert [e.flip for e in test.environments] == [0.9]
-    with pytest.raises(ValueError, match="pool must be one of mnist, irm-code"):
+    with pytest.raises(OptionsError, match=r"option 'pool': Input should be 'mnist' or 'irm-code' \(got 't10k'\)"):
         _sample(pool="t10k")
 
 
 def test_bad_options_are_clear_errors():
-    with pytest.raises(ValueError, match="size must be 28 or 14"):
+    with pytest.raises(OptionsError, match=r"option 'size': must be 28 or 14 \(got 20\)"):
         _sample(size=20)
-    with pytest.raises(ValueError, match="unknown gap"):
+    with pytest.raises(OptionsError, match="option 'gap': unknown gap; use one of 10/20, 5/25"):
         _sample(gap="1/2")
-    with pytest.raises(ValueError, match="either gap or envs"):
+    with pytest.raises(OptionsError, match="dataset 'irm-colored-mnist': give either gap or envs, not both"):
         _sample(gap="5/25", envs=(0.1, 0.2))
-    with pytest.raises(ValueError, match="probability"):
+    with pytest.raises(OptionsError, match=r"option 'envs\.1': Input should be less than or equal to 1 \(got 1\.5\)"):
         _sample(envs=(0.1, 1.5))
-    with pytest.raises(ValueError, match="no option 'flips'"):
+    with pytest.raises(OptionsError, match="unknown option 'flips'"):
         _sample(flips=(0.1,))
     with pytest.raises(Exception, match="input.range"):
         load_dataset("irm-colored-mnist", "train", base="mnist-sample", normalize=True)

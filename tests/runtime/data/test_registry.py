@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from snnc.compiler.errors import DataError
+from snnc.compiler.targets.base import OptionsError
 from snnc.runtime.data import DATASET_NAMES, ENV_VAR, dataset_info, dataset_options, load_dataset
 
 
@@ -34,10 +35,38 @@ def test_unknown_split():
 
 
 def test_unknown_option_names_the_options():
-    with pytest.raises(ValueError, match="no option 'corelation'. Did you mean 'correlation'"):
+    with pytest.raises(OptionsError, match=r"dataset 'colored-mnist': unknown option 'corelation' \(did you mean "
+                                           r"'correlation'\?\)\. Its options: correlation, test_colors, seed, base"):
         load_dataset("colored-mnist", "train", corelation=0.9)
-    with pytest.raises(ValueError, match="no option 'crop'.*Its options: none"):
+    with pytest.raises(OptionsError, match=r"dataset 'mnist-sample': unknown option 'crop'\. Its options: none"):
         load_dataset("mnist-sample", "train", crop=64)
+
+
+def test_bad_option_value_is_located_before_anything_is_read(monkeypatch):
+    # The reader must not run: the value is refused by the entry's Options first.
+    from snnc.runtime.data.registry import dataset_entry
+
+    monkeypatch.setattr("snnc.runtime.data.mnist.load_sample_arrays", lambda *a: pytest.fail("read"))
+    with pytest.raises(OptionsError, match=r"dataset 'colored-mnist': option 'correlation': Input should be less "
+                                           r"than or equal to 1 \(got 2\)"):
+        load_dataset("colored-mnist", "train", base="mnist-sample", correlation=2)
+    with pytest.raises(OptionsError, match=r"option 'base': Input should be 'mnist' or 'mnist-sample' \(got "
+                                           r"'mnist-smaple'\) \(did you mean 'mnist-sample'\?\)"):
+        load_dataset("colored-mnist", "train", base="mnist-smaple")
+    assert dataset_entry("colored-mnist").options({"correlation": 0.5}).correlation == 0.5
+
+
+def test_every_name_is_one_registered_entry_in_its_readers_module():
+    from snnc.runtime.data import DATASETS, DatasetEntry
+
+    modules = {}
+    for name, entry in DATASETS.items():
+        assert isinstance(entry, DatasetEntry) and entry.name == name == dataset_info(name).name
+        assert set(dataset_options(name)) == set(entry.Options.model_fields)
+        modules.setdefault(entry.read.__module__, []).append(name)
+    assert modules["snnc.runtime.data.mnist"] == ["mnist", "fashion-mnist", "mnist-sample"]
+    assert modules["snnc.runtime.data.cifar"] == ["cifar10"]
+    assert modules["snnc.runtime.data.isbi"] == ["isbi2012"]
 
 
 def test_options_table():
