@@ -77,6 +77,12 @@ class CommandSet:
         """A command group (a typer app with its own commands) under ``name``."""
         self._entries.append(("group", name, {}, group))
 
+    @property
+    def names(self) -> list[str]:
+        """The names of the commands and groups, in order (a command without one is named after its function,
+        as typer names it)."""
+        return [name or obj.__name__.lower().replace("_", "-") for _, name, _, obj in self._entries]
+
     def register(self, app: typer.Typer) -> None:
         """Add the commands and groups to ``app``, in the order they were defined, each with plain flags."""
         for kind, name, kwargs, obj in self._entries:

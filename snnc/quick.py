@@ -1,5 +1,6 @@
-"""What the command line needs before typer and rich: option values, number formats, and ``snnc validate``'s
-work. :func:`try_validate` runs a plain ``snnc validate SPEC`` without importing either (a fifth of the command's
+"""What the command line needs before typer and rich: option values (:func:`parse_params`,
+:func:`parse_max_memory`) and ``snnc validate``'s work; number formats come from :mod:`snnc.formatting`.
+:func:`try_validate` runs a plain ``snnc validate SPEC`` without importing typer or rich (a fifth of the command's
 start-up); anything it does not recognise, and every error, goes to the full command line instead.
 """
 
