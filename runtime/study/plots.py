@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from snnc.compiler.artifact import atomic_write_bytes
 
-from .collect import Group, StudyResults
+from .collect import AXES, Group, StudyResults
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -41,18 +41,59 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def short_labels(results: StudyResults) -> dict[str, str]:
+    """Group id → a legend label of only the settings that differ between the groups (``vgg16 · snn``), in
+    place of the whole id; parameters are left out where the spec's label already tells them apart."""
+    axes = [k for k in AXES if len({_text(g.settings.get(k)) for g in results.groups}) > 1]
+    if "spec_label" in axes and "params" in axes:
+        per_spec: dict[str, set[str]] = {}
+        for g in results.groups:
+            per_spec.setdefault(_text(g.settings.get("spec_label")), set()).add(_text(g.settings.get("params")))
+        if all(len(v) == 1 for v in per_spec.values()):
+            axes.remove("params")
+    labels = {g.name: " · ".join(_text(g.settings.get(k)) for k in axes) or g.name for g in results.groups}
+    return labels if len(set(labels.values())) == len(labels) else {g.name: g.name for g in results.groups}
+
+
+def _styles(results: StudyResults) -> dict[str, tuple[str, str]]:
+    """Group id → (colour, marker): a colour per spec (label and parameters), a marker per target."""
+    specs = list(dict.fromkeys(_text(g.settings.get("spec_label")) + _text(g.settings.get("params"))
+                               for g in results.groups))
+    targets = list(dict.fromkeys(_text(g.settings.get("target_label")) for g in results.groups))
+    markers = "osD^v<>ph*"
+    return {g.name: (f"C{specs.index(_text(g.settings.get('spec_label')) + _text(g.settings.get('params'))) % 10}",
+                     markers[targets.index(_text(g.settings.get("target_label"))) % len(markers)])
+            for g in results.groups}
+
+
+def _legend(ax: Any, count: int) -> None:
+    """The legend beside the axes when it would cover them (more than four entries), else inside."""
+    if count > 4:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(fontsize="small")
+
+
 def plot_accuracy(results: StudyResults, path: Path) -> Path | None:
     """Accuracy per epoch (validation, else training), one line per finished cell, one colour per group."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
-    for k, group in enumerate(results.groups):
-        colour = f"C{k % 10}"
+    labels, styles = short_labels(results), _styles(results)
+    for group in results.groups:
+        colour, marker = styles[group.name]
         for n, cell in enumerate(c for c in group.cells if c["status"] == "done" and c["curve"]):
             xs = [p["epoch"] for p in cell["curve"]]
             ys = [100 * (p["val"] if p["val"] is not None else p["train"]) for p in cell["curve"]]
-            ax.plot(xs, ys, "o-", color=colour, alpha=0.8, label=group.name if n == 0 else None)
+            ax.plot(xs, ys, marker=marker, linestyle="-", color=colour, alpha=0.8,
+                    label=labels[group.name] if n == 0 else None)
     if not ax.lines:
         return None
     ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{results.name}: validation accuracy per epoch "
@@ -61,7 +102,7 @@ def plot_accuracy(results: StudyResults, path: Path) -> Path | None:
     if len(epochs) <= 20:
         ax.set_xticks(epochs)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _legend(ax, len(results.groups))
     return _save(fig, path)
 
 
@@ -75,19 +116,21 @@ def plot_pareto(results: StudyResults, path: Path) -> Path | None:
     other beats on both are joined as the Pareto front."""
     from matplotlib.figure import Figure
 
-    points, labels, errors = [], [], []
+    points, labels, errors, styles = [], [], [], []
+    names, style_of = short_labels(results), _styles(results)
     for group in results.groups:
         (acc, acc_std), (energy, energy_std) = _mean(group, "accuracy"), _mean(group, "energy_uj")
         if acc is not None and energy is not None and energy > 0:
             points.append((energy, 100 * acc))
             errors.append((energy_std, 100 * acc_std))
-            labels.append(group.name)
+            labels.append(names[group.name])
+            styles.append(style_of[group.name])
     if not points:
         return None
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
-    for k, ((x, y), (xe, ye), label) in enumerate(zip(points, errors, labels)):
-        ax.errorbar([x], [y], xerr=[xe], yerr=[ye], fmt="o", color=f"C{k % 10}", capsize=3, label=label)
+    for (x, y), (xe, ye), label, (colour, marker) in zip(points, errors, labels, styles):
+        ax.errorbar([x], [y], xerr=[xe], yerr=[ye], fmt=marker, color=colour, capsize=3, label=label)
     front = pareto_front(points)
     ax.step([points[i][0] for i in front], [points[i][1] for i in front], where="post", color="black",
             linestyle="--", linewidth=1, label="Pareto front")
@@ -97,7 +140,7 @@ def plot_pareto(results: StudyResults, path: Path) -> Path | None:
     ax.set(xlabel="energy per inference (μJ)", ylabel="test accuracy (%)",
            title=f"{results.name}: accuracy against energy")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
+    _legend(ax, len(labels) + 1)
     return _save(fig, path)
 
 
@@ -108,11 +151,12 @@ def plot_burst(results: StudyResults, path: Path) -> Path | None:
     steps = sorted(int(c.key.removeprefix("burst_T")) for c in results.columns if c.key.startswith("burst_T"))
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
+    names = short_labels(results)
     for k, group in enumerate(results.groups):
         ys = [_mean(group, f"burst_T{t}")[0] for t in steps]
         if not steps or any(y is None for y in ys):
             continue
-        ax.plot(steps, [100 * y for y in ys], "o-", color=f"C{k % 10}", label=group.name)
+        ax.plot(steps, [100 * y for y in ys], "o-", color=f"C{k % 10}", label=names[group.name])
         ann = [c["metrics"].get("burst_ann") for c in group.cells if c["metrics"].get("burst_ann") is not None]
         if ann:
             ax.axhline(100 * sum(ann) / len(ann), color=f"C{k % 10}", linestyle="--", linewidth=1)
@@ -123,7 +167,7 @@ def plot_burst(results: StudyResults, path: Path) -> Path | None:
     ax.set(xlabel="time steps T", ylabel="test accuracy (%)",
            title=f"{results.name}: burst conversion against T (dashed: the ANN)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _legend(ax, len(ax.lines))
     return _save(fig, path)
 
 
