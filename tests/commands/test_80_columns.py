@@ -81,7 +81,7 @@ def test_eval_report_convert_and_compile_from_a_checkpoint(tiny, tmp_path):
                                              "-b", "16", "--json"]).stdout)
         assert fmt_int(rep["totals"]["params"]) in row(text, "total")
     text = run80("convert", spec, "-c", ann, "--limit", "32", "-b", "32", "--calibration-batches", "1", "-T", "4,8",
-                 "-g", "1,2,3,4,5", "-o", str(tmp_path / "convert"))
+                 "-O", "gamma=1,2,3,4,5", "-o", str(tmp_path / "convert"))
     assert row(text, "8").count(".") >= 6  # T = 8: five gammas and the ANN, each a whole percentage
 
 
