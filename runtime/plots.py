@@ -335,7 +335,7 @@ def segmentation_figure(images: Sequence[Any], labels: Sequence[Any], prediction
         cells = [(image_rgb(x), "image"), (label, "label")]
         for name, masks in predictions.items():
             iou = mask_iou(masks[row], label, positive)
-            cells.append((masks[row], name + ("" if iou is None else f"  IoU {100 * iou:.1f}%")))
+            cells.append((masks[row], name + ("" if iou is None else f"\nIoU {100 * iou:.1f}%")))
         for col, (data, head) in enumerate(cells):
             ax = axes[row, col]
             ax.set_xticks([])
@@ -346,7 +346,7 @@ def segmentation_figure(images: Sequence[Any], labels: Sequence[Any], prediction
                 arr = data.detach().cpu().numpy() if hasattr(data, "detach") else data
                 ax.imshow(arr, cmap="gray", vmin=0, vmax=max(1, int(arr.max())), interpolation="nearest")
             if row == 0 or col >= 2:
-                ax.set_title(head if row == 0 or col < 2 else head.split("  ", 1)[-1], fontsize="small")
+                ax.set_title(head if row == 0 or col < 2 else head.split("\n", 1)[-1], fontsize="small")
         axes[row, 0].set_ylabel(f"sample {row}")
     if title:
         fig.suptitle(title)

@@ -40,10 +40,13 @@ def _test_images(run: Path, graph: Any, samples: int) -> tuple[Any, Any]:
 
 
 def segmentation_predictions(results: StudyResults, samples: int = 3) -> tuple[Any, Any, dict[str, Any]] | None:
-    """``(images, labels, {group name: masks})`` of the groups with a finished segmentation network, on the first
+    """``(images, labels, {group label: masks})`` of the groups with a finished segmentation network, on the first
     ``samples`` test images of the first such group's dataset; None when there is none."""
     from snnc.compiler.pipeline import graph_of, load
 
+    from .plots import short_labels
+
+    names = short_labels(results)
     images = labels = None
     masks: dict[str, Any] = {}
     for group in results.groups:
@@ -56,7 +59,7 @@ def segmentation_predictions(results: StudyResults, samples: int = 3) -> tuple[A
             continue
         if images is None:
             images, labels = _test_images(run, graph, samples)
-        masks[group.name] = predict_masks(model, images)
+        masks[names[group.name]] = predict_masks(model, images)
     return None if images is None else (images, labels, masks)
 
 
