@@ -3,8 +3,9 @@
 Every way snnc turns a spec or an artifact into a module goes through here: :func:`build` is the one
 resolver from a spec, a target and a checkpoint (training, evaluation, cost reports, exports, conversion and the
 studies call it; :func:`compile` is its spec-first front), :func:`convert` converts a trained ANN, :func:`load`
-rebuilds a saved module (the only rebuild path), :func:`load_ann` gives a spec's ANN with trained weights. A built module carries a :class:`Provenance` (the spec, its parameters, the target and its
-options, and the IR graph), which is what :func:`save` writes beside the weights.
+rebuilds a saved module (the only rebuild path), :func:`load_ann` gives a spec's ANN with trained weights. A
+built module carries a :class:`Provenance` (the spec, its parameters, the target and its options, and the IR
+graph), which is what :func:`save` writes beside the weights.
 
 Torch is imported only by the functions that build modules.
 """
@@ -63,6 +64,27 @@ def graph_of(module: Any) -> "Graph | None":
         return prov.graph
     meta = getattr(module, "meta", None)
     return meta.get("snnc_graph") if isinstance(meta, dict) else None
+
+
+def ann_structure(module: Any) -> "fx.GraphModule":
+    """The ann ``GraphModule`` a module was built from, rebuilt from its IR graph on the meta device: the fx graph
+    and every submodule's type and sizes, without weights, memory or random draws.
+
+    Why: a walker of the ann graph (the Python export of an snn) needs its structure, not its weights (those are
+    the module's own); rebuilding from the graph parses and lowers no spec again.
+
+    Raises:
+        UnsupportedError: the module carries no IR graph (it was not built by snnc).
+    """
+    graph = graph_of(module)
+    if graph is None:
+        raise UnsupportedError("this module carries no spec; build it with snnc.compile or snnc.load")
+    import torch
+
+    from .targets.ann import graph_to_ann
+
+    with torch.device("meta"):
+        return graph_to_ann(graph)
 
 
 def target_of(module: Any) -> Target | None:

@@ -8,9 +8,11 @@ where they came from, so a conversion can record it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
+
+from snnc.compiler.calibration import Calibration  # re-exported: the type the compiler reads
 
 from .data import check_fits
 from .parsing import parse_calibration
@@ -47,15 +49,6 @@ def calibration_batches(dataset: str, *, samples: int, batch_size: int = 256, no
         if taken >= samples:
             break
     return out
-
-
-class Calibration(list):
-    """Calibration input batches that remember where they came from (``label``, e.g. ``"mnist:2048"``); a
-    conversion records the label in its settings."""
-
-    def __init__(self, batches: Iterable[torch.Tensor], label: str):
-        super().__init__(batches)
-        self.label = label
 
 
 def calibration_data(graph: Any, calibration: str, *, data_dir: str | Path | None = None, batch_size: int = 256,

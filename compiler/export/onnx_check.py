@@ -110,16 +110,16 @@ def run_step_session(session, x, state: dict[str, Any], steps: int) -> tuple[Any
 
 @contextlib.contextmanager
 def _reference_settings(model: nn.Module, steps: int, batch: int):
-    """Run the PyTorch reference with ``T = steps`` (and, for burst, every step folded into one pass)."""
-    saved = {k: getattr(model, k) for k in ("timesteps", "fold_batch") if hasattr(model, k)}
+    """Run the PyTorch reference of a burst network with every step folded into one pass (``T`` itself is passed
+    to each call: ``model(x, steps)``)."""
+    saved = getattr(model, "fold_batch", None)
     try:
-        model.timesteps = steps
-        if hasattr(model, "fold_batch"):
-            model.fold_batch = max(model.fold_batch, steps * batch)
+        if saved is not None:
+            model.fold_batch = max(saved, steps * batch)
         yield
     finally:
-        for k, v in saved.items():
-            setattr(model, k, v)
+        if saved is not None:
+            model.fold_batch = saved
 
 
 def reference_outputs(model: nn.Module, x: Tensor, steps: Optional[int]) -> dict[str, Tensor]:
@@ -130,7 +130,7 @@ def reference_outputs(model: nn.Module, x: Tensor, steps: Optional[int]) -> dict
             return {"y": model(x)}
         with _reference_settings(model, steps, x.shape[0]):
             if kind == RECORDING:
-                spk, mem = model(x)
+                spk, mem = model(x, steps)
                 return {"scores": model.decode(spk, mem), "spikes" if spiking_output(model) else "outputs": spk}
             _, _, last_name = burst_program(model, 1)  # the last neuron layer in graph order, as exported
             last = model.neurons()[last_name]
@@ -138,8 +138,8 @@ def reference_outputs(model: nn.Module, x: Tensor, steps: Optional[int]) -> dict
             hook = last.register_forward_hook(lambda m, i, out: counts.append(
                 torch.round(out / m.threshold).reshape(m.steps, -1, *out.shape[1:])))
             try:
-                outputs = model(x, return_steps=True)
-                scores = model(x)
+                outputs = model(x, steps, return_steps=True)
+                scores = model(x, steps)
             finally:
                 hook.remove()
             return {"scores": scores, "spikes": counts[0], "outputs": outputs}

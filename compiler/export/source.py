@@ -5,11 +5,11 @@
 written as the idiomatic snnTorch loop, every layer once per step with ``snn.Leaky`` / ``snn.Synaptic``
 neurons, which gives the spikes of snnc's fused, time-folded run (tests compare them).
 
-How: the ann ``GraphModule`` (for snn, rebuilt from the module's spec) is walked node by node; each module
-becomes a constructor line from :data:`CONSTRUCTORS` (a table from module type to code) and each call a line of
-``forward``. Module names with dots (``layer1.0.conv1``) become attributes with underscores, and the state dict
-is renamed the same way. The template (``templates/model.py.j2``) is rendered with ``StrictUndefined``; no
-spec text is ever evaluated.
+How: the ann ``GraphModule`` (for snn, its structure rebuilt from the module's IR graph on the meta device, see
+:func:`~snnc.compiler.pipeline.ann_structure`) is walked node by node; each module becomes a constructor line from
+:data:`CONSTRUCTORS` (a table from module type to code) and each call a line of ``forward``. Module names with
+dots (``layer1.0.conv1``) become attributes with underscores, and the state dict is renamed the same way. The
+template (``templates/model.py.j2``) is rendered with ``StrictUndefined``; no spec text is ever evaluated.
 """
 
 from __future__ import annotations
@@ -202,13 +202,15 @@ def _class_name(name: str) -> str:
     return text if text[0].isalpha() else f"Net{text}"
 
 
-def render_python(model: nn.Module, weights_name: str) -> tuple[str, dict[str, torch.Tensor]]:
+def render_python(model: nn.Module, weights_name: str, *,
+                  timesteps: Optional[int] = None) -> tuple[str, dict[str, torch.Tensor]]:
     """The source text and the renamed state dict of ``model``.
 
     Args:
         model: an ann ``GraphModule`` (spec-built or any fx graph of supported modules) or a spec-built
             ``SpikingModule``.
         weights_name: the file name of the state dict the source's ``load()`` reads by default.
+        timesteps: ``T`` written into an snn file (default: the model's).
 
     Returns:
         ``(source, state dict)``.
@@ -218,8 +220,7 @@ def render_python(model: nn.Module, weights_name: str) -> tuple[str, dict[str, t
     """
     import jinja2
 
-    from ..pipeline import compile as snnc_compile
-    from ..pipeline import provenance
+    from ..pipeline import ann_structure, provenance
     from .base import RECORDING, SCORES, describe, export_kind, input_shape, spiking_output
 
     kind = export_kind(model)
@@ -233,7 +234,7 @@ def render_python(model: nn.Module, weights_name: str) -> tuple[str, dict[str, t
         if prov is None:
             raise UnsupportedError("this spiking module carries no spec; build it with snnc.compile or snnc.load")
         spiking = model
-        gm = snnc_compile(prov.spec_text, "ann", params=dict(prov.params) or None)
+        gm = ann_structure(model)  # the graph walked; the weights are the spiking module's own
     elif isinstance(model, fx.GraphModule):
         gm = model
     else:
@@ -269,7 +270,7 @@ def render_python(model: nn.Module, weights_name: str) -> tuple[str, dict[str, t
         }
         out = r.code(result)
         context.update({
-            "timesteps": model.timesteps, "states": r.states, "encoding_code": encodings[enc.kind],
+            "timesteps": timesteps or model.timesteps, "states": r.states, "encoding_code": encodings[enc.kind],
             "encoding_doc": f"{enc.kind} encoding", "decoding": dec,
             "out_spk": out, "out_mem": f"mem_{out}" if spiking_output(model) else out,
             "decode_code": {"rate": "spk.mean(0)", "count": "spk.sum(0)", "membrane": "mem.mean(0)"}[dec],
@@ -316,14 +317,8 @@ def export_python(model: nn.Module, path: str | Path, *, timesteps: Optional[int
     from .base import ExportCheckError, input_shape
 
     path = Path(path)
-    saved = getattr(model, "timesteps", None)
-    try:
-        if timesteps is not None and saved is not None:
-            model.timesteps = timesteps
-        source, weights = render_python(model, path.with_suffix(".pt").name)
-    finally:
-        if saved is not None:
-            model.timesteps = saved
+    spiking = getattr(model, "timesteps", None) is not None
+    source, weights = render_python(model, path.with_suffix(".pt").name, timesteps=timesteps if spiking else None)
     atomic_torch_save(weights, path.with_suffix(".pt"))
     atomic_write_bytes(path, source.encode("utf-8"))
     if not check:
@@ -333,18 +328,13 @@ def export_python(model: nn.Module, path: str | Path, *, timesteps: Optional[int
     generated = load_generated(path).load(path.with_suffix(".pt"))
     model.eval()
     with torch.no_grad():
-        if saved is None:
+        if not spiking:
             ours, theirs = model(x), generated(x)
             diff = float((ours - theirs).abs().max())
             if not torch.allclose(ours, theirs, rtol=1e-4, atol=1e-5):
                 raise ExportCheckError(f"{path}: the generated module differs from the model by up to {diff:.3g}")
             return {"max_abs_diff": diff, "spikes_identical": None}
-        steps = timesteps or saved
-        model.timesteps = steps
-        try:
-            spk, mem = model(x)
-        finally:
-            model.timesteps = saved
+        spk, mem = model(x, timesteps or model.timesteps)
         g_spk, g_mem = generated(x)
     from .base import spiking_output
 

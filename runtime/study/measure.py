@@ -99,14 +99,14 @@ def burst_metrics(cell: "Cell", loaded: "LoadedStudy", result: "TrainResult") ->
         ``burst_T<T>`` → the first metric of the task (accuracy), ``burst_spikes_T<T>`` → spikes per sample,
         ``burst_ann`` → the ANN's own score on the same samples.
     """
-    from snnc.compiler.pipeline import graph_of, load_ann
+    from snnc.compiler.pipeline import build, graph_of
 
     from ..convert import sweep
     from ..data import dataset_info, make_loader
 
     opts = loaded.study.burst
     steps = [int(t) for t in loaded.study.values_of("burst_T")]
-    ann = load_ann(cell.spec_path, result.best_checkpoint, dict(cell.params) or None)
+    ann = build(cell.spec_path, "ann", result.best_checkpoint, params=dict(cell.params) or None)
     graph = graph_of(ann)
     calibration = make_loader(_test_data(cell, "train", opts.calibration, graph), opts.batch_size, shuffle=True,
                               seed=cell.seed)

@@ -23,11 +23,10 @@ commands = CommandSet()
 def build_model(spec: Path, target: str, checkpoint: Optional[Path], *, params: dict[str, Any] | None = None,
                 calibration: Optional[str] = None, timesteps: Optional[int] = None,
                 data_dir: Optional[Path] = None) -> tuple[Any, bool]:
-    """The model to export: ``(module, trained)``.
+    """The model to export, ``(module, trained)``, by the one rule of :func:`snnc.compiler.pipeline.build`.
 
-    A checkpoint of the target itself is loaded as it is; targets built from a trained ANN (burst) convert an
-    ann ``checkpoint`` (calibrated on ``calibration``); other targets take the weights of an ann or own checkpoint
-    (an snn takes an ann's), else the spec is compiled with fresh weights.
+    What is left here is the command's own: ``-T`` only for targets with time steps, the calibration dataset of a
+    conversion (``--calibration``, default ``mnist-sample:256``), and a refusal that names the flags.
 
     Raises:
         UnsupportedError: unknown target, or a target built from a trained ANN without a checkpoint.
@@ -42,26 +41,18 @@ def build_model(spec: Path, target: str, checkpoint: Optional[Path], *, params: 
     timed = timesteps is not None and "timesteps" in tgt.Options.model_fields
     given = tgt.options({"timesteps": timesteps} if timed else {}).model_dump(include={"timesteps"} if timed else set())
     art = read_artifact(checkpoint) if checkpoint is not None else None
-    if art is not None and get_target(art.target) is tgt:
-        return pipeline.load(art, options=given, where=f"'{checkpoint}'"), True
-    if tgt.needs_trained_ann:
-        if checkpoint is None:
-            raise UnsupportedError(f"the {tgt.name} target is built from a trained ANN: give --checkpoint ANN.pt (and "
-                                   "--calibration DATASET[:N]) or an artifact of it ('snnc compile -t "
-                                   f"{tgt.name} -o')")
+    if tgt.needs_trained_ann and art is None:
+        raise UnsupportedError(f"the {tgt.name} target is built from a trained ANN: give --checkpoint ANN.pt (and "
+                               "--calibration DATASET[:N]) or an artifact of it ('snnc compile -t "
+                               f"{tgt.name} -o')")
+    calib = None
+    if tgt.calibrates and art is not None and get_target(art.target) is not tgt:
         from snnc.runtime.convert import calibration_data
 
-        graph = pipeline.build_graph(spec, params)
-        calib = calibration_data(graph, calibration or "mnist-sample:256", data_dir=data_dir)
-        return pipeline.compile(spec, tgt, params=params, options=given, checkpoint=checkpoint,
-                                calibration=calib), True
-    module = pipeline.compile(spec, tgt, params=params, options=given)
-    if art is not None:
-        if not get_target(art.target).ann_weights:
-            raise UnsupportedError(f"--checkpoint {checkpoint} holds a {art.target} model; --target {tgt.name} "
-                                   f"needs an ann or {tgt.name} artifact")
-        pipeline.load_weights(module, art.state_dict, where=f"'{checkpoint}'", made_from=art.spec_name,
-                              built_from=pipeline.graph_of(module).name, strict=False)
+        calib = calibration_data(pipeline.build_graph(spec, params), calibration or "mnist-sample:256",
+                                 data_dir=data_dir)
+    module = pipeline.build(spec, tgt, art, given, params=params, calibration=calib,
+                            where=f"'{checkpoint}'" if checkpoint is not None else None)
     return module.eval(), art is not None
 
 

@@ -51,10 +51,11 @@ class BurstTarget(Target):
             raise UnsupportedError("the burst target converts a trained ANN with calibration data: use "
                                    "snnc.convert(model, calibration, ...) or 'snnc compile SPEC --target burst "
                                    "--checkpoint ANN.pt --calibration DATASET[:N]'")
+        from ...calibration import calibration_label
         from .convert import convert
 
         snn = convert(ann, calibration, **options.model_dump(exclude_none=True))
-        label = getattr(calibration, "label", None)
+        label = calibration_label(calibration)
         if label:
             snn.config["calibration"] = str(label)
         return snn
