@@ -12,6 +12,7 @@ and mnn sweeps of :mod:`snnc.runtime.sweep` score through it too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -194,21 +195,19 @@ def evaluate(
     """
     where = resolve_device(device) if device is not None else None
     model = _load_model(model_or_checkpoint, spec, params, timesteps)
-    steps_before = getattr(model, "timesteps", None)
     home = module_device(model)
+    info = describe_model(model, graph)
     if timesteps is not None:
         if not is_spiking(model):
             raise UnsupportedError("timesteps applies to spiking models only")
-        model.timesteps = timesteps  # the caller's module gets its own number back in the end
+        # Why an argument, not the attribute: the caller's module keeps its own number of steps
+        info = dataclasses.replace(info, timesteps=int(timesteps))
     try:
         if where is not None and where != home:
             model.to(where)
-        return _evaluate(model, describe_model(model, graph), dataset,
-                         split=split, data_dir=data_dir, batch_size=batch_size, limit=limit, loss=loss, name=name,
-                         progress=progress, console=console)
+        return _evaluate(model, info, dataset, split=split, data_dir=data_dir, batch_size=batch_size, limit=limit,
+                         loss=loss, name=name, progress=progress, console=console, timesteps=timesteps)
     finally:
-        if timesteps is not None:
-            model.timesteps = steps_before
         if where is not None and where != home:
             model.to(home)
 
@@ -289,8 +288,8 @@ class _Tally:
 
 
 def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, split: str, data_dir: Any,
-              batch_size: int, limit: int | None, loss: Any, name: str | None, progress: bool, console: Any
-              ) -> EvalResult:
+              batch_size: int, limit: int | None, loss: Any, name: str | None, progress: bool, console: Any,
+              timesteps: int | None = None) -> EvalResult:
     if isinstance(dataset, str):
         name = name or dataset
         data = load_for(info.graph, dataset, split, data_dir, limit=limit)
@@ -305,7 +304,9 @@ def _evaluate(model: nn.Module, info: ModelInfo, dataset: str | Dataset, *, spli
     start = time.perf_counter()
     with recording, _progress(progress, console, len(loader), f"eval {name}/{split}") as bar:
         task = bar.add_task("eval", total=len(loader)) if bar is not None else None
-        run_batches(model, loader, tally.update, on_batch=(lambda _: bar.advance(task)) if bar is not None else None)
+        forward = (lambda x: model(x, timesteps=timesteps)) if timesteps is not None else None
+        run_batches(model, loader, tally.update, forward=forward,
+                    on_batch=(lambda _: bar.advance(task)) if bar is not None else None)
     seconds = time.perf_counter() - start
     samples = len(data)
     rates, spikes, neurons = {}, {}, {}
