@@ -22,6 +22,7 @@ from .spec.load import LoadedSpec
 from .spec.load import load_spec as _load_spec
 from .targets.base import Target, TargetOptions, build_consuming
 from .targets.registry import get_target
+from .weights import load_weights
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import fx, nn
@@ -221,15 +222,8 @@ def build(spec: "str | Path | dict | LoadedSpec | None", target: "str | Target" 
     loaded = load_spec(spec, params)
     opts = options if isinstance(options, tgt.Options) else \
         tgt.options(options, defaults=tgt.spec_defaults(loaded.spec))
-    graph = build_graph(loaded, max_memory=max_memory)
-    from .targets.ann import graph_to_ann
-
-    ann = graph_to_ann(graph)
-    # Why the loaded spec's overrides: a spec loaded with parameters and passed on (as the trainer does) must
-    # record them, or its artifact rebuilds the spec's defaults and its weights do not fit.
+    graph, source = _source(loaded, tgt, trained, where, max_memory)
     params = dict(loaded.overrides)
-    _attach(ann, Provenance(loaded.document_text, params, "ann", {}, graph))
-    source = ann if trained is None else _trained_source(ann, trained, tgt, loaded, where)
     if device is not None:
         source = source.to(device)
     module = build_consuming(tgt, source, opts, calibration=calibration)
@@ -238,6 +232,34 @@ def build(spec: "str | Path | dict | LoadedSpec | None", target: "str | Target" 
     if trained is not None:
         module.eval()
     return _attach(module, Provenance(loaded.document_text, params, tgt.name, _settled(module, opts), graph))
+
+
+def _source(loaded: LoadedSpec, target: Target, trained: Any, where: str, max_memory: int | None = None
+            ) -> tuple["Graph", "nn.Module"]:
+    """The graph and the network ``target`` is built from: the spec's ann (with the checkpoint's ANN weights),
+    or the checkpoint's own spiking network for a target that takes one."""
+    from .targets.ann import graph_to_ann
+
+    graph = build_graph(loaded, max_memory=max_memory)
+    ann = graph_to_ann(graph)
+    # Why the loaded spec's overrides: a spec loaded with parameters and passed on (as the trainer does) must
+    # record them, or its artifact rebuilds the spec's defaults and its weights do not fit.
+    _attach(ann, Provenance(loaded.document_text, dict(loaded.overrides), "ann", {}, graph))
+    return graph, (ann if trained is None else _trained_source(ann, trained, target, loaded, where))
+
+
+def build_source(spec: "str | Path | dict | LoadedSpec", target: "str | Target",
+                 checkpoint: "str | Path | Artifact | Mapping[str, Any]", *, params: dict[str, Any] | None = None,
+                 where: str | None = None) -> "nn.Module":
+    """The trained network :func:`build` would build ``target`` from, by the same rule — for work that builds
+    the target many times from one source (the mnn sweep).
+
+    Raises:
+        DataError: the checkpoint is unreadable or its weights do not fit.
+    """
+    tgt = get_target(target)
+    where = where or f"'{checkpoint}'"
+    return _source(load_spec(spec, params), tgt, _read_checkpoint(checkpoint, where), where)[1]
 
 
 def _read_checkpoint(checkpoint: Any, where: str) -> "Artifact | Mapping[str, Any] | None":
@@ -376,40 +398,6 @@ def load(source: "str | Path | Artifact", *, spec: Any = None, params: dict[str,
     tgt.restore(module, art.extra)
     prov = Provenance(loaded.document_text, dict(spec_params or {}), tgt.name, _settled(module, opts), graph)
     return _attach(module, prov).eval()
-
-
-def load_weights(module: "nn.Module", state_dict: Mapping[str, Any], *, where: str, made_from: str | None = None,
-                 built_from: str | None = None, strict: bool = True) -> None:
-    """``module.load_state_dict(state_dict)`` with an error a user can act on when they do not fit.
-
-    Args:
-        module: the module to fill.
-        state_dict: the weights.
-        where: where they come from, for the message.
-        made_from: the name of the spec the weights were made from, if known.
-        built_from: the name of the spec ``module`` was built from, if known.
-        strict: every key must match (else missing keys of ``module`` are allowed).
-
-    Raises:
-        DataError: missing or unexpected keys, or shapes that differ; names the spec the weights were made from.
-    """
-    own = module.state_dict()
-    missing = [k for k in own if k not in state_dict] if strict else []
-    unexpected = [k for k in state_dict if k not in own]
-    wrong = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-             if k in state_dict and hasattr(state_dict[k], "shape") and tuple(state_dict[k].shape) != tuple(v.shape)]
-    if not (missing or unexpected or wrong):
-        module.load_state_dict(state_dict, strict=strict)
-        return
-    if made_from and built_from and made_from != built_from:
-        raise DataError(f"{where} was made from spec '{made_from}', but the model is built from spec "
-                        f"'{built_from}': their layers differ. Leave the spec out to use the one stored in the "
-                        f"checkpoint, or pass the '{made_from}' spec")
-    parts = [f"missing {', '.join(missing[:5])}" if missing else "",
-             f"unexpected {', '.join(unexpected[:5])}" if unexpected else "",
-             f"shape mismatch {', '.join(wrong[:5])}" if wrong else ""]
-    raise DataError(f"the weights in {where} do not fit the spec ({'; '.join(p for p in parts if p)}); pass the "
-                    "spec the checkpoint was trained from")
 
 
 def load_ann(spec: Any, checkpoint: "str | Path | Artifact", params: dict[str, Any] | None = None) -> "fx.GraphModule":

@@ -36,7 +36,7 @@ def mnn_sweep_cmd(
     """Sweep the severity of each non-ideality for one trained network and plot accuracy against it, with the
     float network's and the ideal devices' accuracy as reference lines."""
     from snnc.compiler import pipeline
-    from snnc.compiler.artifact import atomic_write_bytes, read_artifact
+    from snnc.compiler.artifact import atomic_write_bytes
     from snnc.runtime.sweep import classification_accuracy, mnn_sweep
     from snnc.runtime.sweep_report import plot_mnn_sweep
     from snnc.compiler.targets.mnn.build import require_memtorch
@@ -45,9 +45,7 @@ def mnn_sweep_cmd(
 
     require_memtorch()
     params = parse_params(param) or None
-    art = read_artifact(checkpoint)
-    source = (pipeline.load(art, spec=spec, params=params, where=f"'{checkpoint}'") if get_target(art.target).trainable
-              and not get_target(art.target).ann_weights else pipeline.load_ann(spec, art, params))
+    source = pipeline.build_source(spec, "mnn", checkpoint, params=params)
     graph = pipeline.graph_of(source)
     data = load_for(graph, dataset, "test", data_dir, limit=limit)
     batches = list(make_loader(data, batch_size))

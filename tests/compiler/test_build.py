@@ -123,3 +123,16 @@ def test_ann_structure_walks_the_graph_without_weights(files):
     assert torch.equal(before, torch.get_rng_state())
     assert {p.device.type for p in structure.parameters()} == {"meta"}
     assert [n for n, _ in structure.named_children()] == [n for n, _ in snnc.compile(SPEC).named_children()]
+
+
+def test_build_source_is_the_network_build_starts_from(files):
+    """The mnn sweep builds the target many times from one source: build_source gives it by build's rule."""
+    from snnc.compiler.targets.base import is_spiking
+
+    snn = pipeline.build_source(SPEC, "mnn", files["snn"])
+    assert is_spiking(snn) and snn.timesteps == 5 and _same_weights(snn, files["snn_state"])
+    for checkpoint in (files["ann"], files["plain"]):
+        ann = pipeline.build_source(SPEC, "mnn", checkpoint)
+        assert not is_spiking(ann) and not ann.training and _same_weights(ann, files["ann_state"])
+    with pytest.raises(UnsupportedError, match="an ANN's trained weights are needed"):
+        pipeline.build_source(SPEC, "burst", files["snn"])
