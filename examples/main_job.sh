@@ -31,7 +31,7 @@ echo "== 6. Or train an ANN and convert it: the tutorial CSNN as an ANN, then bu
 rm -rf "$out/mnist_conv_ann"
 snnc train specs/mnist_conv.yaml --target ann --dataset mnist-sample --epochs 5 --run-dir "$out/mnist_conv_ann"
 snnc convert specs/mnist_conv.yaml --checkpoint "$out/mnist_conv_ann/best.pt" --dataset mnist-sample \
-    --timesteps 4,8,16,32 --gamma 1,3 --percentile 95 --output "$out/burst"
+    --timesteps 4,8,16,32 -O gamma=1,3 -O percentile=95 --output "$out/burst"
 
 echo "== 7. Put the trained ANN on memristive crossbars (MemTorch: VTEAM devices, 1T1R, 6-bit ADC) and evaluate it =="
 snnc compile specs/mnist_conv.yaml --target mnn --checkpoint "$out/mnist_conv_ann/best.pt" -O adc_bits=6 \

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 from rich.markup import escape
 
-from snnc.clitools import (CommandSet, Group, MaxMemOpt, OptionOpt, ParamOpt, SpecArg, console, handle_errors,
-                           parse_params, target_options)
+from snnc.clitools import (CommandSet, Group, MaxMemOpt, OptionOpt, ParamOpt, SpecArg, console, deprecated_flags,
+                           handle_errors, parse_params, target_options)
 from snnc.clitools import parse_max_memory as _max_memory
 from snnc.compiler.errors import SnncError
 from snnc.formatting import describe_node, fmt_int, fmt_macs
@@ -144,16 +144,15 @@ def compile_cmd(spec: Path = SpecArg,
                                                           "'snnc train -t ann' or 'snnc compile -o')"),
                 calibration: Optional[str] = typer.Option(None, "--calibration", help="burst: DATASET or "
                                                           "DATASET:N training images that set the thresholds"),
-                gamma: Optional[int] = typer.Option(None, "--gamma", help="burst: the largest burst per step "
-                                                    "(1: IF; default 5)", show_default=False),
-                percentile: Optional[float] = typer.Option(None, "--percentile", help="burst: activation "
-                                                           "percentile that sets each threshold (default: 99 "
-                                                           "for Γ=1, 95 for bursts)", show_default=False),
-                channelwise: bool = typer.Option(False, "--channelwise", help="burst: one threshold per "
-                                                 "channel"),
-                v_init: Optional[float] = typer.Option(None, "--v-init", help="burst: initial membrane, as a "
-                                                       "fraction of the threshold (default 0.5; 0 as in the "
-                                                       "paper)", show_default=False),
+                gamma: Optional[int] = typer.Option(None, "--gamma", help="deprecated: -O gamma=N (burst: the "
+                                                    "largest burst per step)", show_default=False),
+                percentile: Optional[float] = typer.Option(None, "--percentile", help="deprecated: -O percentile=P (burst: "
+                                                           "the activation percentile of each threshold)",
+                                                           show_default=False),
+                channelwise: bool = typer.Option(False, "--channelwise", help="deprecated: -O channelwise=true "
+                                                 "(burst: one threshold per channel)"),
+                v_init: Optional[float] = typer.Option(None, "--v-init", help="deprecated: -O v_init=V (burst: "
+                                                       "initial membrane / threshold)", show_default=False),
                 data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="burst: where the "
                                                         "calibration dataset is"),
                 device: Optional[str] = typer.Option(None, "--device", help="where to build: cpu, cuda or auto "
@@ -172,8 +171,11 @@ def compile_cmd(spec: Path = SpecArg,
         where = resolve_device(device)
     tgt = get_target(target)
     params = parse_params(param)
-    options = target_options(tgt, option, timesteps=timesteps, gamma=gamma, percentile=percentile,
-                             channelwise=channelwise or None, v_init=v_init)
+    options = deprecated_flags(parse_params(option), gamma=gamma, percentile=percentile,
+                               channelwise=channelwise or None, v_init=v_init)
+    if timesteps is not None:
+        options["timesteps"] = timesteps
+    tgt.options(options)  # checked before anything is built
     from snnc.compiler import pipeline
 
     loaded = pipeline.load_spec(spec, params)

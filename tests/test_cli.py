@@ -182,9 +182,9 @@ def test_compile_burst_from_an_ann_checkpoint(tmp_path):
     assert runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "-o", str(ann), "-q"]).exit_code == 0
     result = runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "--target", "burst", "-q",
                                  "--checkpoint", str(ann), "--calibration", "mnist-sample:64", "-T", "8",
-                                 "--gamma", "3"])
+                                 "-O", "gamma=3"])
     assert result.exit_code == 0, result.output
-    assert "compiled mnist_conv to burst: BurstSNN" in result.output
+    assert "compiled mnist_conv to burst: BurstSNN" in result.output and "deprecated" not in result.output
     missing = runner.invoke(app, ["compile", str(SPECS / "mnist_conv.yaml"), "--target", "burst"])
     assert missing.exit_code == 1 and "is built from a trained ANN: give --checkpoint ANN.pt" in missing.output
 
@@ -198,6 +198,9 @@ def test_compile_burst_writes_a_loadable_network(tmp_path):
                                  "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output
+    for flag, option in (("--gamma", "gamma=3"), ("--percentile", "percentile=99.9"),
+                         ("--channelwise", "channelwise=true"), ("--v-init", "v_init=0")):
+        assert f"{flag} is deprecated; use -O {option}" in result.output  # the old flags still work, and warn
     import snnc
     from snnc.compiler.targets.burst import BurstSNN
 
