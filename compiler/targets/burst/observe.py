@@ -5,7 +5,8 @@ calibration batch, a high percentile (or the maximum) of that site's activations
 channel. After calibration its :meth:`~ActivationObserver.threshold` is the neuron's threshold ``theta``:
 
 * ``normalization="percentile"``: the mean over batches of each batch's ``percentile``-th percentile
-  (linear interpolation between order statistics, zeros included, as in SpikingJelly and BrainCog);
+  (linear interpolation between order statistics, zeros included, as SpikingJelly's; BrainCog takes one sorted
+  element and the largest over batches instead: docs/burst.md, "BrainCog as the reference");
 * ``normalization="max"``: the largest activation seen in any batch.
 
 Why a percentile: the maximum is set by rare outliers; a threshold that high makes every other neuron fire
