@@ -125,6 +125,18 @@ def summary(spec: Path = SpecArg, param: Optional[list[str]] = ParamOpt,
                   f"{fmt_int(sum(int(__import__('math').prod(n.shape)) for n in spikes))} neurons")
 
 
+def _held(module: Any, graph: Any) -> str:
+    """What a compiled module holds: its parameters, or for a module without torch parameters (mnn: programmed
+    conductances) the weights it was programmed with."""
+    n_params = sum(p.numel() for p in module.parameters())
+    if n_params:
+        return f"{fmt_int(n_params)} parameters"
+    from snnc.compiler.ir.costs import graph_costs
+
+    weights = sum(c.params for c in graph_costs(graph).values())
+    return f"{fmt_int(weights)} weights programmed, no trainable parameters"
+
+
 @core.command("compile")
 @handle_errors
 def compile_cmd(spec: Path = SpecArg,
@@ -195,15 +207,8 @@ def compile_cmd(spec: Path = SpecArg,
     graph = pipeline.graph_of(module)
     if not quiet and not tgt.needs_trained_ann:
         print_summary_table(graph, f"{graph.name} → {tgt.name}", _auto_depth(graph, depth))
-    n_params = sum(p.numel() for p in module.parameters())
-    held = f"{fmt_int(n_params)} parameters"
-    if n_params == 0:  # e.g. mnn: the weights are programmed conductances, not torch parameters
-        from snnc.compiler.ir.costs import graph_costs
-
-        weights = sum(c.params for c in graph_costs(graph).values())
-        held = f"{fmt_int(weights)} weights programmed, no trainable parameters"
     console.print(f"[green]✓[/] compiled [bold]{graph.name}[/] to [bold]{tgt.name}[/]: "
-                  f"{type(module).__name__}, {held}")
+                  f"{type(module).__name__}, {_held(module, graph)}")
     for line in tgt.describe(module):
         console.print(line)
     if output is not None:
