@@ -179,7 +179,7 @@ def build(spec: "str | Path | dict | LoadedSpec | None", target: "str | Target" 
     The rule:
 
     * a checkpoint of ``target`` itself is loaded as it is (:func:`load`), ``options`` over the stored ones
-      (e.g. ``{"timesteps": 50}``);
+      (e.g. ``{"timesteps": 50}``; ``calibration`` and ``max_memory`` do not apply: it is built already);
     * a target built from a trained network (``needs_trained_ann``: burst, mnn) is built from the checkpoint's
       ANN weights (burst calibrates on ``calibration``), or, where it ``takes_spiking_source`` (mnn), from the
       checkpoint's own trained spiking network (an snn artifact);

@@ -39,6 +39,10 @@ def export(model: Any, path: str | Path, format: str = "onnx", *, timesteps: Opt
         OptionsError: an option the format does not take, or a bad value.
     """
     fmt = get_format(format)
+    if options.get("form") == "unrolled" and "form" not in fmt.Options.model_fields:
+        # Why: the only form of a format without forms; callers that pass the same keywords to every format keep
+        # working (form="step" is still refused where there is no step form)
+        options.pop("form")
     return fmt.export(model, path, fmt.options({"timesteps": timesteps, "check": check, **options}))
 
 

@@ -60,3 +60,16 @@ def test_dispatch_has_no_format_names():
     # The entry point asks the registry; no `format == "..."` ladder is left.
     source = (EXPORT_DIR / "__init__.py").read_text()
     assert 'format == "' not in source and "FORMATS" in source
+
+
+def test_the_unrolled_form_is_accepted_by_every_format_and_step_only_where_there_is_one(tmp_path):
+    """Callers that pass form="unrolled" to every format (as export() always allowed) keep working; a step form
+    is refused by a format that has none."""
+    import snnc
+    from snnc.compiler.export import export
+
+    model = snnc.compile("mnist_fc", "ann")
+    export(model, tmp_path / "net.py", "python", form="unrolled")
+    assert (tmp_path / "net.py").is_file()
+    with pytest.raises(OptionsError, match="form"):
+        export(model, tmp_path / "net2.py", "python", form="step")
