@@ -174,16 +174,32 @@ def check_datasets(study: Study, data: Any, source: SpecSource, folder: Path) ->
                                               "datasets: " + ", ".join(INFOS)))
             continue
         allowed = dataset_options(key)
-        for option in entry.options:
-            if option not in allowed:
-                problems.append(source.diagnostic(
-                    ("grid", "datasets", i, "options", option), f"dataset '{key}' has no option '{option}'."
-                    f"{did_you_mean(option, allowed)}", "its options: " + (", ".join(allowed) or "none"), key=True))
+        unknown = [option for option in entry.options if option not in allowed]
+        for option in unknown:
+            problems.append(source.diagnostic(
+                ("grid", "datasets", i, "options", option), f"dataset '{key}' has no option '{option}'."
+                f"{did_you_mean(option, allowed)}", "its options: " + (", ".join(allowed) or "none"), key=True))
+        if not unknown:
+            problems += _option_values(key, entry.options, source, ("grid", "datasets", i, "options"))
         data_dir = None
         if entry.data_dir is not None:
             data_dir = str(Path(entry.data_dir) if Path(entry.data_dir).is_absolute() else folder / entry.data_dir)
         axes.append(Axis(key, dict(entry.options), entry.label or settings_label(key, entry.options), data_dir))
     return axes, problems + _repeated([a.label for a in axes], source, "datasets", "dataset")
+
+
+def _option_values(key: str, options: dict, source: SpecSource, at: tuple) -> Problems:
+    """The values of a dataset's options, checked by its registered options model before any cell runs (a
+    ``correlation`` of 2 would otherwise fail every cell of the dataset, one by one)."""
+    from snnc.compiler.targets.base import OptionsError
+    from snnc.runtime.data.registry import DATASETS
+
+    try:
+        DATASETS.get(key).options(options)
+    except OptionsError as exc:
+        bad = next((name for name in options if f"'{name}'" in str(exc)), None)
+        return [source.diagnostic((*at, bad) if bad else at, str(exc), "give a value the option takes")]
+    return []
 
 
 # --- recipes ----------------------------------------------------------------------------------------------------
