@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
 
 import snnc  # noqa: E402
 from snnc.compiler.export import export  # noqa: E402
-from snnc.compiler.export.nir import DT  # noqa: E402
+from snnc.compiler.export.nir import DT, run_unbatched  # noqa: E402
 
 SPECS = ROOT / "specs"
 STEPS, SAMPLES, GAIN, SEED = 25, 16, 4.0, 0
@@ -151,21 +151,6 @@ def _quiet():
     return stack
 
 
-def _per_sample(net, x: torch.Tensor, steps: int, reset: Callable[[], None]) -> torch.Tensor:
-    """Run a nirtorch-built module on one unbatched sample at a time: NIR shapes have no batch axis, and
-    snnTorch's and Norse's imports keep ``Flatten(start_dim=0)``, which would flatten the batch."""
-    per_sample = []
-    with torch.no_grad():
-        for sample in x:
-            reset()
-            state, out = None, []
-            for _ in range(steps):
-                spk, state = net(sample, state) if state is not None else net(sample)
-                out.append(spk)
-            per_sample.append(torch.stack(out))
-    return torch.stack(per_sample, dim=1)
-
-
 def _avgpool(node) -> torch.nn.Module:
     """NIR ``AvgPool2d`` as torch's, for the importers that have none (the ``mapped`` runs)."""
     pair = lambda v: tuple(int(i) for i in torch.as_tensor(v).flatten())  # noqa: E731
@@ -194,7 +179,7 @@ def snntorch_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = Fals
                 setattr(net, key, snn.Leaky(beta=1.0, threshold=threshold, init_hidden=True, reset_mechanism="zero",
                                             reset_delay=False))
     neurons = [m for m in net.modules() if isinstance(m, snn.SpikingNeuron)]
-    return _per_sample(net, x, steps, lambda: [m.reset_mem() for m in neurons])
+    return run_unbatched(net, x, steps, lambda: [m.reset_mem() for m in neurons])
 
 
 def norse_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) -> torch.Tensor:
@@ -225,7 +210,7 @@ def norse_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) 
                     raise TypeError(f"Norse imported LIF node '{key}' as {type(cell).__name__}, not LIFBoxCell")
                 cell.p = cell.p._replace(v_th=cell.p.v_th / torch.as_tensor(node.r, dtype=torch.float32))
     with _quiet():
-        return _per_sample(net, x, steps, lambda: None)  # the state travels in the calls
+        return run_unbatched(net, x, steps)  # the state travels in the calls
 
 
 def sinabs_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) -> torch.Tensor:

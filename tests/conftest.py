@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,18 @@ layers:
   - {name: lif2, kind: spike}
 """
 """A net of a few hundred weights whose conv and linear layers fit small crossbar tiles (mnn tests)."""
+
+
+EXPECT = re.compile(r"^# expect: (\d+):(\d+) ?([^|]*?) ?\| (.+)$")
+"""A header line of an invalid spec or study file: ``# expect: LINE:COL PATH | MESSAGE``."""
+
+
+def expectations(path: Path) -> list[tuple[int, int, str, str]]:
+    """The ``(line, column, path, message)`` of each ``# expect:`` header of an invalid file."""
+    out = []
+    for line in path.read_text().splitlines():
+        m = EXPECT.match(line)
+        if m:
+            out.append((int(m.group(1)), int(m.group(2)), m.group(3).strip(), m.group(4).strip()))
+    assert out, f"{path.name} has no '# expect:' header"
+    return out

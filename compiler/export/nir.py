@@ -192,12 +192,20 @@ def run_snntorch(graph: Any, x: Any, steps: int):
 
     with contextlib.redirect_stdout(io.StringIO()):  # snnTorch prints warnings while importing
         net = import_from_nir(graph)
+    neurons = [m for m in net.modules() if hasattr(m, "reset_mem")]  # they keep their membrane between calls
+    return run_unbatched(net, x, steps, lambda: [m.reset_mem() for m in neurons])
+
+
+def run_unbatched(net: Any, x: Any, steps: int, reset: Any = None):
+    """Output spikes ``[T, B, ...]`` of an imported NIR module run on one sample of ``x`` at a time (NIR shapes
+    carry no batch axis), ``reset()`` before each sample; the module's state travels through its calls."""
+    import torch
+
     per_sample = []
     with torch.no_grad():
         for sample in x:
-            for module in net.modules():  # snnTorch neurons keep their last membrane between calls
-                if hasattr(module, "reset_mem"):
-                    module.reset_mem()
+            if reset is not None:
+                reset()
             state, out = None, []
             for _ in range(steps):
                 spk, state = net(sample, state) if state is not None else net(sample)
@@ -228,4 +236,4 @@ FORMAT = NirFormat()
 """The ``nir`` entry of :data:`snnc.compiler.export.registry.FORMATS`."""
 
 __all__ = ["BLOCKERS", "DT", "FORMAT", "FROM_NIR", "TO_NIR", "NirFormat", "check_nir", "export_nir", "import_nir",
-           "nir_blockers", "nir_to_spec", "run_snnc", "run_snntorch", "snn_to_nir"]
+           "nir_blockers", "nir_to_spec", "run_snnc", "run_snntorch", "run_unbatched", "snn_to_nir"]

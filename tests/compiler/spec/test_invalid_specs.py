@@ -6,7 +6,6 @@ diagnostic; PATH may be empty (problems of the whole file); MESSAGE must appear 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,10 @@ import pytest
 import snnc
 from snnc.compiler.errors import SpecError, format_path
 
+from ...conftest import expectations
+
 INVALID = Path(__file__).resolve().parents[2] / "specs" / "invalid"
 CASES = sorted(INVALID.glob("*.yaml"))
-EXPECT = re.compile(r"^# expect: (\d+):(\d+) ?([^|]*?) ?\| (.+)$")
-
-
-def expectations(path: Path) -> list[tuple[int, int, str, str]]:
-    out = []
-    for line in path.read_text().splitlines():
-        m = EXPECT.match(line)
-        if m:
-            out.append((int(m.group(1)), int(m.group(2)), m.group(3).strip(), m.group(4).strip()))
-    assert out, f"{path.name} has no '# expect:' header"
-    return out
 
 
 def test_corpus_is_broad():

@@ -6,7 +6,6 @@ Header format (first lines of each invalid file), as for invalid specs: ``# expe
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,10 @@ import pytest
 from snnc.compiler.errors import SpecError, format_path
 from snnc.runtime.study import StudyError, load_study
 
-from ...conftest import REPO
+from ...conftest import REPO, expectations
 
 INVALID = REPO / "tests" / "studies" / "invalid"
 CASES = sorted(INVALID.glob("*.yaml"))
-EXPECT = re.compile(r"^# expect: (\d+):(\d+) ?([^|]*?) ?\| (.+)$")
-
-
-def expectations(path: Path) -> list[tuple[int, int, str, str]]:
-    out = []
-    for line in path.read_text().splitlines():
-        m = EXPECT.match(line)
-        if m:
-            out.append((int(m.group(1)), int(m.group(2)), m.group(3).strip(), m.group(4).strip()))
-    assert out, f"{path.name} has no '# expect:' header"
-    return out
 
 
 def test_corpus_is_broad():

@@ -18,7 +18,9 @@ not are :data:`FAILURES`; ``docs/burst.md`` ("BrainCog as the reference") has th
 from __future__ import annotations
 
 import copy
+import importlib.util
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,6 +29,13 @@ from torch import nn
 
 import snnc
 from snnc.runtime.data import load_dataset
+
+# Why load the benchmark: the reference script and this test rescale the network the same way (one definition)
+_REFERENCE = Path(__file__).resolve().parents[4] / "benchmarks" / "braincog_reference.py"
+_spec = importlib.util.spec_from_file_location("braincog_reference", _REFERENCE)
+_reference = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_reference)
+rescale = _reference.rescale
 
 with warnings.catch_warnings():  # its import re-registers timm's model names, with a warning each
     warnings.simplefilter("ignore")
@@ -88,27 +97,6 @@ def snnc_run(model, calibration, x, *, gamma, p, channelwise=False, steps=STEPS)
 def accuracy(outputs: torch.Tensor, labels: torch.Tensor) -> float:
     return (outputs.mean(0).argmax(1) == labels).double().mean().item()
 
-
-def rescale(model: nn.Sequential, x: torch.Tensor, bound: float = 0.9) -> nn.Sequential:
-    """The same function with every ReLU activation on ``x`` at most ``bound``: each layer before a ReLU is
-    divided by its largest activation / ``bound`` and the next layer multiplied back (ReLU and max-pooling commute
-    with a positive scale)."""
-    model = copy.deepcopy(model)
-    layers = [i for i, m in enumerate(model) if isinstance(m, (nn.Conv2d, nn.Linear))]
-    carried = 1.0
-    with torch.no_grad():
-        for n, i in enumerate(layers):
-            model[i].weight.mul_(carried)
-            if n == len(layers) - 1:
-                break
-            scale = model[:i + 2](x).max().item() / bound
-            model[i].weight.div_(scale)
-            model[i].bias.div_(scale)
-            carried = scale
-    return model
-
-
-# --- data and networks --------------------------------------------------------------------------------------------
 
 def _stack(dataset, n):
     xs, ys = zip(*[dataset[i] for i in range(n)])
