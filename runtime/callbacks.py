@@ -170,11 +170,12 @@ def write_plots(trainer: "Trainer") -> list[Path]:
     if any(record.get("batch_losses") for record in trainer.history):
         written.append(plot_loss_per_iteration(trainer.history, run.plots / "loss_per_iteration.png",
                                                f"{name} ({trainer.target.name}): training loss per iteration"))
-    if method_metric_names(trainer.history) or has_environments(trainer.history):
+    envs = has_environments(trainer.history)
+    if method_metric_names(trainer.history) or envs:
         written.append(plot_method_metrics(trainer.history, run.plots / "method_metrics.png",
                                            f"{name} ({trainer.target.name}), method {trainer.config.method}: "
                                            "per epoch"))
-    if has_environments(trainer.history):
+    if envs:
         for split, data in (("train", trainer.train_set), ("test", trainer.test_set)):
             if data is not None and len(data) and len(data[0]) >= 3:
                 written.append(plot_environment_samples(data, run.plots / f"environments_{split}.png",
@@ -187,9 +188,7 @@ def write_plots(trainer: "Trainer") -> list[Path]:
     if trainer.graph.task.kind == "segmentation":
         written.append(_plot_predictions(model, test, run.plots / "predictions.png",
                                          f"{name} ({trainer.target.name}): test predictions"))
-    if not trainer.target.spiking:
-        return written
-    if not is_spiking(model) or not model.neuron_counts():
+    if not trainer.target.spiking or not is_spiking(model) or not model.neuron_counts():
         return written
     x, y = test[0][0], test[0][1]
     trains = layer_spike_trains(model, x.unsqueeze(0))
@@ -208,15 +207,12 @@ def write_plots(trainer: "Trainer") -> list[Path]:
 
 def _plot_predictions(model: Any, test: Any, path: Path, title: str, samples: int = 3) -> Path:
     """The first test images, their labels and the network's predicted masks (segmentation runs)."""
-    import torch
-
+    from .metrics import first_samples, predict_masks
     from .plots import plot_segmentation
-    from .metrics import predict_masks
 
-    items = [test[i] for i in range(min(samples, len(test)))]
-    images = torch.stack([item[0] for item in items])
-    labels = [torch.as_tensor(item[1]) for item in items]
-    return plot_segmentation(list(images), labels, {"prediction": list(predict_masks(model, images))}, path, title)
+    images, labels = first_samples(test, samples)
+    return plot_segmentation(list(images), list(labels), {"prediction": list(predict_masks(model, images))}, path,
+                             title)
 
 
 SILENT_RATE = 0.001

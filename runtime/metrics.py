@@ -57,8 +57,14 @@ def predict_masks(model: Any, images: Any) -> Any:
 
     model.eval()
     with torch.no_grad():
-        scores = model.scores(images) if is_spiking(model) else model(images)
-    return (scores[:, 0] > 0).long() if scores.shape[1] == 1 else scores.argmax(1)
+        out = model.scores(images) if is_spiking(model) else model(images)
+    return (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)
+
+
+def first_samples(dataset: Any, count: int) -> tuple[Tensor, Tensor]:
+    """The first ``count`` items of a dataset as ``(images [N, C, H, W], labels [N, ...])``."""
+    items = [dataset[i] for i in range(min(count, len(dataset)))]
+    return torch.stack([item[0] for item in items]), torch.stack([torch.as_tensor(item[1]) for item in items])
 
 
 def count_correct(output: Any, targets: Tensor, decoding: str | None) -> int:

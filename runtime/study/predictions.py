@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..metrics import predict_masks
+from ..metrics import first_samples, predict_masks
 from .collect import StudyResults
 from .runner import CELLS_FOLDER, read_json
 
@@ -28,15 +28,12 @@ def _first_done(results: StudyResults, group: Any) -> Path | None:
 
 
 def _test_images(run: Path, graph: Any, samples: int) -> tuple[Any, Any]:
-    import torch
-
     from snnc.runtime.data.fit import load_for
 
     config = read_json(run / CONFIG_FILE) or {}
     data = load_for(graph, config["dataset"], "test", config.get("data_dir"), limit=samples,
                     **dict(config.get("dataset_options") or {}))
-    items = [data[i] for i in range(min(samples, len(data)))]
-    return torch.stack([item[0] for item in items]), torch.stack([torch.as_tensor(item[1]) for item in items])
+    return first_samples(data, samples)
 
 
 def segmentation_predictions(results: StudyResults, samples: int = 3) -> tuple[Any, Any, dict[str, Any]] | None:
