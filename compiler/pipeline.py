@@ -277,6 +277,10 @@ def _trained_source(ann: "fx.GraphModule", trained: "Artifact | Mapping[str, Any
     if isinstance(trained, Artifact) and target.takes_spiking_source and get_target(trained.target).spiking \
             and get_target(trained.target).trainable:
         return load(trained, spec=spec, where=where)
+    if isinstance(trained, Artifact) and get_target(trained.target).ann_weights:
+        # the ANN as it was trained (e.g. QCFS activations, whose λ are in the weights): its target's skeleton
+        art_target = get_target(trained.target)
+        ann = art_target.skeleton(ann, art_target.options(trained.options), extras=trained.extra)
     _load_ann_weights(ann, trained, where)
     return ann.eval()
 

@@ -185,6 +185,7 @@ class Trainer:
         self.train_set = self.method.prepare_dataset(train_set)
         if self.val_set is not None:
             self.val_set = self.method.validation_set(self.val_set)
+        self.model = self.method.prepare_model(self.model, self.train_set)  # before the optimizer and a resume
         self.steps_per_epoch = len(self.strategy.loader(self.train_set, cfg.batch_size, shuffle=True,
                                                         seed=epoch_seed(cfg.seed, 1)))
         self.extra_modules = nn.ModuleDict(self.method.modules()).to(self.strategy.device)

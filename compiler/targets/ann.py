@@ -175,5 +175,22 @@ class AnnTarget(Target):
     def build(self, ann: fx.GraphModule, options, *, calibration=None, consume=False) -> fx.GraphModule:
         return ann
 
+    def extras(self, module) -> dict:
+        """Why: an ann trained with QCFS activations (``--method qcfs``) has a λ per site in its state dict;
+        the artifact records ``{"qcfs": {"levels": L}}`` so that :meth:`skeleton` rebuilds that network."""
+        from ..qcfs import qcfs_record
+
+        record = qcfs_record(module)
+        return {"qcfs": record} if record else {}
+
+    def skeleton(self, ann: fx.GraphModule, options, extras=None) -> fx.GraphModule:
+        """The spec's ann, with QCFS activations where the artifact records them (see :meth:`extras`)."""
+        record = (extras or {}).get("qcfs")
+        if record:
+            from ..qcfs import apply_qcfs
+
+            return apply_qcfs(ann, int(record["levels"]), inplace=True)
+        return ann
+
 
 TARGET = AnnTarget()

@@ -12,6 +12,7 @@ METHODS: Registry = Registry("training method", {
     "dann": "snnc.runtime.methods.dann:DANN",
     "spike_similarity": "snnc.runtime.methods.spike_similarity:SpikeSimilarity",
     "hwa": "snnc.runtime.methods.hwa:HWA",
+    "qcfs": "snnc.runtime.methods.qcfs:QCFS",
 })
 """Method name → :class:`Method` subclass, imported on first use."""
 

@@ -1,7 +1,8 @@
 """What a training method is: the loss of one optimisation step, extra trainable modules, and the IR nodes it reads.
 
-The trainer (:mod:`snnc.runtime.trainer`) owns the optimizer, the data and the life cycle; a method owns only what
-one step computes, as DomainBed's ``Algorithm.update``. A new method is a new module registered in
+The trainer (:mod:`snnc.runtime.trainer`) owns the optimizer, the data and the life cycle; a method owns what
+one step computes, as DomainBed's ``Algorithm.update``, and may reshape the training set
+(:meth:`Method.prepare_dataset`) and the network (:meth:`Method.prepare_model`) once before training. A new method is a new module registered in
 :data:`snnc.runtime.methods.METHODS`, never a new branch in the trainer.
 """
 
@@ -167,6 +168,25 @@ class Method:
             The dataset to build the training loader from.
         """
         return dataset
+
+    def prepare_model(self, model: nn.Module, dataset: Any) -> nn.Module:
+        """The model this method trains, given the one the trainer built (called once, after
+        :meth:`prepare_dataset` and before the optimizer is made, so the optimizer, checkpoints and a resumed
+        run's weights are those of the returned model).
+
+        The default returns ``model`` unchanged. A method that changes the network itself returns the changed
+        network: ``qcfs`` replaces each ReLU by a trainable quantised clip-floor-shift activation and may set its
+        thresholds from ``dataset``. What it returns must still save and rebuild through the pipeline (its target's
+        ``extras``/``skeleton``: the ann target records QCFS sites), or ``best.pt`` would not load.
+
+        Args:
+            model: the freshly built (or ``--init``) model, on the training device, in training mode.
+            dataset: the training set (what :meth:`prepare_dataset` returned), for data-dependent set-up.
+
+        Returns:
+            The model to train.
+        """
+        return model
 
     def validation_set(self, dataset: Any) -> Any:
         """The part of the run's validation split that model selection may read (called once, after the split).

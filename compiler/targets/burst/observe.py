@@ -15,6 +15,10 @@ slowly and needs many steps. Burst neurons release the charge of the few activat
 
 A site (or channel) whose percentile is 0 (mostly silent) gets its largest activation instead; one that
 never activates gets the layer's largest threshold, or 1.0 if the whole layer is silent.
+
+A QCFS site (an ANN trained with :mod:`snnc.compiler.qcfs`) gets a :class:`TrainedThreshold` instead: its
+threshold is the trained λ, whatever the calibration data, and during calibration it computes the QCFS
+activation itself, so the sites after it are calibrated on the network that was trained.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from torch import fx, nn
 
 from snnc.compiler.errors import SnncError
 
-from .ops import is_relu, signal_nodes
+from .ops import is_qcfs, is_relu, signal_nodes
 from .sites import SiteNamer
 
 NORMALIZATIONS = ("percentile", "max")
@@ -115,9 +119,47 @@ class ActivationObserver(nn.Module):
         return f"{what}, channelwise={self.channelwise}"
 
 
+class TrainedThreshold(ActivationObserver):
+    """The observer of a QCFS site: its threshold is the activation's trained λ (Bu et al., ICLR 2022), not a
+    statistic of the calibration data.
+
+    Args:
+        activation: the :class:`~snnc.compiler.qcfs.QCFS` module it stands for (run as it is).
+        channelwise: give λ the ``[C, 1, ...]`` shape channel-wise thresholds have (every channel λ), so a
+            converted network's state has the shapes its settings imply.
+
+    Attributes:
+        trained: True — a calibration that searches thresholds should leave this site's alone.
+    """
+
+    trained = True
+
+    def __init__(self, activation: nn.Module, channelwise: bool = False) -> None:
+        super().__init__("max", 100.0, channelwise)
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.activation(x)
+        self.sample_shape = y.shape[1:]
+        self.records.append(self.activation.threshold.detach().reshape(1))
+        return y
+
+    def threshold(self) -> torch.Tensor:
+        if not self.records:
+            raise SnncError("an activation observer saw no calibration batch; is the calibration data empty?")
+        lam = self.activation.threshold.detach().clone().reshape(())
+        if self.channelwise and len(self.sample_shape) >= 1:
+            return lam.expand(self.sample_shape[0]).reshape(-1, *([1] * (len(self.sample_shape) - 1))).clone()
+        return lam
+
+    def extra_repr(self) -> str:
+        return f"trained λ = {float(self.activation.threshold.detach()):.4g}"
+
+
 def insert_observers(gm: fx.GraphModule, normalization: str = "percentile", q: float = 99.99,
                      channelwise: bool = False) -> dict[str, ActivationObserver]:
-    """Replace every ReLU call site on a signal by its own :class:`ActivationObserver`.
+    """Replace every ReLU call site on a signal by its own :class:`ActivationObserver` (a QCFS site by a
+    :class:`TrainedThreshold`).
 
     A ReLU module used at ``n`` sites gives ``n`` observers (and later ``n`` neurons). Each new node keeps the
     old node's ``meta`` (so an ann-target spike node keeps ``meta["snnc_node"]``). The observer's name is the
@@ -137,10 +179,11 @@ def insert_observers(gm: fx.GraphModule, normalization: str = "percentile", q: f
     namer = SiteNamer(gm)
     observers: dict[str, ActivationObserver] = {}
     for node in list(gm.graph.nodes):
-        if node not in signals or not is_relu(node, modules):
+        if node not in signals or not (is_relu(node, modules) or is_qcfs(node, modules)):
             continue
         name = namer.name(node)
-        observer = ActivationObserver(normalization, q, channelwise)
+        observer = TrainedThreshold(modules[node.target], channelwise) if is_qcfs(node, modules) else \
+            ActivationObserver(normalization, q, channelwise)
         gm.add_submodule(name, observer)
         observers[name] = observer
         replace_node(gm, node, name)

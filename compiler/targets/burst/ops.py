@@ -4,7 +4,8 @@ built on them.
 Every fx node that carries a *signal* (a tensor that depends on the network input) plays one role:
 
 * ``activation`` — a ReLU (``nn.ReLU``, ``F.relu``, ``torch.relu``, ``x.relu()``, ``clamp(min=0)``,
-  ``clamp_min(0)``); each call site becomes its own :class:`~.neurons.BurstNeuron`.
+  ``clamp_min(0)``) or a trained QCFS activation (:mod:`snnc.compiler.qcfs`); each call site becomes its own
+  :class:`~.neurons.BurstNeuron`.
 * ``max_pool`` — max-pooling of any kernel/stride (module or functional, adaptive too); becomes
   :class:`~.neurons.LIPool`.
 * ``structural`` — moves or copies values without arithmetic (flatten, view, cat, getitem ...); a spike stays
@@ -34,6 +35,7 @@ from torch import fx, nn
 from torch.fx.node import _get_qualified_name
 
 from snnc.compiler.errors import UnsupportedError
+from snnc.compiler.qcfs import QCFS
 
 from .neurons import BurstNeuron, LIPool
 
@@ -197,6 +199,12 @@ def is_relu(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
     return bounds is not None and _is_zero(bounds[0]) and bounds[1] is None
 
 
+def is_qcfs(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    """Whether ``node`` calls a trained :class:`~snnc.compiler.qcfs.QCFS` activation (a neuron whose threshold is
+    its λ, see :class:`~.observe.TrainedThreshold`)."""
+    return node.op == "call_module" and isinstance(modules.get(node.target), QCFS)
+
+
 def max_pool_module(node: fx.Node, modules: dict[str, nn.Module]) -> nn.Module | None:
     """The max-pooling ``nn.Module`` that ``node`` applies, or None when it is no max-pooling.
 
@@ -302,7 +310,7 @@ def role(node: fx.Node, modules: dict[str, nn.Module], signals: set[fx.Node]) ->
         return "io"
     if node not in signals:
         return "constant"
-    if is_relu(node, modules):
+    if is_relu(node, modules) or is_qcfs(node, modules):
         return "activation"
     if max_pool_module(node, modules) is not None:
         return "max_pool"

@@ -19,6 +19,7 @@ import torch
 from torch import fx, nn
 
 from snnc.compiler.errors import UnsupportedError
+from snnc.compiler.qcfs import QCFS
 
 from . import ops
 from .ops import SHAPE_KEY
@@ -26,10 +27,10 @@ from .neurons import BurstNeuron, LIPool
 
 
 class BurstTracer(fx.Tracer):
-    """The default fx tracer, which also keeps our neuron and LIPool modules as leaves."""
+    """The default fx tracer, which also keeps our neuron, LIPool and QCFS modules as leaves."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if isinstance(m, (BurstNeuron, LIPool)):
+        if isinstance(m, (BurstNeuron, LIPool, QCFS)):
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
