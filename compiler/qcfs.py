@@ -265,3 +265,41 @@ def init_thresholds(model: nn.Module, batches: Iterable[Any], percentile: float 
             module.threshold.data.fill_(value)
         found[name] = float(module.threshold.detach())
     return found
+
+
+def qcfs(model: nn.Module, levels: int = 8, threshold: float | None = None, *, calibration: Any = None,
+         percentile: float = 99.9) -> fx.GraphModule:
+    """The model with QCFS activations (L levels, trainable λ), to train with your own loop and then convert.
+
+    ``snnc.qcfs(model, levels=8)`` → train it (λ are parameters: ``model.parameters()`` includes them) →
+    ``snnc.convert(trained, calibration, method="if")``: each QCFS site becomes a neuron whose threshold is its
+    trained λ and whose membrane starts at λ/2. ``model`` itself is not modified (a rewritten copy is returned);
+    a spec-built model keeps its spec, so ``snnc.save`` writes it and ``snnc.load`` rebuilds it with its QCFS
+    sites.
+
+    Args:
+        model: a torch.fx-traceable module with ReLUs (see :func:`apply_qcfs` for the spellings).
+        levels: ``L``; the converted network is at its best from ``T ≈ L`` steps on.
+        threshold: the initial λ of every site; default: set from ``calibration`` when given, else the paper's 8
+            (:data:`PAPER_THRESHOLD`, meant for networks with batch-norm, whose activations are of order 1).
+        calibration: input batches (a tensor ``[N, ...]``, or an iterable of tensors or ``(x, y)``) whose ReLU
+            activations set each initial λ (:func:`init_thresholds`) — what fine-tuning a trained ReLU net wants.
+        percentile: the activation percentile that sets λ from ``calibration``.
+
+    Returns:
+        The rewritten GraphModule.
+
+    Raises:
+        UnsupportedError: the model cannot be traced. SnncError: bad levels, threshold or percentile, or no
+            ReLU to replace.
+    """
+    if threshold is not None and calibration is not None:
+        raise SnncError("qcfs: pass threshold (one initial λ for every site) or calibration (λ from the data), "
+                        "not both")
+    out = apply_qcfs(model, levels, PAPER_THRESHOLD if threshold is None else threshold)
+    if not qcfs_sites(out):
+        raise SnncError(f"qcfs: {type(model).__name__} has no ReLU call site to replace (nn.ReLU, F.relu, "
+                        "torch.relu, x.relu(), clamp(min=0))")
+    if calibration is not None:
+        init_thresholds(out, calibration, percentile)
+    return out

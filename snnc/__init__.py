@@ -22,7 +22,7 @@ _LAZY = {
        for name in ("BackendUnavailable", "DataError", "InternalError", "SnncError", "SpecError", "UnsupportedError")},
     "report": ("snnc.runtime.cost", "report"), "list_models": ("snnc.zoo", "list_models"),
     "train": ("snnc.runtime.train", "train"), "evaluate": ("snnc.runtime.evaluate", "evaluate"),
-    "export": ("snnc.compiler.export", "export"),
+    "export": ("snnc.compiler.export", "export"), "qcfs": ("snnc.compiler.qcfs", "qcfs"),
 }
 """Public names, imported on first use: ``import snnc`` itself loads neither pydantic nor torch."""
 
@@ -43,5 +43,5 @@ def __dir__() -> list[str]:
 
 
 __all__ = ["BackendUnavailable", "DataError", "InternalError", "SnncError", "SpecError", "UnsupportedError",
-           "build_graph", "compile", "convert", "evaluate", "export", "list_models", "load", "load_ann", "load_spec", "report",
-           "save", "train", "__version__"]
+           "build_graph", "compile", "convert", "evaluate", "export", "list_models", "load", "load_ann", "load_spec", "qcfs",
+           "report", "save", "train", "__version__"]

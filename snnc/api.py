@@ -5,5 +5,6 @@ converts, saves and loads; the runtime trains, evaluates and measures.
 """
 
 from snnc.compiler.pipeline import build_graph, compile, convert, load, load_ann, load_spec, save
+from snnc.compiler.qcfs import qcfs
 
-__all__ = ["build_graph", "compile", "convert", "load", "load_ann", "load_spec", "save"]
+__all__ = ["build_graph", "compile", "convert", "load", "load_ann", "load_spec", "qcfs", "save"]
