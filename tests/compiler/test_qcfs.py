@@ -223,3 +223,19 @@ def test_snnc_qcfs_for_hand_written_models_and_its_errors():
         snnc.qcfs(model, threshold=-1.0)
     with pytest.raises(SnncError, match="percentile must be in"):
         snnc.qcfs(model, calibration=x, percentile=0)
+
+
+def test_qcfs_sites_fire_if_whatever_gamma_and_keep_it_through_save_and_load(tmp_path):
+    """A QCFS activation clips at λ, so its neuron fires at most one spike of λ per step even in a Γ = 5
+    conversion (a burst would pass what the ANN clipped); ReLU sites keep the conversion's Γ."""
+    torch.manual_seed(0)
+    ann = snnc.compile(SPEC, "ann")
+    q = apply_qcfs(ann, levels=4)
+    q.lif2 = nn.ReLU()  # lif2 back to a ReLU: a network with both kinds of site
+    snn = snnc.convert(q, torch.rand(8, 1, 8, 8), gamma=5)
+    assert {n: m.gamma for n, m in snn.neurons().items()} == {"lif1": 1, "lif2": 5}
+    back = snnc.load(snnc.save(snn, tmp_path / "burst.pt"))
+    assert {n: m.gamma for n, m in back.neurons().items()} == {"lif1": 1, "lif2": 5}
+    x = torch.rand(4, 1, 8, 8) * 3
+    with torch.no_grad():
+        torch.testing.assert_close(back(x, 4), snn(x, 4))

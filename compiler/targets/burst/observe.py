@@ -130,9 +130,13 @@ class TrainedThreshold(ActivationObserver):
 
     Attributes:
         trained: True — a calibration that searches thresholds should leave this site's alone.
+        gamma: 1 — the neuron fires at most one spike (λ) per step whatever the conversion's Γ: the activation
+            clips at λ, and a burst would pass the values above λ that the ANN never saw (measured in
+            docs/burst.md, "QCFS": Γ = 5 bursts at QCFS sites lost 15 points).
     """
 
     trained = True
+    gamma = 1
 
     def __init__(self, activation: nn.Module, channelwise: bool = False) -> None:
         super().__init__("max", 100.0, channelwise)

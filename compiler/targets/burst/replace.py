@@ -27,7 +27,8 @@ def replace_activations(gm: fx.GraphModule, observers: dict[str, ActivationObser
     """
     neurons: dict[str, BurstNeuron] = {}
     for name, observer in observers.items():
-        neuron = BurstNeuron(observer.threshold(), gamma=gamma, v_init=v_init, neurons=observer.neurons)
+        site_gamma = getattr(observer, "gamma", None) or gamma  # a QCFS site clips at λ: Γ = 1 (TrainedThreshold)
+        neuron = BurstNeuron(observer.threshold(), gamma=site_gamma, v_init=v_init, neurons=observer.neurons)
         gm.add_submodule(name, neuron)
         neurons[name] = neuron
     return neurons

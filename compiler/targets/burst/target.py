@@ -69,11 +69,15 @@ class BurstTarget(Target):
         return self.build(ann, options, calibration=torch.ones(2, *graph.input.shape))
 
     def extras(self, module) -> dict:
-        # The conversion record (calibration data and samples, ...) is not needed to rebuild, but is kept.
-        return {"config": dict(module.config)}
+        # The conversion record (calibration data and samples, ...) is not needed to rebuild, but is kept; so are
+        # the neurons whose Γ is not the network's (QCFS sites fire IF: observe.TrainedThreshold).
+        gammas = {n: m.gamma for n, m in module.neurons().items() if m.gamma != module.config.get("gamma")}
+        return {"config": dict(module.config), **({"site_gammas": gammas} if gammas else {})}
 
     def restore(self, module, extras) -> None:
         module.config.update(extras.get("config") or {})
+        for name, gamma in (extras.get("site_gammas") or {}).items():
+            module.neurons()[name].gamma = int(gamma)
 
     def describe(self, module) -> list[str]:
         from torch import nn
