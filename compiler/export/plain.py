@@ -122,6 +122,9 @@ class PlainBurstNeuron(nn.Module):
     def __init__(self, neuron: nn.Module, steps: int = 1, probe: bool = False) -> None:
         super().__init__()
         self.register_buffer("threshold", neuron.threshold.detach().clone())
+        for name in ("bias", "v_offset"):  # (calibration's corrections, when the neuron has them)
+            value = getattr(neuron, name, None)
+            self.register_buffer(name, None if value is None else value.detach().clone())
         self.gamma = neuron.gamma
         self.v_init = neuron.v_init
         self.steps = steps
@@ -129,9 +132,13 @@ class PlainBurstNeuron(nn.Module):
 
     def forward(self, x: Tensor, v: Optional[Tensor] = None):
         xs = x.reshape(self.steps, -1, *x.shape[1:])
+        if self.bias is not None:
+            xs = xs + self.bias.to(x.dtype)
         theta = self.threshold.to(x.dtype)
         if v is None:
             v = torch.zeros_like(xs[0]) + self.v_init * theta
+            if self.v_offset is not None:
+                v = v + self.v_offset.to(x.dtype)
         outs, counts, ratios = [], [], []
         for t in range(self.steps):
             v = v + xs[t]

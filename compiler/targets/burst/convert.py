@@ -11,22 +11,26 @@ The life cycle, one function per step (each in its own module and testable alone
 4. :func:`~.observe.calibrate` on the calibration data;
 5. :func:`~.replace.replace_activations` (observers → burst neurons) and :func:`~.replace.replace_max_pooling`
    (max-pool → LIPool);
-6. :func:`~.replace.finalize` (``graph.lint()``, ``recompile()``), wrapped in a :class:`~.module.BurstSNN`.
+6. :func:`~.replace.finalize` (``graph.lint()``, ``recompile()``), wrapped in a :class:`~.module.BurstSNN`;
+7. with ``calibrate``: :func:`~.calibrate.calibrate_network` (threshold search, bias and potential correction)
+   from statistics recorded during step 4.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from snnc.compiler.errors import SnncError, did_you_mean
 
+from .calibrate import Statistics, calibrate_network, check_timesteps, parse_steps
 from .fold_bn import fold_batch_norm
 from .module import BurstSNN
-from .observe import NORMALIZATIONS, calibrate, insert_observers, iter_batches
+from .observe import NORMALIZATIONS, insert_observers, iter_batches
+from .observe import calibrate as observe_activations  # (the name calibrate is the option's)
 from .replace import finalize, replace_activations, replace_max_pooling
 from .support import check_interface, check_supported
 from .trace import functionalize_inplace, propagate_shapes, remove_dropout, split_head, trace
@@ -55,7 +59,8 @@ that moves or mixes the batch dimension shows up as a changed dim 0."""
 def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma: int | None = None,
             percentile: float | None = None, channelwise: bool = False, normalization: str = "percentile",
             timesteps: int = 64, v_init: float = 0.5, max_batches: int | None = None,
-            fold_batch: int = 256) -> BurstSNN:
+            fold_batch: int = 256, calibrate: str | Sequence[str] | None = None,
+            calibration_timesteps: int | None = None) -> BurstSNN:
     """Convert a trained ReLU network to a burst-spiking network.
 
     Each ReLU call site (``nn.ReLU``, ``F.relu``, ``torch.relu``, ``x.relu()``, ``clamp(min=0)``,
@@ -84,6 +89,14 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
             0.0 reproduces the paper and BrainCog, whose membranes start at 0.
         max_batches: use at most this many calibration batches (None: all).
         fold_batch: the most samples (steps × batch) folded into one pass at run time.
+        calibrate: calibration after conversion (:mod:`.calibrate`, Li et al. 2021) on the first
+            :data:`~.calibrate.MAX_SAMPLES` calibration images: ``"threshold"`` (thresholds searched for the
+            least error of the ``calibration_timesteps``-step quantised activation), ``"bias"`` (per-channel
+            bias current, layer by layer), ``"potential"`` (initial membrane), ``"full"`` (all three), a list or
+            comma-separated string of those, or ``"none"``. None (the default): no calibration, as before.
+            What it did is in ``config`` (``calibrate``, ``calibration_timesteps``, ``calibration_seconds``...).
+        calibration_timesteps: the ``T`` the calibration aims at (default
+            :data:`~.calibrate.DEFAULT_TIMESTEPS`).
 
     Returns:
         The converted network.
@@ -96,6 +109,8 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
     gamma = _resolve_gamma(method, gamma)
     percentile = default_percentile(gamma) if percentile is None else percentile
     _check_options(percentile, normalization, v_init)
+    steps = parse_steps(calibrate)
+    calibration_timesteps = check_timesteps(calibration_timesteps)
     flags = {module: module.training for module in model.modules()}
     try:
         gm = trace(model)
@@ -113,7 +128,13 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
         check_supported(gm)
         fold_batch_norm(gm)
         observers = insert_observers(gm, normalization, percentile, channelwise)
-        samples = calibrate(gm, itertools.chain([first], batches), max_batches, device)
+        stream = itertools.chain([first], batches)
+        stats = Statistics(observers) if steps else None
+        try:
+            samples = observe_activations(gm, stats.stream(stream, max_batches) if stats else stream, max_batches, device)
+        finally:
+            if stats is not None:
+                stats.close()
         replace_activations(gm, observers, gamma=gamma, v_init=v_init)
         replace_max_pooling(gm)
         finalize(gm)
@@ -122,7 +143,11 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
             module.training = training
     config = {"method": method, "gamma": gamma, "percentile": percentile, "channelwise": channelwise,
               "normalization": normalization, "v_init": v_init, "calibration_samples": samples}
-    return BurstSNN(gm, head, timesteps=timesteps, fold_batch=fold_batch, config=config)
+    snn = BurstSNN(gm, head, timesteps=timesteps, fold_batch=fold_batch, config=config)
+    if calibrate is not None:
+        snn.config.update(calibrate_network(snn, stats, steps, calibration_timesteps, device) if steps
+                          else {"calibrate": []})
+    return snn
 
 
 def _resolve_gamma(method: str, gamma: int | None) -> int:

@@ -186,8 +186,8 @@ class BurstSNN(nn.Module):
             batch_size: samples per batch.
 
         Returns:
-            An ordered mapping (see :meth:`state_layout`): membranes at ``v_init * theta``, LIPool
-            accumulators at zero and their emitted output at ``pool(0)``.
+            An ordered mapping (see :meth:`state_layout`): membranes at ``v_init * theta`` (plus a calibrated
+            offset), LIPool accumulators at zero and their emitted output at ``pool(0)``.
         """
         batch_size = _positive("batch_size", batch_size)
         modules = self._state_modules()
@@ -199,7 +199,7 @@ class BurstSNN(nn.Module):
             module, attr = modules[key]
             zeros = torch.zeros((batch_size, *shape), dtype=ref.dtype, device=ref.device)
             if isinstance(module, BurstNeuron):
-                state[key] = zeros + module.v_init * module.threshold.to(zeros.dtype)
+                state[key] = zeros + module.initial_membrane(zeros)
             elif attr == "accumulated":
                 state[key] = zeros
             else:

@@ -115,6 +115,12 @@ class BurstNeuron(StatefulModule):
     * ``out[t] = k[t] * theta``                                    (each spike carries ``theta``)
     * ``V[0-] = v_init * theta``                                   (initial membrane)
 
+    Calibration after conversion (:mod:`.calibrate`) may add two buffers, absent (None, and not in the state
+    dict) otherwise: :attr:`bias`, a current added to the input at every step (``V[t] = V[t-1] + (I[t] + b)``,
+    per channel), and :attr:`v_offset`, added to the initial membrane (``V[0-] = v_init * theta + v_offset``,
+    per neuron). Why buffers in the neuron and not the preceding layer's bias: a neuron's input may be a residual
+    sum, a concatenation or a pooling, which has no bias to adjust.
+
     For a constant input ``a`` in ``[0, gamma * theta]`` the mean output ``(1/T) * sum_t out[t]`` tends to
     ``a`` with an error below ``theta / T`` (``theta / (2T)`` with ``v_init = 0.5``, which turns the floor
     into rounding); with ``gamma = 1`` this is the ordinary IF neuron, saturating at ``theta`` per step.
@@ -129,7 +135,13 @@ class BurstNeuron(StatefulModule):
     Attributes:
         spike_total: spikes emitted since :meth:`reset_counts`, a burst of ``k`` counting ``k``.
         sample_steps: samples × time steps simulated since :meth:`reset_counts`.
+        bias: the input current added at every step (broadcastable to one sample), or None.
+        v_offset: the initial membrane's offset (broadcastable to one sample), or None.
     """
+
+    CORRECTIONS = ("bias", "v_offset")
+    """The optional buffers of calibration; a state dict that holds one gives it to the neuron (see
+    :meth:`set_correction`)."""
 
     def __init__(self, threshold: torch.Tensor | float, gamma: int = 5, v_init: float = 0.5,
                  neurons: int = 0) -> None:
@@ -140,6 +152,8 @@ class BurstNeuron(StatefulModule):
         if int(gamma) != gamma or gamma < 1:
             raise SnncError(f"BurstNeuron: gamma must be an integer >= 1, got {gamma!r}")
         self.register_buffer("threshold", threshold)
+        self.register_buffer("bias", None)
+        self.register_buffer("v_offset", None)
         self.gamma = int(gamma)
         self.v_init = float(v_init)
         self.neurons = int(neurons)
@@ -156,6 +170,30 @@ class BurstNeuron(StatefulModule):
     def release_state(self) -> None:
         self._own_v = None
 
+    def set_correction(self, name: str, value: torch.Tensor | None) -> None:
+        """Set (or with None remove) the correction buffer ``name`` (``"bias"`` or ``"v_offset"``)."""
+        if name not in self.CORRECTIONS:
+            raise SnncError(f"BurstNeuron: no correction {name!r}; the corrections are {list(self.CORRECTIONS)}")
+        self._buffers[name] = None if value is None else value.detach().to(self.threshold.dtype).clone()
+
+    def initial_membrane(self, like: torch.Tensor) -> torch.Tensor:
+        """``V[0-] = v_init * theta (+ v_offset)``, broadcast to ``like``'s shape, dtype and device."""
+        theta = self.threshold.to(like.dtype)
+        start = self.v_init * theta + 0.0  # (+ 0.0: a -0.0 becomes 0.0, as in the sum 0 + v_init * theta)
+        if self.v_offset is not None:
+            start = start + self.v_offset.to(like.dtype)
+        return start.expand_as(like)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
+        # Why: the corrections exist only on calibrated networks, with shapes known only after calibration; the
+        # state dict says which this neuron has (a skeleton built without calibration takes them from it).
+        for name in self.CORRECTIONS:
+            value = state_dict.get(prefix + name)
+            self.set_correction(name, None if value is None else torch.zeros_like(value))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     def reset_counts(self) -> None:
         """Zero :attr:`spike_total` and :attr:`sample_steps`."""
         self.spike_total = 0.0
@@ -164,11 +202,13 @@ class BurstNeuron(StatefulModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run :attr:`steps` time steps; ``x`` is ``[steps * B, ...]``, and so is the result."""
         xs = self._unfold(x)
+        if self.bias is not None:
+            xs = xs + self.bias.to(x.dtype)
         theta = self.threshold.to(x.dtype)
         v = self.v
-        if v is None:  # V[0-] = 0 + v_init * theta (the + 0.0 as in that sum: a -0.0 becomes 0.0)
+        if v is None:
             self._v_memory, v = reuse(self._v_memory, xs.shape[1:], xs)
-            v.copy_((self.v_init * theta + 0.0).expand_as(v))
+            v.copy_(self.initial_membrane(v))
             self._own_v = v
         elif v.shape != xs.shape[1:]:
             raise SnncError(
@@ -205,7 +245,9 @@ class BurstNeuron(StatefulModule):
     def extra_repr(self) -> str:
         theta = self.threshold
         shown = f"{theta.item():.4g}" if theta.numel() == 1 else f"per-channel {tuple(theta.shape)}"
-        return f"threshold={shown}, gamma={self.gamma}, v_init={self.v_init}"
+        corrected = [name for name in self.CORRECTIONS if getattr(self, name) is not None]
+        return (f"threshold={shown}, gamma={self.gamma}, v_init={self.v_init}"
+                + (f", corrected: {', '.join(corrected)}" if corrected else ""))
 
 
 def _strided(pool: nn.Module, x: torch.Tensor) -> tuple | None:

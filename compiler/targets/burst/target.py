@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ...errors import UnsupportedError
 from ...spec.models import MAX_TIMESTEPS
@@ -29,6 +29,24 @@ class BurstOptions(TargetOptions):
     v_init: float = Field(0.5, ge=0, lt=1, description="initial membrane as a fraction of the threshold")
     max_batches: Optional[int] = Field(None, ge=1, description="calibrate on at most this many batches")
     fold_batch: int = Field(256, ge=1, le=1 << 24, description="the most samples (steps × batch) one pass folds")
+    calibrate: Optional[list[str]] = Field(
+        None, description="calibration after conversion (Li et al. 2021): threshold (search), bias, potential "
+        "(initial membrane), a list of them, full (all) or none (default: none)")
+    calibration_timesteps: Optional[int] = Field(None, ge=1, le=MAX_TIMESTEPS, description="the T the "
+                                                 "calibration aims at (default 8)")
+
+    @field_validator("calibrate", mode="before")
+    @classmethod
+    def _steps(cls, value):
+        """The steps as a list in their order ([] for none) from a name, a comma-separated string or a list; a
+        bad value is one error naming the choices."""
+        from ...errors import SnncError
+        from .calibrate import parse_steps
+
+        try:
+            return None if value is None else list(parse_steps(value))
+        except SnncError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class BurstTarget(Target):
