@@ -1,12 +1,14 @@
 """NIR → snnc: a NIR graph becomes a snnc spec and a weights artifact that ``snnc.load`` reads.
 
-:func:`nir_to_spec` walks a chain of NIR nodes with one table from NIR node type to converter
-(:data:`FROM_NIR`), the inverse of :data:`~.nir_lower.TO_NIR`; :func:`import_nir` reads the file, checks that the
-spec compiles and the weights fit it, and writes both. Time constants are read with snnTorch's convention
-(``dt``, default :data:`~.nir_lower.DT`): a gain ``w = r * dt / tau`` other than 1 (``r`` for IF) divides the
-threshold (the same spikes, the membrane in other units). NIR's ``CubaLIF`` is refused: it integrates the
-synaptic current after the reset, snnc's synaptic neuron clears it, so the spikes would differ.
-"""
+:func:`nir_to_spec` converts node by node with one table from NIR node type to converter (:data:`FROM_NIR`),
+the inverse of :data:`~.nir_lower.TO_NIR`, over the order :func:`~.nir_graph_import.feed_forward` gives; a node
+with several incoming edges (NIR's sum: a residual connection) gets a spec ``add`` layer in front of it and a
+skip connection an ``inputs`` entry. Types snnc cannot express are refused with the reason
+(:data:`NO_COUNTERPART`). :func:`import_nir` reads the file, checks that the spec compiles and the weights fit
+it, and writes both. Time constants are read with snnTorch's convention (``dt``, default
+:data:`~.nir_lower.DT`): a gain ``w = r * dt / tau`` other than 1 (``r`` for IF) divides the threshold (the same
+spikes, the membrane in other units). NIR's ``CubaLIF`` is refused: it integrates the synaptic current after
+the reset, snnc's synaptic neuron clears it, so the spikes would differ."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import UnsupportedError
+from .nir_graph_import import feed_forward, fold_average_pools, spec_text
 from .nir_lower import DT, load_nir
 
 Converted = tuple[dict, dict[str, Any]]
@@ -80,7 +83,20 @@ def _from_linear(key: str, node, name: str, dt: float) -> Converted:
 
 
 def _pair(value) -> list[int]:
-    return [int(value), int(value)] if np.ndim(value) == 0 else [int(i) for i in value]
+    return [int(value), int(value)] if np.ndim(value) == 0 else [int(i) for i in np.ravel(value)]
+
+
+def _compact(layer: dict, defaults: dict[str, Any]) -> dict:
+    """Write pairs of equal numbers as one (``kernel_size: 3``) and leave out values equal to the spec's
+    default (``stride: 1``): the imported spec reads like a written one and means the same."""
+    out = {}
+    for key, value in layer.items():
+        if isinstance(value, list) and len(value) == 2 and value[0] == value[1]:
+            value = value[0]
+        if key in defaults and value == defaults[key]:
+            continue
+        out[key] = value
+    return out
 
 
 def _from_conv2d(key: str, node, name: str, dt: float) -> Converted:
@@ -90,13 +106,15 @@ def _from_conv2d(key: str, node, name: str, dt: float) -> Converted:
     layer = {"name": name, "kind": "conv2d", "out_channels": int(w.shape[0]),
              "kernel_size": [int(w.shape[2]), int(w.shape[3])], "stride": _pair(node.stride),
              "padding": _pair(node.padding), "dilation": _pair(node.dilation), "groups": int(node.groups)}
+    layer = _compact(layer, {"stride": 1, "padding": 0, "dilation": 1, "groups": 1})
     return layer, {f"{name}.weight": _tensor(w), f"{name}.bias": _tensor(node.bias)}
 
 
 def _from_avgpool2d(key: str, node, name: str, dt: float) -> Converted:
-    return {"name": name, "kind": "avgpool2d", "kernel_size": [int(v) for v in np.ravel(node.kernel_size)],
-            "stride": [int(v) for v in np.ravel(node.stride)],
-            "padding": [int(v) for v in np.ravel(node.padding)]}, {}
+    kernel = _pair(node.kernel_size)
+    layer = {"name": name, "kind": "avgpool2d", "kernel_size": kernel, "stride": _pair(node.stride),
+             "padding": _pair(node.padding)}
+    return _compact(layer, {"stride": kernel[0] if kernel[0] == kernel[1] else kernel, "padding": 0}), {}
 
 
 def _from_flatten(key: str, node, name: str, dt: float) -> Converted:
@@ -129,45 +147,34 @@ FROM_NIR: dict[str, Callable[[str, Any, str, float], Converted]] = {
 }
 """NIR node type (a ``nir`` class name) → ``fn(key, node, layer name, dt) -> (spec layer, weights)``."""
 
+NO_COUNTERPART: dict[str, str] = {
+    "Scale": "snnc has no layer that multiplies by a constant (a Scale of 1 / kernel area right after a "
+             "SumPool2d is read as avgpool2d; fold other scales into the weights of the layer before)",
+    "SumPool2d": "snnc pools by averaging; a SumPool2d is read only when a Scale of 1 / kernel area follows it "
+                 "(together: avgpool2d)",
+    "Delay": "snnc layers have no synaptic delays (every edge takes effect in the same time step)",
+    "Threshold": "a stateless threshold; snnc's spiking layers are neurons with a membrane (LIF or IF)",
+    "LI": "a non-spiking leaky integrator; snnc layers that keep state spike (LIF or IF)",
+    "CubaLI": "a non-spiking current-based integrator; snnc layers that keep state spike (LIF or IF)",
+    "I": "a non-spiking integrator; snnc layers that keep state spike (LIF or IF)",
+    "Conv1d": "snnc has 2-D convolutions only",
+}
+"""NIR node types snnc refuses, with the reason the error gives."""
+
 
 def _converter(key: str, node) -> Callable[[str, Any, str, float], Converted]:
     nir = load_nir()
     for type_name, convert in FROM_NIR.items():
         if isinstance(node, getattr(nir, type_name)):
             return convert
-    raise UnsupportedError(f"NIR node '{key}' ({type(node).__name__}) has no snnc counterpart; snnc imports "
-                           "Affine, Linear, Conv2d, AvgPool2d, Flatten, LIF and IF")
+    kind = type(node).__name__
+    why = NO_COUNTERPART.get(kind, "it is not a node type snnc reads")
+    raise UnsupportedError(f"NIR node '{key}' ({kind}) has no snnc counterpart: {why}. snnc imports Affine, "
+                           "Linear, Conv2d, AvgPool2d (or SumPool2d + Scale), Flatten, LIF and IF, joined by edges "
+                           "(several edges into a node: their sum)")
 
 
 # --- the graph ----------------------------------------------------------------------------------------------
-
-
-def _chain(graph: Any) -> tuple[str, list[str]]:
-    """The input node's key and the keys after it, in order (the output last).
-
-    Raises:
-        UnsupportedError: not one input node, or a node that branches or merges.
-    """
-    nir = load_nir()
-    succ: dict[str, list[str]] = {}
-    pred: dict[str, list[str]] = {}
-    for a, b in graph.edges:
-        succ.setdefault(a, []).append(b)
-        pred.setdefault(b, []).append(a)
-    inputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Input)]
-    if len(inputs) != 1:
-        raise UnsupportedError(f"the NIR graph has {len(inputs)} input nodes; snnc imports graphs with one")
-    order, key = [], inputs[0]
-    while True:
-        nxt = succ.get(key, [])
-        if len(nxt) > 1 or len(pred.get(key, [])) > 1:
-            raise UnsupportedError(f"NIR node '{key}' branches or merges; snnc imports chains of nodes (a recurrent "
-                                   "or residual NIR graph is not imported yet)")
-        if not nxt:
-            break
-        key = nxt[0]
-        order.append(key)
-    return inputs[0], order
 
 
 def _layer_name(key: str, used: set[str]) -> str:
@@ -181,11 +188,66 @@ def _layer_name(key: str, used: set[str]) -> str:
     return name
 
 
+def _with_inputs(layer: dict, inputs: list[str]) -> dict:
+    """``layer`` with ``inputs`` right after its kind (where a reader looks for the wiring)."""
+    head = {k: layer[k] for k in ("name", "kind")}
+    return {**head, "inputs": inputs, **{k: v for k, v in layer.items() if k not in head}}
+
+
+def _layers(nodes: dict, order: list[str], pred: dict[str, list[str]], input_key: str, dt: float) -> Converted:
+    """Spec layers for the ordered nodes: a node fed by several edges gets an ``add`` layer (``<name>_add``)
+    in front of it; ``inputs`` is written only where a layer's input is not the layer before it."""
+    nir = load_nir()
+    used = {INPUT_NAME}
+    names = {input_key: INPUT_NAME}
+    layers: list[dict] = []
+    weights: dict[str, Any] = {}
+    previous = INPUT_NAME
+    for key in order:
+        node = nodes[key]
+        sources = [names[p] for p in pred[key]]
+        if isinstance(node, nir.Output) and len(sources) == 1:
+            break  # the output is the last layer: post-order puts its only predecessor right before it
+        lname = _layer_name(key, used)
+        if len(sources) > 1:
+            add = _layer_name(f"{lname}_add", used)
+            layers.append(_with_inputs({"name": add, "kind": "add"}, sources))
+            sources, previous = [add], add
+        if isinstance(node, nir.Output):
+            break
+        layer, found = _converter(key, node)(key, node, lname, dt)
+        layers.append(layer if sources == [previous] else _with_inputs(layer, sources))
+        weights.update(found)
+        names[key] = previous = lname
+    return layers, weights
+
+
+def _neuron_sections(layers: list[dict]) -> dict:
+    """The spec-wide neuron (the one most spike layers have); each spike layer keeps only what differs."""
+    found = [tuple(layer["neuron"].items()) for layer in layers if layer["kind"] == "spike"]
+    if not found:
+        return {"model": "leaky"}
+    common = max(set(found), key=lambda n: (found.count(n), -found.index(n)))
+    default = dict(common)
+    for layer in layers:
+        if layer["kind"] == "spike":
+            own = {k: v for k, v in layer.pop("neuron").items() if default.get(k) != v}
+            if own:
+                layer["neuron"] = own
+    return default
+
+
+INPUT_NAME = "input"
+"""How imported layers refer to the network input (the spec's ``input.name`` default)."""
+
+
 def nir_to_spec(graph: Any, name: str = "imported", *, timesteps: int = 25, dt: float = DT) -> tuple[dict, dict]:
     """Turn a NIR graph into snnc spec data and the weights of its layers.
 
     Args:
-        graph: a ``nir.NIRGraph`` (e.g. ``nir.read(path)``) with one input and one output, a chain of nodes.
+        graph: a ``nir.NIRGraph`` (e.g. ``nir.read(path)``) with one input and one output; a node with several
+            incoming edges (a residual sum) becomes an ``add`` layer in front of it, a skip connection an
+            ``inputs`` entry naming the earlier layer.
         name: the spec's name.
         timesteps: ``T`` of the spec (NIR graphs carry no number of steps).
         dt: the time step of the NIR time constants (default :data:`DT`, snnTorch's).
@@ -195,32 +257,26 @@ def nir_to_spec(graph: Any, name: str = "imported", *, timesteps: int = 25, dt: 
         target names them (``fc1.weight``).
 
     Raises:
-        UnsupportedError: a node snnc cannot express (named), fan-in or fan-out, or neurons with per-neuron
+        UnsupportedError: a node snnc cannot express (named, with why), a graph that is not feed-forward from
+            one input to one output (see :func:`~.nir_graph_import.feed_forward`), or neurons with per-neuron
             parameters.
     """
-    nir = load_nir()
-    graph.infer_types()
-    input_key, order = _chain(graph)
-    layers: list[dict] = []
-    weights: dict[str, Any] = {}
-    used: set[str] = set()
-    for key in order:
-        node = graph.nodes[key]
-        lname = _layer_name(key, used)
-        if isinstance(node, nir.Output):
-            break
-        layer, found = _converter(key, node)(key, node, lname, dt)
-        layers.append(layer)
-        weights.update(found)
-    # Why the first neuron's parameters: the spec's neuron section is every layer's default.
-    neuron_default = next((layer["neuron"] for layer in layers if layer["kind"] == "spike"), {"model": "leaky"})
-    out_shape = _shape(graph.nodes[order[-1]].output_type) if order else []
+    try:
+        graph.infer_types()
+    except (ValueError, KeyError, TypeError) as error:  # nir's type inference raises these for bad graphs
+        raise UnsupportedError(f"the NIR graph's shapes do not fit together ({error}); snnc needs the shape "
+                               "of every node") from error
+    nodes, edges = fold_average_pools(graph.nodes, graph.edges)
+    input_key, order, pred = feed_forward(nodes, edges)
+    layers, weights = _layers(nodes, order, pred, input_key, dt)
+    neuron = _neuron_sections(layers)
+    out_shape = _shape(nodes[order[-1]].output_type)
     spec = {
         "name": name,
         "input": {"shape": _shape(graph.nodes[input_key].output_type), "range": [0.0, 1.0]},
         "task": {"kind": "classification", "classes": int(np.prod(out_shape)) if out_shape else 10},
         "timesteps": int(timesteps),
-        "neuron": {**neuron_default, "surrogate": "atan", "slope": 2.0},
+        "neuron": {**neuron, "surrogate": "atan", "slope": 2.0},
         "encoding": "direct",
         "decoding": "rate",
         "layers": layers,
@@ -247,29 +303,53 @@ def import_nir(path: str | Path, output: str | Path, *, weights: Optional[str | 
         UnsupportedError: see :func:`nir_to_spec`. SpecError: the result does not validate (a bug).
         DataError: the file cannot be read as NIR.
     """
-    import yaml
-
     from ..artifact import atomic_write_bytes
-    from ..errors import DataError
     from ..pipeline import compile as snnc_compile
     from ..pipeline import save
 
-    nir = load_nir()
-    try:
-        graph = nir.read(str(path))
-    except Exception as error:  # noqa: BLE001 - h5py and nir raise many kinds
-        raise DataError(f"{path}: not a readable NIR file ({type(error).__name__}: {error})") from error
-    stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(path).stem)
-    spec, state = nir_to_spec(graph, name or stem, timesteps=timesteps, dt=dt)
-    text = yaml.safe_dump(spec, sort_keys=False, default_flow_style=None)
+    graph = _read(path)
+    spec, state = nir_to_spec(graph, name or _layer_name(Path(path).stem, set()), timesteps=timesteps, dt=dt)
+    output = Path(output)
+    weights = Path(weights) if weights is not None else output.with_suffix(".pt")
+    text = spec_text(spec, _header(Path(path).name, graph, spec, weights.name, dt))
     module = snnc_compile(text, "snn")
     missing = module.load_state_dict(state, strict=False)
     if missing.unexpected_keys or any(k.endswith(("weight", "bias")) for k in missing.missing_keys):
         from ..errors import InternalError
 
         raise InternalError(f"imported weights do not fit the spec: {missing}")
-    output = Path(output)
-    weights = Path(weights) if weights is not None else output.with_suffix(".pt")
-    atomic_write_bytes(output, (f"# imported from {Path(path).name} by snnc import\n" + text).encode("utf-8"))
+    atomic_write_bytes(output, text.encode("utf-8"))
     save(module, weights)
     return output, weights
+
+
+def _read(path: str | Path) -> Any:
+    """``nir.read(path)``; a graph whose types do not check is read again without the check so that a
+    structural cause (snnTorch's cut residual: two inputs) is named before the type mismatch it causes.
+
+    Raises:
+        UnsupportedError: the structural cause. DataError: not NIR, or its shapes do not fit together.
+    """
+    from ..errors import DataError
+
+    nir = load_nir()
+    try:
+        return nir.read(str(path))
+    except Exception as error:  # noqa: BLE001 - h5py and nir raise many kinds
+        failure = DataError(f"{path}: not a readable NIR file ({type(error).__name__}: {error})")
+        try:
+            loose = nir.read(str(path), type_check=False)
+        except Exception:  # noqa: BLE001 - not NIR at all: the first error says why
+            raise failure from error
+        feed_forward(*fold_average_pools(loose.nodes, loose.edges))
+        raise failure from error
+
+
+def _header(source: str, graph: Any, spec: dict, weights: str, dt: float) -> list[str]:
+    """The comment block of an imported spec: where it came from and how its numbers were read."""
+    adds = sum(layer["kind"] == "add" for layer in spec["layers"])
+    return [f"Imported from {source} by snnc import: {len(graph.nodes)} NIR nodes, {len(graph.edges)} edges "
+            f"-> {len(spec['layers'])} layers" + (f" ({adds} add for nodes fed by several edges)" if adds else ""),
+            f"Time constants read at dt = {dt:g}: beta = 1 - dt / tau; thresholds divided by r * dt / tau.",
+            f"The weights are in {weights} (snnc.load or --checkpoint); NIR has no time steps, no encoding and",
+            "no training recipe, so timesteps, encoding, decoding and surrogate are snnc's defaults: edit them."]
