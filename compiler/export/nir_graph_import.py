@@ -4,9 +4,9 @@ NIR graphs are general graphs: a node with several incoming edges receives their
 ``torch_to_nir`` writes ``x + y``, and how snnTorch's ``import_from_nir`` and Sinabs read it back), and a skip
 connection is just an edge from an earlier node (NIR 1.0 has no identity node). :func:`feed_forward` checks
 that a graph is one snnc can lay out as spec layers (one input, one output, no cycles, no nested graphs, every
-node on a path to the output) and orders its nodes; :func:`fold_average_pools` reads ``SumPool2d`` followed by
-``Scale(1 / kernel area)`` as the average pool it is; :func:`spec_text` writes the spec the way the bundled
-specs are written, one layer per line.
+node on a path to the output) and orders its nodes; :func:`fold_sum_pools` reads a ``SumPool2d`` as the
+average pool it is (a ``Scale(1 / kernel area)`` after it, or weights after it that take the area);
+:func:`spec_text` writes the spec the way the bundled specs are written, one layer per line.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def _post_order(root: str, pred: dict[str, list[str]], rank: Callable[[str], Any
             state[key] = 2
             order.append(key)
         elif state.get(nxt) == 1:
-            path = [k for k, _ in stack]
-            cycle = path[path.index(nxt):][::-1] + [nxt]
+            path = [k for k, _ in stack]  # each is fed by the one after it; `nxt` feeds the last
+            cycle = [nxt] + path[path.index(nxt) + 1:][::-1] + [nxt]
             raise UnsupportedError(f"the NIR graph has a cycle {' → '.join(cycle)} (a recurrent connection, such as "
                                    "snnTorch's RLeaky writes); snnc imports feed-forward graphs")
         elif nxt not in state:
@@ -92,7 +92,7 @@ def feed_forward(nodes: dict, edges: list) -> tuple[str, list[str], dict[str, li
         ``(input key, order, predecessors)``: ``order`` lists every node but the input, each after all the
         nodes that feed it and the output last; a node's chain of predecessors comes right before it and, at
         a sum, the longer branch first (so a residual block reads main path, shortcut, add, as in
-        ``specs/resnet18.yaml``). ``predecessors[key]`` is in that order too.
+        ``specs/resnet18.yaml``). ``predecessors[key]`` lists the longer branch first too.
 
     Raises:
         UnsupportedError: not one input or one output node, a nested graph, a cycle, or a node that is not on
@@ -119,14 +119,41 @@ def feed_forward(nodes: dict, edges: list) -> tuple[str, list[str], dict[str, li
     if sources:
         raise UnsupportedError(f"NIR node '{sources[0]}' has no incoming edge and is not the input node "
                                f"'{input_key}'; snnc imports graphs with one input that feeds every node")
-    position = {k: i for i, k in enumerate(order)}
-    ordered_pred = {k: sorted(pred[k], key=position.__getitem__) for k in nodes}
+    ordered_pred = {k: sorted(pred[k], key=lambda p: (-depth[p], p)) for k in nodes}
     return input_key, order[1:], ordered_pred
 
 
-def fold_average_pools(nodes: dict, edges: list) -> tuple[dict, list]:
-    """``SumPool2d`` whose only successor is ``Scale(1 / kernel area)`` (how average pooling is written for
-    importers without ``AvgPool2d``) becomes one ``AvgPool2d`` node under the pool's key.
+def _weighted_readers(key: str, nodes: dict, pred: dict, succ: dict) -> list[str] | None:
+    """The Conv2d / Linear / Affine nodes that every path out of ``key`` reaches (through Flatten nodes), each
+    fed by that path alone; None when some path ends elsewhere."""
+    nir = load_nir()
+    readers = []
+    for nxt in succ[key]:
+        prev = key
+        while isinstance(nodes[nxt], nir.Flatten) and len(succ[nxt]) == 1 and pred[nxt] == [prev]:
+            prev, nxt = nxt, succ[nxt][0]
+        if not isinstance(nodes[nxt], (nir.Conv2d, nir.Linear, nir.Affine)) or pred[nxt] != [prev]:
+            return None
+        readers.append(nxt)
+    return readers or None
+
+
+def _scaled(node: Any, factor: float) -> Any:
+    import copy
+
+    node = copy.copy(node)
+    node.weight = np.asarray(node.weight, dtype=np.float32) * np.float32(factor)
+    return node
+
+
+def fold_sum_pools(nodes: dict, edges: list) -> tuple[dict, list]:
+    """Read a ``SumPool2d`` as the average pool snnc has (``avgpool2d``), where that is what the graph computes:
+
+    * followed by ``Scale(1 / kernel area)`` alone (average pooling for importers without ``AvgPool2d``): one
+      ``AvgPool2d`` under the pool's key (for an area that is not a power of two, the same up to rounding);
+    * read only by Conv2d / Linear / Affine nodes (through Flatten), as snnc's own exporter writes an average
+      pool before one (their weights divided by the area), the area a power of two: ``AvgPool2d``, and those
+      readers' weights times the area, so ``(W·k)(Σ/k) = WΣ`` exactly.
 
     Returns:
         ``(nodes, edges)``: new containers (the graph is not changed); other nodes pass unchanged, so a
@@ -136,18 +163,21 @@ def fold_average_pools(nodes: dict, edges: list) -> tuple[dict, list]:
     pred, succ = _edges(nodes, edges)
     nodes, folded = dict(nodes), {}
     for key, node in list(nodes.items()):
-        if not isinstance(node, nir.SumPool2d) or len(succ[key]) != 1:
+        if not isinstance(node, nir.SumPool2d):
             continue
-        scale_key = succ[key][0]
-        scale = nodes[scale_key]
-        area = float(np.prod(np.ravel(node.kernel_size)))
-        if not isinstance(scale, nir.Scale) or pred[scale_key] != [key] \
-                or not np.allclose(np.asarray(scale.scale, dtype=np.float64), 1.0 / area, rtol=1e-6, atol=0.0):
+        area = int(np.prod(np.ravel(node.kernel_size)))
+        after = nodes[succ[key][0]] if len(succ[key]) == 1 else None
+        readers = _weighted_readers(key, nodes, pred, succ)
+        if isinstance(after, nir.Scale) and pred[succ[key][0]] == [key] \
+                and np.allclose(np.asarray(after.scale, dtype=np.float64), 1.0 / area, rtol=1e-6, atol=0.0):
+            del nodes[succ[key][0]]
+            folded[succ[key][0]] = key
+        elif readers and area & (area - 1) == 0:
+            nodes.update({r: _scaled(nodes[r], area) for r in readers})
+        else:
             continue
         nodes[key] = nir.AvgPool2d(kernel_size=np.ravel(node.kernel_size), stride=np.ravel(node.stride),
                                    padding=np.ravel(node.padding))
-        del nodes[scale_key]
-        folded[scale_key] = key
     new_edges = [(folded.get(a, a), b) for a, b in edges if folded.get(b) != a]
     return nodes, new_edges
 

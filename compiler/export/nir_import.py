@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import UnsupportedError
-from .nir_graph_import import feed_forward, fold_average_pools, spec_text
+from .nir_graph_import import feed_forward, fold_sum_pools, spec_text
 from .nir_lower import DT, load_nir
 
 Converted = tuple[dict, dict[str, Any]]
@@ -150,8 +150,9 @@ FROM_NIR: dict[str, Callable[[str, Any, str, float], Converted]] = {
 NO_COUNTERPART: dict[str, str] = {
     "Scale": "snnc has no layer that multiplies by a constant (a Scale of 1 / kernel area right after a "
              "SumPool2d is read as avgpool2d; fold other scales into the weights of the layer before)",
-    "SumPool2d": "snnc pools by averaging; a SumPool2d is read only when a Scale of 1 / kernel area follows it "
-                 "(together: avgpool2d)",
+    "SumPool2d": "snnc pools by averaging; a SumPool2d is read as avgpool2d when a Scale of 1 / kernel area "
+                 "follows it, or when only conv2d / linear nodes read it and its area is a power of two (their "
+                 "weights take the area, exactly)",
     "Delay": "snnc layers have no synaptic delays (every edge takes effect in the same time step)",
     "Threshold": "a stateless threshold; snnc's spiking layers are neurons with a membrane (LIF or IF)",
     "LI": "a non-spiking leaky integrator; snnc layers that keep state spike (LIF or IF)",
@@ -261,13 +262,13 @@ def nir_to_spec(graph: Any, name: str = "imported", *, timesteps: int = 25, dt: 
             one input to one output (see :func:`~.nir_graph_import.feed_forward`), or neurons with per-neuron
             parameters.
     """
+    nodes, edges = fold_sum_pools(graph.nodes, graph.edges)
+    input_key, order, pred = feed_forward(nodes, edges)  # first: a structural cause reads better than its types
     try:
         graph.infer_types()
     except (ValueError, KeyError, TypeError) as error:  # nir's type inference raises these for bad graphs
         raise UnsupportedError(f"the NIR graph's shapes do not fit together ({error}); snnc needs the shape "
                                "of every node") from error
-    nodes, edges = fold_average_pools(graph.nodes, graph.edges)
-    input_key, order, pred = feed_forward(nodes, edges)
     layers, weights = _layers(nodes, order, pred, input_key, dt)
     neuron = _neuron_sections(layers)
     out_shape = _shape(nodes[order[-1]].output_type)
@@ -341,7 +342,7 @@ def _read(path: str | Path) -> Any:
             loose = nir.read(str(path), type_check=False)
         except Exception:  # noqa: BLE001 - not NIR at all: the first error says why
             raise failure from error
-        feed_forward(*fold_average_pools(loose.nodes, loose.edges))
+        feed_forward(*fold_sum_pools(loose.nodes, loose.edges))
         raise failure from error
 
 
