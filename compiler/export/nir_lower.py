@@ -37,33 +37,67 @@ def _arr(value: Any) -> np.ndarray:
     return np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=np.float32)
 
 
-def _linear(node, snn, shapes):
+def fold_batchnorm(layer: Any, bn: Any = None, scale: float = 1.0) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """The weight and bias of a conv2d or linear ``layer`` with the eval-mode batch-norm ``bn`` after it folded in
+    (``y = (Wx + b - mean) / sqrt(var + eps) * gamma + beta``), the weight times ``scale`` (a SumPool2d's
+    ``1/k`` before it). Why float64, then float32: the fold is exact arithmetic rounded once.
+
+    Returns:
+        ``(weight, bias)`` as float32 arrays; the bias is None without batch-norm and without a bias.
+    """
+    weight = layer.weight.detach().double()
+    bias = layer.bias.detach().double() if layer.bias is not None else None
+    if bn is not None:
+        gain = (bn.running_var.detach().double() + bn.eps).rsqrt()
+        if bn.weight is not None:
+            gain = gain * bn.weight.detach().double()
+        shift = -bn.running_mean.detach().double() * gain + (bn.bias.detach().double() if bn.bias is not None else 0)
+        weight = weight * gain.reshape(-1, *[1] * (weight.dim() - 1))
+        bias = shift + (bias * gain if bias is not None else 0)
+    weight = _arr(weight.float()) * np.float32(scale)  # a power of two: exact
+    return weight, (_arr(bias.float()) if bias is not None else None)
+
+
+def _weights(node, snn, ctx):
+    bn = next((snn.get_submodule(b) for b, into in ctx.plan.folded.items() if into == node.name), None)
+    return fold_batchnorm(snn.get_submodule(node.name), bn, ctx.plan.scales.get(node.name, 1.0))
+
+
+def _linear(node, snn, ctx):
     nir = load_nir()
-    layer = snn.get_submodule(node.name)
-    if layer.bias is None:
-        return nir.Linear(weight=_arr(layer.weight))
-    return nir.Affine(weight=_arr(layer.weight), bias=_arr(layer.bias))
+    weight, bias = _weights(node, snn, ctx)
+    return nir.Linear(weight=weight) if bias is None else nir.Affine(weight=weight, bias=bias)
 
 
-def _conv2d(node, snn, shapes):
+def _conv2d(node, snn, ctx):
     nir = load_nir()
-    layer = snn.get_submodule(node.name)
-    bias = layer.bias if layer.bias is not None else np.zeros(layer.out_channels, dtype=np.float32)
-    return nir.Conv2d(input_shape=tuple(shapes[node.inputs[0]][1:]), weight=_arr(layer.weight),
-                      stride=tuple(node.stride), padding=tuple(node.padding), dilation=tuple(node.dilation),
-                      groups=node.groups, bias=_arr(bias))
+    weight, bias = _weights(node, snn, ctx)
+    bias = bias if bias is not None else np.zeros(weight.shape[0], dtype=np.float32)
+    return nir.Conv2d(input_shape=tuple(ctx.shapes[node.inputs[0]][1:]), weight=weight, stride=tuple(node.stride),
+                      padding=tuple(node.padding), dilation=tuple(node.dilation), groups=node.groups, bias=bias)
 
 
-def _avgpool2d(node, snn, shapes):
-    return load_nir().AvgPool2d(kernel_size=np.array(node.kernel_size), stride=np.array(node.stride),
-                            padding=np.array(node.padding))
+def _pool(node, ctx, kernel, stride, padding):
+    pool = load_nir().SumPool2d if node.name in ctx.plan.sum_pools else load_nir().AvgPool2d
+    return pool(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
 
 
-def _flatten(node, snn, shapes):
-    return load_nir().Flatten(input_type={"input": np.array(shapes[node.inputs[0]])}, start_dim=0, end_dim=-1)
+def _avgpool2d(node, snn, ctx):
+    return _pool(node, ctx, node.kernel_size, node.stride, node.padding)
 
 
-def _spike(node, snn, shapes):
+def _global_avgpool(node, snn, ctx):
+    """A pool over the whole map, then a Flatten: ``[C, H, W] → [C, 1, 1] → [C]``."""
+    c, h, w = ctx.shapes[node.inputs[0]]
+    flat = load_nir().Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0, end_dim=-1)
+    return [("", _pool(node, ctx, (h, w), (h, w), (0, 0))), ("_flatten", flat)]
+
+
+def _flatten(node, snn, ctx):
+    return load_nir().Flatten(input_type={"input": np.array(ctx.shapes[node.inputs[0]])}, start_dim=0, end_dim=-1)
+
+
+def _spike(node, snn, ctx):
     nir = load_nir()
     beta, _, threshold = snn.get_submodule(node.name).coefficients()
     shape = tuple(node.shape)
@@ -79,10 +113,13 @@ TO_NIR: dict[str, Optional[Callable]] = {
     "linear": _linear,
     "conv2d": _conv2d,
     "avgpool2d": _avgpool2d,
+    "global_avgpool": _global_avgpool,
     "flatten": _flatten,
     "spike": _spike,
     "dropout": None,
     "identity": None,
 }
-"""IR node kind → ``fn(node, snn, shapes) -> NIR node`` (None: dropped at inference; input/output are built in).
-Only nodes that :func:`nir_blockers` passes reach it."""
+"""IR node kind → ``fn(node, snn, ctx) -> NIR node`` or ``[(key suffix, NIR node), ...]`` (a chain), where
+``ctx`` has the graph's ``shapes`` and the :class:`~.nir_blockers.Plan` (``plan``); None: dropped at inference.
+``batchnorm`` folds into the layer before it and ``add`` becomes edges (the plan), input/output are built in.
+Only nodes that :func:`~.nir_blockers.nir_plan` passes reach it."""
