@@ -76,8 +76,8 @@ def _report_table(report: Any, title: str) -> Table:
 @handle_errors
 def export_cmd(
     spec: Path = typer.Argument(..., help="the spec file (YAML)", show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="the file to write (.onnx, .nir or .py)",
-                                show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="the file to write (.onnx, .nir or .py); "
+                                          "required but with --explain", show_default=False),
     target: str = typer.Option("ann", "--target", "-t", help="ann, snn, burst (or mnn: refused, see docs)"),
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, nir (snn) or python (ann, snn)"),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="trained weights: an artifact "
@@ -90,6 +90,8 @@ def export_cmd(
     calibration: Optional[str] = typer.Option(None, "--calibration", help="burst: DATASET[:N] that sets the "
                                               "thresholds (default mnist-sample:256)"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="burst: where the calibration dataset is"),
+    explain: bool = typer.Option(False, "--explain", help="nir: list per node what exports and what blocks "
+                                 "(and the fix); writes nothing"),
     param: Optional[list[str]] = ParamOpt,
 ) -> None:
     """Export a compiled model: ONNX (every target, checked in onnxruntime with --check), NIR or Python."""
@@ -100,6 +102,10 @@ def export_cmd(
         from snnc.compiler.errors import did_you_mean
 
         raise SnncError(f"unknown --format '{fmt}'.{did_you_mean(fmt, FORMATS)} Formats: {', '.join(FORMATS)}")
+    if explain:
+        return _explain_nir(spec, target, fmt, parse_params(param))
+    if output is None:
+        raise SnncError("missing --output/-o: the file to write (or --explain, for NIR, to write nothing)")
     exporter = FORMATS.get(fmt)
     # Why only the flags its options name: --form and --no-spikes are ONNX's; the other formats never took them.
     flags = {k: v for k, v in {"form": form, "spikes": not no_spikes}.items() if k in exporter.Options.model_fields}
@@ -113,6 +119,21 @@ def export_cmd(
     console.print(f"[green]✓[/] wrote {output} ({fmt}, {what})")
     if report is not None:
         console.print(_report_table(report, exporter.check_title))
+
+
+def _explain_nir(spec: Path, target: str, fmt: str, params: dict[str, Any]) -> None:
+    """``--explain``: the NIR plan of the spec's graph, a line per node (no weights, no file)."""
+    from snnc.compiler import pipeline
+    from snnc.compiler.export.nir_blockers import explain_lines, nir_plan
+
+    if fmt != "nir" or target != "snn":
+        raise SnncError(f"--explain lists what exports to NIR, from the snn target: give -t snn -f nir (got -t "
+                        f"{target} -f {fmt})")
+    loaded = pipeline.load_spec(spec, params)
+    graph = pipeline.build_graph(loaded)
+    plan = nir_plan(graph, loaded.params)
+    for line in explain_lines(plan, f"{graph.name} → NIR, node by node ({spec}):"):
+        typer.echo(line)
 
 
 @commands.command("import")
