@@ -270,6 +270,9 @@ def nir_to_spec(graph: Any, name: str = "imported", *, timesteps: int = 25, dt: 
         raise UnsupportedError(f"the NIR graph's shapes do not fit together ({error}); snnc needs the shape "
                                "of every node") from error
     layers, weights = _layers(nodes, order, pred, input_key, dt)
+    if not layers:
+        raise UnsupportedError(f"the NIR graph connects its input '{input_key}' straight to its output; a spec "
+                               "needs at least one layer")
     neuron = _neuron_sections(layers)
     out_shape = _shape(nodes[order[-1]].output_type)
     spec = {

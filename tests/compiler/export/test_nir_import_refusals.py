@@ -100,6 +100,7 @@ REFUSED = {
                  r"NIR node 'probe' does not lead to the output node 'output'"),
     "two_outputs": (_chain(("fc", _affine()), extra_edges=[("fc", "out2")]),
                     r"2 output nodes \('output', 'out2'\); snnc imports graphs with one"),
+    "empty": (_chain(), r"connects its input 'input' straight to its output"),
     "nested": (_chain(("sub", nir.NIRGraph.from_list(_affine(), _lif()))),
                r"NIR node 'sub' is a nested graph"),
 }
