@@ -96,3 +96,38 @@ def test_unknown_format_and_target_suggest_the_right_one(tmp_path):
     assert result.exit_code == 1 and "Did you mean 'onnx'" in result.output
     result = runner.invoke(app, ["export", str(SPECS / "mnist_fc.yaml"), "-t", "snnn", "-o", str(tmp_path / "m")])
     assert result.exit_code == 1 and "Did you mean 'snn'" in result.output
+
+
+def test_export_nir_explain_lists_every_node_and_writes_nothing(tmp_path):
+    args = ["export", str(SPECS / "vgg16.yaml"), "-t", "snn", "-f", "nir", "--explain", "-p", "size=16",
+            "-p", "widths=[4, 4, 4, 4, 4]"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and not list(tmp_path.iterdir())
+    assert lines[0] == f"vgg16 → NIR, node by node ({SPECS / 'vgg16.yaml'}):"
+    assert lines[1].split() == ["node", "op", "NIR"]
+    assert any(line.startswith("features.0.layer.0.bn") and line.endswith("folded into features.0.layer.0.conv")
+               for line in lines)
+    assert "fix: --param reset=zero (this spec's switch), and retrain" in " ".join(" ".join(lines).split())
+    assert lines[-1] == "29 of 47 nodes export; 18 block it (fix those, or export ONNX)"
+    result = runner.invoke(app, [*args, "-p", "reset=zero", "-p", "pool=avg"])
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "47 of 47 nodes export; the graph exports"
+    assert any(line.startswith("features.0.pool") and "SumPool2d" in line for line in result.output.splitlines())
+
+
+def test_export_nir_explain_needs_the_snn_target_and_export_needs_an_output():
+    result = runner.invoke(app, ["export", str(SPECS / "vgg16.yaml"), "-f", "nir", "--explain"])
+    assert result.exit_code == 1 and "give -t snn -f nir (got -t ann -f nir)" in result.output
+    result = runner.invoke(app, ["export", str(SPECS / "vgg16.yaml"), "-t", "snn", "-f", "nir"])
+    assert result.exit_code == 1 and "missing --output/-o" in result.output
+
+
+def test_export_nir_of_a_switched_spec_checks_in_snntorch(tmp_path):
+    out = tmp_path / "r.nir"
+    result = runner.invoke(app, ["export", str(SPECS / "resnet18.yaml"), "-t", "snn", "-f", "nir", "-o", str(out),
+                                 "--check", "-T", "2", "-p", "reset=zero", "-p", "stem=cifar", "-p", "size=8",
+                                 "-p", "width=4", "-p", "classes=10", "-p", "depths=[1, 1, 1, 1]"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"spikes identical\s*│\s*True", result.output) and "batchnorms folded" in result.output
+    assert {("layer1_conv2", "layer1_sn2"), ("sn1", "layer1_sn2")} <= set(nir.read(str(out)).edges)
