@@ -56,6 +56,10 @@ VALUES_PER_SITE = 1 << 18
 """Activations kept per site for the threshold search (a seeded uniform subsample; all when fewer)."""
 CANDIDATES = 100
 """Clipping levels ``gamma * theta`` tried per layer (or channel), from the largest activation down to 5 %."""
+CPU_FOLD = 256
+"""The most samples (images × steps) one correction run folds on CPU. Why not the network's ``fold_batch``:
+measured on the Fashion-MNIST ResNet, 256 ran the corrections 3.7× faster than 2048 (activations that stay in
+the cache); other devices use ``fold_batch``."""
 _SEARCH_ELEMENTS = 1 << 22
 """Elements (candidates × activations) of one block of the threshold search: bounds its memory (16 MiB)."""
 
@@ -305,7 +309,8 @@ def correct(snn: nn.Module, stats: Statistics, steps: Sequence[str], timesteps: 
     Returns:
         How many neuron layers were corrected.
     """
-    per = max(1, snn.fold_batch // timesteps)  # images per run: the run's T steps fit one chunk
+    fold = min(snn.fold_batch, CPU_FOLD) if device.type == "cpu" else snn.fold_batch
+    per = max(1, fold // timesteps)  # images per run: the run's T steps fit one chunk
     stop = per * timesteps <= snn.fold_batch
     batches = torch.cat([x.to(device) for x in stats.kept]).split(per)
     corrected = 0

@@ -89,14 +89,11 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
             0.0 reproduces the paper and BrainCog, whose membranes start at 0.
         max_batches: use at most this many calibration batches (None: all).
         fold_batch: the most samples (steps × batch) folded into one pass at run time.
-        calibrate: calibration after conversion (:mod:`.calibrate`, Li et al. 2021) on the first
-            :data:`~.calibrate.MAX_SAMPLES` calibration images: ``"threshold"`` (thresholds searched for the
-            least error of the ``calibration_timesteps``-step quantised activation), ``"bias"`` (per-channel
-            bias current, layer by layer), ``"potential"`` (initial membrane), ``"full"`` (all three), a list or
-            comma-separated string of those, or ``"none"``. None (the default): no calibration, as before.
-            What it did is in ``config`` (``calibrate``, ``calibration_timesteps``, ``calibration_seconds``...).
-        calibration_timesteps: the ``T`` the calibration aims at (default
-            :data:`~.calibrate.DEFAULT_TIMESTEPS`).
+        calibrate: calibration after conversion (:mod:`.calibrate`, Li et al. 2021): ``"threshold"``
+            (searched), ``"bias"`` (per-channel current), ``"potential"`` (initial membrane), ``"full"`` (all),
+            a list or comma-separated string of those, or ``"none"``; None (default): none. What it did is in
+            ``config`` (``calibrate``, ``calibration_timesteps``, ``calibration_seconds``, ...).
+        calibration_timesteps: the ``T`` it aims at (default :data:`~.calibrate.DEFAULT_TIMESTEPS`).
 
     Returns:
         The converted network.
@@ -120,21 +117,11 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
         if first is None:
             raise SnncError("the calibration data is empty; pass at least one batch of inputs")
         first = first.to(device)
-        functionalize_inplace(gm)
-        remove_dropout(gm)
-        head = split_head(gm)
-        check_interface(gm)
-        propagate_shapes(gm, first[:1].expand(_SHAPE_BATCH, *first.shape[1:]).contiguous())
-        check_supported(gm)
+        head = _normalize(gm, first)
         fold_batch_norm(gm)
         observers = insert_observers(gm, normalization, percentile, channelwise)
-        stream = itertools.chain([first], batches)
         stats = Statistics(observers) if steps else None
-        try:
-            samples = observe_activations(gm, stats.stream(stream, max_batches) if stats else stream, max_batches, device)
-        finally:
-            if stats is not None:
-                stats.close()
+        samples = _observe(gm, itertools.chain([first], batches), stats, max_batches, device)
         replace_activations(gm, observers, gamma=gamma, v_init=v_init)
         replace_max_pooling(gm)
         finalize(gm)
@@ -148,6 +135,29 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
         snn.config.update(calibrate_network(snn, stats, steps, calibration_timesteps, device) if steps
                           else {"calibrate": []})
     return snn
+
+
+def _normalize(gm: torch.fx.GraphModule, first: torch.Tensor) -> nn.Module | None:
+    """Step 1 after tracing: in-place ops made functional, dropout removed, the head split off (returned), the
+    interface checked, shapes annotated from ``first``, and every unsupported op reported."""
+    functionalize_inplace(gm)
+    remove_dropout(gm)
+    head = split_head(gm)
+    check_interface(gm)
+    propagate_shapes(gm, first[:1].expand(_SHAPE_BATCH, *first.shape[1:]).contiguous())
+    check_supported(gm)
+    return head
+
+
+def _observe(gm: torch.fx.GraphModule, batches: Any, stats: Statistics | None, max_batches: int | None,
+             device: torch.device) -> int:
+    """Step 4: the calibration pass (recording ``stats`` for calibration after conversion, when asked)."""
+    if stats is None:
+        return observe_activations(gm, batches, max_batches, device)
+    try:
+        return observe_activations(gm, stats.stream(batches, max_batches), max_batches, device)
+    finally:
+        stats.close()
 
 
 def _resolve_gamma(method: str, gamma: int | None) -> int:

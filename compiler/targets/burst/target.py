@@ -109,6 +109,10 @@ class BurstTarget(Target):
         lines = [f"{kind}, T = {module.timesteps}, thresholds: percentile {cfg.get('percentile'):g} "
                  f"({cfg.get('normalization')}{', per channel' if cfg.get('channelwise') else ''}), "
                  f"v_init {cfg.get('v_init')}θ"]
+        if cfg.get("calibrate"):
+            lines.append(f"calibrated after conversion for T = {cfg.get('calibration_timesteps')}: "
+                         f"{', '.join(cfg['calibrate'])} ({cfg.get('calibration_images')} images, "
+                         f"{cfg.get('calibration_seconds')} s)")
         for name, theta in module.thresholds().items():
             flat = theta.detach().flatten()
             text = f"{float(flat[0]):.4g}" if flat.numel() == 1 else \

@@ -217,3 +217,15 @@ def test_the_converter_checks_its_calibration_arguments_too(cnn, images):
         convert(cnn, images, calibrate="bias", calibration_timesteps=2.5)
     assert parse_steps("Bias, threshold") == ("threshold", "bias")
     assert parse_steps(["full"]) == ("threshold", "bias", "potential")
+
+
+def test_a_calibrated_network_saves_and_loads_with_its_corrections(tmp_path):
+    torch.manual_seed(0)
+    ann = snnc.compile("mnist_fc")
+    x = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(10))
+    net = snnc.convert(ann, x, calibrate=["threshold", "potential"], calibration_timesteps=2)
+    assert all(n.v_offset is not None and n.bias is None for n in net.neurons().values())
+    loaded = snnc.load(snnc.save(net, tmp_path / "burst.pt"))
+    assert loaded.config["calibrate"] == ["threshold", "potential"] and loaded.config["calibration_timesteps"] == 2
+    with torch.no_grad():
+        assert torch.equal(loaded(x[:4], 3), net(x[:4], 3))
