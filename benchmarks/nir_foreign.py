@@ -1,10 +1,14 @@
 """Checked by importers no one here wrote: snnc's NIR files run in snnTorch, Norse and Sinabs.
 
-For each network that snnc's NIR export takes (:data:`NETWORKS`: chains with zero reset) it exports the snn
-target to a ``.nir`` file (seeded weights, scaled so that every layer fires), reads the file back, imports it
-with each installed importer (:data:`IMPORTERS`: snnTorch's ``import_from_nir``, Norse's
-``norse.torch.from_nir``, Sinabs' ``sinabs.from_nir``), runs ``T`` steps on the same real MNIST test images and
-compares the output spikes of every step with snnc's own explicit-state steps (``model.step``).
+For each network that snnc's NIR export takes (:data:`NETWORKS`: chains with zero reset, and the bundled VGG-16,
+ResNet-18 and SEW-ResNet-34 with their export switches: residual edges, folded batch-norm, sum pooling) it
+exports the snn target to a ``.nir`` file (seeded weights scaled so that every layer fires, or the checkpoint of
+:data:`CHECKPOINTS` where it exists), reads the file back, imports it with each installed importer
+(:data:`IMPORTERS`: snnTorch's ``import_from_nir``, Norse's ``norse.torch.from_nir``, Sinabs'
+``sinabs.from_nir``), runs ``T`` steps on the same real test images (MNIST; CIFAR-10 for the 3×32×32 networks,
+where ``../shared/data`` has it) and compares the spikes of every neuron layer at every step with snnc's own
+explicit-state steps (``model.step``; with batch-norm, of its folded twin, which is what the file says), and the
+output (spikes, or the classifier's current, ``allclose``).
 
 Each importer runs as it imports (``as imported``: its ``from_nir`` with only the arguments its documentation
 names, e.g. Norse's ``dt``), and, where its modules do not compute NIR's equations, once more with the imported
@@ -41,7 +45,8 @@ if str(ROOT) not in sys.path:
 
 import snnc  # noqa: E402
 from snnc.compiler.export import export  # noqa: E402
-from snnc.compiler.export.nir import DT, run_unbatched  # noqa: E402
+from snnc.compiler.export.nir import DT, compare_runs, folded_twin, run_snnc_layers, run_unbatched  # noqa: E402
+from snnc.compiler.pipeline import graph_of  # noqa: E402
 
 SPECS = ROOT / "specs"
 STEPS, SAMPLES, GAIN, SEED = 25, 16, 4.0, 0
@@ -98,19 +103,43 @@ def conv_strided() -> dict:
     return data
 
 
-NETWORKS: dict[str, Callable[[], dict]] = {
+def _switched(name: str, **params: Any) -> Callable[[], Any]:
+    """A bundled spec with ``--param`` values (its export switches and a CIFAR-10 size), loaded."""
+    from snnc.compiler.pipeline import load_spec
+
+    return lambda: load_spec(SPECS / f"{name}.yaml", params)
+
+
+ZOO: dict[str, dict[str, Any]] = {
+    "vgg16 (reset zero, avg pool)": {"name": "vgg16", "reset": "zero", "pool": "avg",
+                                     "widths": [8, 16, 16, 32, 32]},
+    "resnet18 (reset zero, CIFAR stem)": {"name": "resnet18", "reset": "zero", "stem": "cifar", "size": 32,
+                                          "classes": 10, "width": 8},
+    "sew_resnet34 (CIFAR stem)": {"name": "sew_resnet34", "stem": "cifar", "size": 32, "classes": 10, "width": 8},
+}
+"""The bundled residual and batch-norm networks with the switches that export them, at the widths trained here
+(``runs/nir26/train.sh``: one epoch on 2,000 CIFAR-10 images, T = 2)."""
+
+NETWORKS: dict[str, Callable[[], Any]] = {
     "mnist_fc (zero reset)": fc_zero,
     "mnist_fc (IF, zero reset)": fc_if,
     "mnist_fc (no bias, zero reset)": fc_no_bias,
     "mnist_conv (avgpool, zero reset)": conv_avgpool,
     "mnist_conv (stride 2, no pool, zero reset)": conv_strided,
+    **{network: _switched(p["name"], **{k: v for k, v in p.items() if k != "name"}) for network, p in ZOO.items()},
 }
-"""Table name → spec data."""
+"""Table name → spec data (or a loaded spec)."""
+
+CHECKPOINTS: dict[str, Path] = {network: ROOT / "runs" / "nir26" / p["name"] / "best.pt" for network, p in ZOO.items()}
+"""Trained weights used instead of seeded ones where the file exists (``snnc train``, see :data:`ZOO`)."""
 
 
-def build(spec: dict, steps: int = STEPS, seed: int = SEED, gain: float = GAIN):
-    """The snn target of ``spec`` with seeded weights times ``gain`` (so that every layer fires), in eval mode."""
+def build(spec: Any, steps: int = STEPS, seed: int = SEED, gain: float = GAIN, checkpoint: Optional[Path] = None):
+    """The snn target of ``spec`` with seeded weights times ``gain`` (so that every layer fires), or the weights
+    of ``checkpoint`` when that file exists, in eval mode."""
     torch.manual_seed(seed)
+    if checkpoint is not None and checkpoint.is_file():
+        return snnc.compile(spec, "snn", timesteps=steps, checkpoint=checkpoint).eval()
     model = snnc.compile(spec, "snn", timesteps=steps)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -119,12 +148,41 @@ def build(spec: dict, steps: int = STEPS, seed: int = SEED, gain: float = GAIN):
     return model.eval()
 
 
-def images(n: int = SAMPLES) -> torch.Tensor:
-    """The first ``n`` test images of the bundled MNIST sample ``[n, 1, 28, 28]`` in [0, 1]."""
+def images(n: int = SAMPLES, shape: tuple[int, ...] = (1, 28, 28)) -> torch.Tensor:
+    """The first ``n`` test images ``[n, *shape]`` in [0, 1]: the bundled MNIST sample for ``1×28×28``; CIFAR-10's
+    test split for ``3×32×32`` where ``../shared/data`` (or ``$SNNC_DATA_DIR``) has it, else the MNIST digits
+    resized and tiled to 3 channels (real images either way; :func:`image_source` says which)."""
     from snnc.runtime.data import load_dataset
 
+    if tuple(shape) == (3, 32, 32) and image_source(shape) == "cifar10":
+        data = load_dataset("cifar10", "test", limit=n)
+        return torch.stack([data[i][0] for i in range(len(data))])
     data = load_dataset("mnist-sample", "test", limit=n)
-    return torch.stack([data[i][0] for i in range(len(data))])
+    x = torch.stack([data[i][0] for i in range(len(data))])
+    if tuple(shape) != (1, 28, 28):
+        x = torch.nn.functional.interpolate(x, size=tuple(shape[1:]), mode="bilinear", align_corners=False)
+        x = x.expand(-1, shape[0], -1, -1).contiguous()
+    return x
+
+
+def image_source(shape: tuple[int, ...]) -> str:
+    """``cifar10`` or ``mnist-sample``: where :func:`images` takes the images of ``shape`` from."""
+    if tuple(shape) != (3, 32, 32):
+        return "mnist-sample"
+    try:
+        from snnc.runtime.data import load_dataset
+
+        load_dataset("cifar10", "test", limit=1)
+        return "cifar10"
+    except Exception:  # noqa: BLE001 - no CIFAR-10 files here: the digits instead
+        return "mnist-sample"
+
+
+def input_of(model: Any) -> tuple[int, ...]:
+    """The input shape ``(C, H, W)`` of a spec-built module."""
+    from snnc.compiler.pipeline import graph_of
+
+    return tuple(graph_of(model).input.shape)
 
 
 def run_snnc(model, x: torch.Tensor, steps: int) -> torch.Tensor:
@@ -157,7 +215,7 @@ def _avgpool(node) -> torch.nn.Module:
     return torch.nn.AvgPool2d(pair(node.kernel_size), pair(node.stride), pair(node.padding))
 
 
-def snntorch_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) -> torch.Tensor:
+def snntorch_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False, layers: Optional[list] = None):
     """snnTorch's ``import_from_nir`` (it assumes ``dt = 1e-4`` and builds ``Leaky``, reset zero).
 
     An ``IF`` node becomes ``Leaky(beta=0.9, init_hidden=False)`` (``snntorch/import_nir.py``, the ``nir.IF``
@@ -179,15 +237,19 @@ def snntorch_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = Fals
                 setattr(net, key, snn.Leaky(beta=1.0, threshold=threshold, init_hidden=True, reset_mechanism="zero",
                                             reset_delay=False))
     neurons = [m for m in net.modules() if isinstance(m, snn.SpikingNeuron)]
-    return run_unbatched(net, x, steps, lambda: [m.reset_mem() for m in neurons])
+    return run_unbatched(net, x, steps, lambda: [m.reset_mem() for m in neurons], layers=layers)
 
 
-def norse_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) -> torch.Tensor:
+def norse_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False, layers: Optional[list] = None):
     """Norse's ``from_nir(graph, dt=1e-4)`` (the file's time step; Norse's default is 1e-3).
 
     Its ``LIFBoxCell`` integrates ``v += dt/τ · (v_leak - v + I)``: NIR's ``r`` is dropped (a logged warning), so
     the membrane is NIR's divided by ``r``. It maps no ``AvgPool2d`` (nirtorch then fails on the node's edge).
-    ``mapped``: the threshold divided by ``r`` too (NIR's spikes), and ``AvgPool2d`` as torch's.
+    It runs the graph with nirtorch's deprecated ``load`` (``GraphExecutor``), whose order is a depth-first walk
+    from the input (``trace_execution``): in a diamond (a block with a projection shortcut) the merge node runs
+    before one of its branches and reads that branch's output of the previous step.
+    ``mapped``: the threshold divided by ``r`` too (NIR's spikes), ``AvgPool2d`` as torch's, and the graph run
+    by nirtorch's ``nir_to_torch`` (a topological order) with Norse's own modules (``_import_norse_module``).
     """
     import nir
     import nirtorch
@@ -200,8 +262,9 @@ def norse_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) 
         if not mapped:
             net = norse.from_nir(graph, dt=DT)
         else:
-            net = nirtorch.load(graph, lambda node: _avgpool(node) if isinstance(node, nir.AvgPool2d)
-                                else _import_norse_module(node, dt=DT))
+            norse_map = lambda node: _import_norse_module(node, dt=DT)  # noqa: E731
+            kinds = (nir.Affine, nir.Conv2d, nir.Flatten, nir.Linear, nir.IF, nir.LIF, nir.SumPool2d)
+            net = nirtorch.nir_to_torch(graph, {**{kind: norse_map for kind in kinds}, nir.AvgPool2d: _avgpool})
     if mapped:
         for key, node in graph.nodes.items():
             if isinstance(node, nir.LIF):
@@ -210,11 +273,12 @@ def norse_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) 
                     raise TypeError(f"Norse imported LIF node '{key}' as {type(cell).__name__}, not LIFBoxCell")
                 cell.p = cell.p._replace(v_th=cell.p.v_th / torch.as_tensor(node.r, dtype=torch.float32))
     with _quiet():
-        return run_unbatched(net, x, steps)  # the state travels in the calls
+        return run_unbatched(net, x, steps, layers=layers)  # the state travels in the calls
 
 
-def sinabs_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False) -> torch.Tensor:
+def sinabs_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False, layers: Optional[list] = None):
     """Sinabs' ``from_nir(graph, batch_size=B)``: ``*Squeeze`` layers that take ``[B·T, ...]`` (batch-major).
+    Only its output is compared (``layers`` is ignored: its layers see every step at once).
 
     Its ``LIFSqueeze`` / ``IAFSqueeze`` keep their defaults: ``MultiSpike`` (``⌊v/θ⌋`` spikes a step, from
     ``v ≥ θ``), ``MembraneSubtract`` (NIR's ``v_reset`` ignored), decay ``exp(-1/τ)`` with ``τ`` read in steps
@@ -308,23 +372,51 @@ def compare(ours: torch.Tensor, theirs: torch.Tensor) -> dict[str, Any]:
             "their_spikes": float(theirs.sum())}
 
 
+def compare_layers(ours: torch.Tensor, layers: dict, theirs: torch.Tensor, their_layers: dict,
+                   spiking_output: bool) -> dict[str, Any]:
+    """Every neuron layer's spikes of snnc and of an importer (``[T, B, ...]`` by NIR key), and the outputs
+    (:func:`snnc.compiler.export.nir.compare_runs`).
+
+    Returns:
+        :func:`compare`'s fields over all layers (``total``: spike values compared), ``first_layer``,
+        ``layers`` (neuron layers compared) and, for a current output, ``output_max_abs_diff``; ``identical``
+        when every spike is and the output is close.
+    """
+    found = compare_runs(ours, layers, theirs, their_layers, spiking_output=spiking_output)
+    steps = [int(d[0]) for k, v in layers.items() if their_layers.get(k) is not None
+             and their_layers[k].shape == v.shape and len(d := (v != their_layers[k]).flatten(1).any(1).nonzero())]
+    return {"identical": found["spikes_identical"] and found.get("outputs_close", True),
+            "mismatches": found["mismatches"], "total": sum(v.numel() for v in layers.values()),
+            "first_step": min(steps) if steps else None, "first_layer": found["first_layer"],
+            "spikes": float(found["spikes"]), "layers": found["neuron_layers"],
+            "their_spikes": float(sum(v.sum() for v in their_layers.values() if v is not None)),
+            "output_max_abs_diff": found.get("output_max_abs_diff")}
+
+
 def check(network: str, importer: str, x: torch.Tensor, steps: int, folder: Path, mapped: bool = False,
           model: Any = None) -> dict[str, Any]:
-    """Export ``network`` to NIR, run it in ``importer`` and compare its output spikes with snnc's.
+    """Export ``network`` to NIR, run it in ``importer`` and compare its spikes with snnc's: every neuron layer
+    where the importer's modules can be hooked (:func:`compare_layers`), else the output (:func:`compare`).
+    snnc's side is the model's folded twin (batch-norm folded, as in the file; the model itself without).
 
     Returns:
         :func:`compare`'s fields, or ``{"identical": False, "error": ...}`` when the import or run fails.
     """
-    model = model if model is not None else build(NETWORKS[network](), steps)
+    model = model if model is not None else build(NETWORKS[network](), steps, checkpoint=CHECKPOINTS.get(network))
     path = folder / "net.nir"
     export(model, path, format="nir")
-    ours = run_snnc(model, x, steps)
+    twin = folded_twin(model)
+    ours, layers = run_snnc_layers(twin, x, steps)
     try:
-        theirs = IMPORTERS[importer][1](path, x, steps, mapped=mapped)
+        got = IMPORTERS[importer][1](path, x, steps, mapped=mapped, layers=list(layers))
     except Exception as error:  # noqa: BLE001 - an importer's failure is a result here
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return {"identical": False, "error": f"{type(error).__name__}: {first[:120]}", "spikes": float(ours.sum())}
-    return compare(ours, theirs.to(ours.dtype))
+    theirs, their_layers = got if isinstance(got, tuple) else (got, None)
+    if their_layers is None:
+        return compare(ours, theirs.to(ours.dtype))
+    spiking = all(graph_of(model).node(o).kind == "spike" for o in graph_of(model).outputs)
+    return compare_layers(ours, layers, theirs.to(ours.dtype), their_layers, spiking)
 
 
 def cell(result: dict[str, Any]) -> str:
@@ -332,9 +424,12 @@ def cell(result: dict[str, Any]) -> str:
     if result.get("error") and result.get("mismatches") is None:
         return f"fails: {result['error']}"
     if result["identical"]:
-        return "identical"
+        return "identical" if result.get("layers") is None else f"identical ({result['layers']} layers)"
     first = result["first_step"]
-    return (f"{result['mismatches']} of {result['total']} differ (first at step {first}; "
+    where = f"in {result['first_layer']} at step {first}" if result.get("first_layer") else f"at step {first}"
+    if not result["mismatches"]:
+        return f"spikes identical, outputs {result['output_max_abs_diff']:.2g} apart"
+    return (f"{result['mismatches']} of {result['total']} differ (first {where}; "
             f"{result['their_spikes']:.0f} spikes, snnc {result['spikes']:.0f})")
 
 
@@ -343,15 +438,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--samples", type=int, default=SAMPLES)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--networks", nargs="*", default=None, help="a subset of NETWORKS (names as in the table)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    x = images(args.samples)
     print("versions: " + ", ".join(f"{p} {version(p) or 'not installed'}" for p in
                                    ["torch", "nir", "nirtorch", "snntorch", "norse", "sinabs"]))
     rows: list[dict] = []
     folder = Path(tempfile.mkdtemp(prefix="snnc-nir-foreign-"))
-    for network, spec in NETWORKS.items():
-        model = build(spec(), args.steps)
+    for network in args.networks or NETWORKS:
+        model = build(NETWORKS[network](), args.steps, checkpoint=CHECKPOINTS.get(network))
+        x = images(args.samples, input_of(model))
+        weights = "trained" if CHECKPOINTS.get(network) and CHECKPOINTS[network].is_file() else "seeded"
+        print(f"{network}: {weights} weights, {image_source(input_of(model))} images", flush=True)
         for importer, (package, _) in IMPORTERS.items():
             if version(package) is None:
                 rows.append({"network": network, "importer": importer, "as imported": "not installed",
@@ -362,7 +460,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             rows.append({"network": network, "importer": importer, "as imported": cell(plain),
                          "mapped": cell(mapped), "raw": {"as imported": plain, "mapped": mapped}})
             print(network, "|", importer, "|", rows[-1]["as imported"], "|", rows[-1]["mapped"], flush=True)
-    print(f"\nT = {args.steps}, {args.samples} MNIST test images (mnist-sample), weights seeded ({SEED}) × {GAIN}\n")
+    print(f"\nT = {args.steps}, {args.samples} test images; weights seeded ({SEED}) × {GAIN} or trained (above)\n")
     print("| network | importer | as imported | mapped (what NIR's nodes say) |")
     print("| --- | --- | --- | --- |")
     for row in rows:

@@ -24,7 +24,8 @@ nf = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(nf)
 
 STEPS = 10
-FC, IF, NO_BIAS, AVGPOOL, STRIDED = nf.NETWORKS  # the table's network names, in order
+FC, IF, NO_BIAS, AVGPOOL, STRIDED = CHAINS = list(nf.NETWORKS)[:5]  # the table's chains, in order
+ZOO = list(nf.ZOO)  # the bundled residual / batch-norm networks with their switches
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,8 @@ def _run(network, importer, x, folder, mapped=False):
 
 def test_the_images_are_the_mnist_sample_and_every_network_fires(x, mnist):
     assert torch.equal(x, mnist)
-    for network, spec in nf.NETWORKS.items():
-        ours = nf.run_snnc(nf.build(spec(), STEPS), x, STEPS)
+    for network in CHAINS:
+        ours = nf.run_snnc(nf.build(nf.NETWORKS[network](), STEPS), x, STEPS)
         assert ours.sum() > 0, network
 
 
@@ -121,6 +122,28 @@ def test_sinabs_subtracts_and_multi_spikes_where_nir_resets(network, x, folder, 
 def test_sinabs_cannot_import_conv_neurons_or_linear_without_bias(network, error, x, folder, sinabs):
     assert _run(network, "Sinabs from_nir", x, folder).get("error", "").startswith(error)
     assert _run(network, "Sinabs from_nir", x, folder, mapped=True)["identical"]
+
+
+# --- the bundled zoo: residual edges, folded batch-norm, sum pooling -------------------------------------------
+
+
+@pytest.mark.parametrize("network", ZOO)
+def test_the_zoo_gives_identical_spikes_in_every_layer_in_snntorch_and_in_norse_mapped(network, mnist, folder):
+    """Seeded weights (× 2), two real images resized to 3×16×16, T = 2: every
+    neuron layer's spikes identical in snnTorch (IF as Leaky(beta=1) for SEW) and in Norse's modules run in a
+    topological order (nirtorch's nir_to_torch)."""
+    pytest.importorskip("norse.torch", reason="Norse is not installed (pip install norse)")
+    params = {k: v for k, v in nf.ZOO[network].items() if k != "name"}
+    params.update({"size": 16} if "stem" in params else {"size": 16, "widths": [4, 4, 8, 8, 8]})
+    params.update({"width": 4} if "width" in params else {})
+    spec = nf._switched(nf.ZOO[network]["name"], **params)()
+    model = nf.build(spec, 2, gain=2.0)
+    x = nf.images(2, (3, 16, 16))
+    for importer in ("snnTorch import_from_nir", "Norse from_nir"):
+        result = nf.check(network, importer, x, 2, folder, mapped=True, model=model)
+        assert result["identical"] and result["layers"] == len(model.neurons) and result["spikes"] > 0, result
+    if "sew" not in network:  # LIF: snnTorch's own import, as imported, is exact too
+        assert nf.check(network, "snnTorch import_from_nir", x, 2, folder, model=model)["identical"]
 
 
 # --- the command line ---------------------------------------------------------------------------------------
