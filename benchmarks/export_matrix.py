@@ -11,8 +11,11 @@ Usage::
 
     python benchmarks/export_matrix.py [--specs mnist_fc mnist_conv] [--nir-variants] [--json out.json]
 
-``--nir-variants`` adds the networks of ``nir_foreign.NETWORKS`` (bundled specs changed as far as NIR needs:
-zero reset, average pooling), the only ones whose NIR cell gets past the export.
+``--nir-variants`` adds the networks of ``nir_foreign.NETWORKS``: bundled chains changed as far as NIR needs
+(zero reset, average pooling) and VGG-16, ResNet-18 and SEW-ResNet-34 with their export switches
+(``--param reset=zero``, ``--param pool=avg``: residual adds as edges, batch-norm folded, sum pooling). Their
+NIR cell compares every neuron layer's spikes in each importer (``nir_foreign.check``), as imported and, where
+that differs, mapped.
 """
 
 from __future__ import annotations
