@@ -48,8 +48,11 @@ STEPS = ("threshold", "bias", "potential")
 ALIASES = {"none": (), "full": STEPS}
 """Names of step sets: ``none`` (no calibration) and ``full`` (every step)."""
 DEFAULT_TIMESTEPS = 8
-"""The ``T`` the search and corrections aim at when ``calibration_timesteps`` is not given (see docs/burst.md,
-"Calibration after conversion", for the measurements that chose it)."""
+"""The ``T`` the search and corrections aim at when ``calibration_timesteps`` is not given. Why 8: on the
+Fashion-MNIST ResNet of ``examples/burst_fashion_mnist.py`` (ANN 89.73 %, 3,000 test images, 512 calibration
+images, Γ = 5, p95) threshold + bias at T_cal = 8 gave 76.4 / 86.9 / 89.1 / 89.4 / 89.8 / 89.8 % at T = 1, 2, 4,
+8, 16, 32 against plain 59.4 / 75.1 / 86.1 / 88.7 / 89.2 / 89.6, never below plain; T_cal = 2 is better at T <= 4
+(84.9 / 89.2 / 89.5) but below plain at T = 16, 32 (89.0, 89.0); T_cal = 4, 16, 32 lie between."""
 MAX_SAMPLES = 1024
 """The most calibration images the corrections and the threshold search use (the first ones)."""
 VALUES_PER_SITE = 1 << 18
