@@ -111,7 +111,7 @@ def evaluate_snn(snn: nn.Module, loader: Iterable, timesteps: Sequence[int], tas
 def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequence[int] = DEFAULT_GAMMAS,
           timesteps: Sequence[int] = DEFAULT_TIMESTEPS, task: str = "classification",
           percentile: float | None = None, channelwise: bool = False, v_init: float = 0.5,
-          normalization: str = "percentile",
+          normalization: str = "percentile", calibrate: Any = None, calibration_timesteps: int | None = None,
           fold_steps: int = FOLD_STEPS, on_batch: OnBatch | None = None,
           on_gamma: Callable[[int, dict[int, dict[str, float]]], None] | None = None) -> dict[str, Any]:
     """Score the ANN, then convert it once per ``gamma`` and score the SNN at every ``T``.
@@ -123,8 +123,9 @@ def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequenc
         gammas: the burst sizes (1: IF neurons).
         timesteps: the ``T`` values.
         task: ``"classification"`` or ``"segmentation"``.
-        percentile, channelwise, v_init, normalization: conversion options (see :func:`snnc.convert`); with
-            no ``percentile`` each Γ gets its default (99 for IF, 95 for bursts).
+        percentile, channelwise, v_init, normalization, calibrate, calibration_timesteps: conversion options
+            (see :func:`snnc.convert`); with no ``percentile`` each Γ gets its default (99 for IF, 95 for
+            bursts), with no ``calibrate`` the default calibration after conversion.
         fold_steps: steps folded into one pass of the stateless layers (memory ~ batch × fold_steps; the batch
             is ``loader.batch_size``, else 256).
         on_batch: progress callback, called for the ANN's batches and every gamma's.
@@ -144,14 +145,17 @@ def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequenc
     rows: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
     samples = calibrated = 0
+    chosen: dict[str, Any] = {}
     batch = getattr(loader, "batch_size", None) or 256
     percentiles = {str(g): default_percentile(g) if percentile is None else percentile for g in gammas}
     for g in gammas:
         start = time.perf_counter()
         snn = convert(ann, calibration, "burst" if g > 1 else "if", gamma=g, percentile=percentiles[str(g)],
                       channelwise=channelwise, v_init=v_init, normalization=normalization,
-                      timesteps=wanted[-1], fold_batch=max(1, batch * fold_steps))
+                      timesteps=wanted[-1], fold_batch=max(1, batch * fold_steps), calibrate=calibrate,
+                      calibration_timesteps=calibration_timesteps)
         calibrated = snn.config.get("calibration_samples", 0)
+        chosen = {k: snn.config.get(k) for k in ("calibrate", "calibration_timesteps", "calibration_images")}
         counted = _Counter(on_batch)
         results = evaluate_snn(snn, loader, wanted, task, counted)
         samples = counted.samples
@@ -163,7 +167,7 @@ def sweep(ann: nn.Module, calibration: Any, loader: Iterable, *, gammas: Sequenc
             "ann_seconds": round(ann_seconds, 2), "rows": rows, "seconds": seconds, "samples": samples,
             "settings": {"percentile": percentile, "percentiles": percentiles, "channelwise": channelwise,
                          "v_init": v_init,
-                         "normalization": normalization, "calibration_samples": calibrated}}
+                         "normalization": normalization, "calibration_samples": calibrated, **chosen}}
 
 
 # --- on memristive crossbars ----------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def sweep_tables(results: Mapping[str, Any], title: str, width: int = 10_000) ->
 BurstOptionOpt = typer.Option(None, "--option", "-O", help="a burst option KEY=VALUE (repeatable): gamma "
                               "(comma-separated burst sizes, default 1,2,3,4,5; 1: IF neurons), percentile "
                               "(default: 99 for Γ=1, 95 for bursts, from the threshold study in docs/burst.md), "
-                              "channelwise, v_init (default 0.5), normalization ('snnc targets' lists them)",
+                              "channelwise, v_init (default 0.5), normalization, calibrate (default threshold,bias), "
+                              "calibration_timesteps (default 8) ('snnc targets' lists them)",
                               show_default=False)
 
 
@@ -136,12 +137,23 @@ def convert_cmd(
         return
     for table in sweep_tables(results, title, console.width):
         console.print(table)
+    console.print(chosen_line(results["settings"]))
     console.print(f"[green]✓[/] {results['samples']:,} test samples, calibration on "
                   f"{results['settings']['calibration_samples']:,} training samples, "
                   f"{results['wall_seconds']:.1f} s; wrote {paths['json']} and {paths['plot']}")
 
 
-SWEEP_OPTIONS = ("gamma", "percentile", "channelwise", "v_init", "normalization")
+def chosen_line(settings: Mapping[str, Any]) -> str:
+    """What the conversion chose, in one line: thresholds (percentile per Γ) and the calibration after it."""
+    pct = ", ".join(f"p{v:g} for {'IF' if k == '1' else f'Γ={k}'}" for k, v in settings["percentiles"].items())
+    steps = settings.get("calibrate") or []
+    after = (f"{' + '.join(steps)} calibrated for T = {settings.get('calibration_timesteps')} on "
+             f"{settings.get('calibration_images')} images" if steps else "no calibration after conversion")
+    return f"chose: thresholds {pct}, v_init {settings['v_init']:g}; {after} (-O calibrate=none for none)"
+
+
+SWEEP_OPTIONS = ("gamma", "percentile", "channelwise", "v_init", "normalization", "calibrate",
+                 "calibration_timesteps")
 """The burst target's options ``snnc convert`` takes as ``-O KEY=VALUE`` (``gamma`` a list: one conversion each)."""
 
 
@@ -154,7 +166,8 @@ def sweep_options(items: Optional[list[str]], **flags: Any) -> dict[str, Any]:
         flags: the old flags' values by option name (None: not given), e.g. ``gamma="1,3"``.
 
     Returns:
-        ``{"gammas": [...], "percentile", "channelwise", "v_init", "normalization"}`` (keywords of
+        ``{"gammas": [...], "percentile", "channelwise", "v_init", "normalization", "calibrate",
+        "calibration_timesteps"}`` (keywords of
         :func:`snnc.runtime.sweep.sweep`).
 
     Raises:
@@ -178,7 +191,8 @@ def sweep_options(items: Optional[list[str]], **flags: Any) -> dict[str, Any]:
     for g in gammas:
         target.options({"gamma": g})  # the target's bounds
     return {"gammas": gammas, "percentile": checked.percentile, "channelwise": checked.channelwise,
-            "v_init": checked.v_init, "normalization": checked.normalization}
+            "v_init": checked.v_init, "normalization": checked.normalization, "calibrate": checked.calibrate,
+            "calibration_timesteps": checked.calibration_timesteps}
 
 
 def _run(rc: Any, ann: Any, calibration: Any, loader: Any, options: dict[str, Any], total: int,

@@ -141,16 +141,17 @@ def test_conversion_takes_lambda_as_the_threshold_not_the_calibration():
     q = apply_qcfs(snnc.compile(SPEC, "ann"), levels=4)
     _set_lambdas(q, [0.7, 1.9])
     for scale in (1.0, 100.0):
-        snn = snnc.convert(q, torch.rand(16, 1, 8, 8) * scale, method="if")
+        snn = snnc.convert(q, torch.rand(16, 1, 8, 8) * scale, method="if", calibrate="none")
         assert {k: float(v) for k, v in snn.thresholds().items()} == pytest.approx({"lif1": 0.7, "lif2": 1.9})
         assert snn.config["v_init"] == 0.5  # membrane starts at λ/2: the shift
-    channelwise = snnc.convert(q, torch.rand(16, 1, 8, 8), method="if", channelwise=True).thresholds()
+    channelwise = snnc.convert(q, torch.rand(16, 1, 8, 8), method="if", channelwise=True,
+                               calibrate="none").thresholds()
     assert channelwise["lif1"].shape == (4, 1, 1) and torch.allclose(channelwise["lif1"], torch.tensor(0.7))
     # a ReLU beside QCFS sites is still calibrated, on the activations of the QCFS network before it
     torch.manual_seed(0)
     mixed = nn.Sequential(nn.Linear(4, 4), QCFS(4, 0.7), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
     calibration = torch.randn(64, 4) * 50
-    thresholds = snnc.convert(mixed, calibration, method="if", percentile=100.0).thresholds()
+    thresholds = snnc.convert(mixed, calibration, method="if", percentile=100.0, calibrate="none").thresholds()
     with torch.no_grad():
         largest = mixed[:4](calibration).max()
     assert float(thresholds["1"]) == pytest.approx(0.7) and float(thresholds["3"]) == pytest.approx(float(largest))
@@ -171,7 +172,7 @@ def test_one_qcfs_layer_converted_at_T_equal_L_is_its_ann_on_constant_inputs(lev
     q = apply_qcfs(_mlp(1), levels=levels)
     x = torch.randn(256, 12)
     init_thresholds(q, x, 99.0)
-    snn = snnc.convert(q, x, method="if", timesteps=levels)
+    snn = snnc.convert(q, x, method="if", timesteps=levels, calibrate="none")
     with torch.no_grad():
         torch.testing.assert_close(snn(x), q(x), atol=1e-5, rtol=1e-5)
 

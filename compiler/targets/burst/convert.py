@@ -47,6 +47,13 @@ BURST_PERCENTILE = 95.0
 up to Γ·θ per step and a low threshold gives a fine quantisation step without clipping."""
 
 
+DEFAULT_CALIBRATION = ("threshold", "bias")
+"""The calibration after conversion a user gets by passing nothing: threshold search and per-channel bias
+correction at ``calibration_timesteps`` = 8. Why these: on the four networks of ``examples/low_latency.py`` and
+the calibration study of docs/burst.md they were never below plain conversion at any T, while the initial-membrane
+correction (``potential``) helps at T <= 2 but wobbles at large T (a one-off charge tuned for one T)."""
+
+
 def default_percentile(gamma: int) -> float:
     """The threshold percentile used when none is given: :data:`IF_PERCENTILE` for Γ = 1, else
     :data:`BURST_PERCENTILE`."""
@@ -91,8 +98,9 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
         fold_batch: the most samples (steps × batch) folded into one pass at run time.
         calibrate: calibration after conversion (:mod:`.calibrate`, Li et al. 2021): ``"threshold"``
             (searched), ``"bias"`` (per-channel current), ``"potential"`` (initial membrane), ``"full"`` (all),
-            a list or comma-separated string of those, or ``"none"``; None (default): none. What it did is in
-            ``config`` (``calibrate``, ``calibration_timesteps``, ``calibration_seconds``, ...).
+            a list or comma-separated string of those, or ``"none"``; None (default): :data:`DEFAULT_CALIBRATION`
+            (threshold search and bias correction, the best recipe of docs/burst.md "Conversion at low latency").
+            What it did is in ``config`` (``calibrate``, ``calibration_timesteps``, ``calibration_seconds``, ...).
         calibration_timesteps: the ``T`` it aims at (default :data:`~.calibrate.DEFAULT_TIMESTEPS`).
 
     Returns:
@@ -106,7 +114,7 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
     gamma = _resolve_gamma(method, gamma)
     percentile = default_percentile(gamma) if percentile is None else percentile
     _check_options(percentile, normalization, v_init)
-    steps = parse_steps(calibrate)
+    steps = DEFAULT_CALIBRATION if calibrate is None else parse_steps(calibrate)
     calibration_timesteps = check_timesteps(calibration_timesteps)
     flags = {module: module.training for module in model.modules()}
     try:
@@ -131,9 +139,8 @@ def convert(model: nn.Module, calibration: Any, method: str = "burst", *, gamma:
     config = {"method": method, "gamma": gamma, "percentile": percentile, "channelwise": channelwise,
               "normalization": normalization, "v_init": v_init, "calibration_samples": samples}
     snn = BurstSNN(gm, head, timesteps=timesteps, fold_batch=fold_batch, config=config)
-    if calibrate is not None:
-        snn.config.update(calibrate_network(snn, stats, steps, calibration_timesteps, device) if steps
-                          else {"calibrate": []})
+    snn.config.update(calibrate_network(snn, stats, steps, calibration_timesteps, device) if steps
+                      else {"calibrate": []})
     return snn
 
 

@@ -31,7 +31,7 @@ class BurstOptions(TargetOptions):
     fold_batch: int = Field(256, ge=1, le=1 << 24, description="the most samples (steps × batch) one pass folds")
     calibrate: Optional[list[str]] = Field(
         None, description="calibration after conversion (Li et al. 2021): threshold (search), bias, potential "
-        "(initial membrane), a list of them, full (all) or none (default: none)")
+        "(initial membrane), a list of them, full (all) or none (default: threshold,bias)")
     calibration_timesteps: Optional[int] = Field(None, ge=1, le=MAX_TIMESTEPS, description="the T the "
                                                  "calibration aims at (default 8)")
 

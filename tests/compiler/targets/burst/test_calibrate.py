@@ -44,7 +44,7 @@ def exact_network() -> tuple[nn.Module, torch.Tensor]:
 def test_a_network_already_exact_stays_exact():
     model, x = exact_network()
     options = dict(gamma=1, normalization="max", v_init=0.5)
-    plain = convert(model, x, **options)
+    plain = convert(model, x, **options, calibrate="none")
     calibrated = convert(model, x, **options, calibrate="full", calibration_timesteps=4)
     with torch.no_grad():
         torch.testing.assert_close(plain(x, 4), model(x), rtol=0, atol=1e-6)  # exact indeed
@@ -97,7 +97,7 @@ def test_bias_correction_reduces_the_channel_mean_error(randomize_bn):
     model = randomize_bn(ReluCNN(), seed=4).eval()
     x = torch.rand(96, 1, 8, 8, generator=torch.Generator().manual_seed(5))
     options = dict(gamma=2, percentile=99.0, fold_batch=4 * 96)
-    before = channel_errors(model, convert(model, x, **options), x, 4)
+    before = channel_errors(model, convert(model, x, **options, calibrate="none"), x, 4)
     after = channel_errors(model, convert(model, x, **options, calibrate="bias", calibration_timesteps=4), x, 4)
     for name in before:  # every layer, each corrected once with the layers before it corrected
         assert float(after[name].abs().sum()) < 0.8 * float(before[name].abs().sum()), name
@@ -189,9 +189,9 @@ def test_the_export_twin_of_a_corrected_neuron_gives_the_same_spikes():
     assert torch.equal(twin(x)[0], neuron(x))
 
 
-def test_without_calibrate_the_conversion_is_as_before(cnn, images):
-    net = snnc.convert(cnn, images)
-    assert "calibrate" not in net.config
+def test_calibrate_none_is_the_conversion_alone_and_the_default_is_threshold_and_bias(cnn, images):
+    assert snnc.convert(cnn, images).config["calibrate"] == ["threshold", "bias"]
+    net = snnc.convert(cnn, images, calibrate="none")
     keys = set(net.state_dict())
     assert all(f"network.{name}.threshold" in keys and f"network.{name}.bias" not in keys
                and f"network.{name}.v_offset" not in keys for name in net.neurons())

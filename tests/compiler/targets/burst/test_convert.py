@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
 
 import pytest
@@ -13,7 +14,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from snnc.compiler.errors import SnncError
 from snnc.compiler.ir.neuron import Spike
-from snnc.compiler.targets.burst import BurstNeuron, BurstSNN, LIPool, convert
+from snnc.compiler.targets.burst import BurstNeuron, BurstSNN, LIPool
+from snnc.compiler.targets.burst import convert as _convert
+
+convert = functools.partial(_convert, calibrate="none")
+"""The conversion alone (calibration after it is tested in test_calibrate.py): these tests check how its error
+shrinks with T, which a correction tuned for one T changes on purpose."""
 
 
 def errors(snn: BurstSNN, ann: nn.Module, x: torch.Tensor, checkpoints) -> dict[int, float]:

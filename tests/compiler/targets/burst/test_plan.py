@@ -14,12 +14,18 @@ import torch
 from torch import fx, nn
 
 import snnc
-from snnc.compiler.targets.burst import BurstNeuron, LIPool, convert
+import functools
+
+from snnc.compiler.targets.burst import BurstNeuron, LIPool
+from snnc.compiler.targets.burst import convert as _convert
 from snnc.compiler.targets.burst import neurons
 from snnc.compiler.targets.burst.neurons import max_pool, max_pool_shape
 from snnc.compiler.targets.burst.plan import plan_static
 
 from ....conftest import REPO, assert_same_run
+
+convert = functools.partial(_convert, calibrate="none")
+"""The conversion alone: these tests check the run against the equations of the uncalibrated neuron."""
 
 sys.path.insert(0, str(REPO / "examples"))
 from burst_fashion_mnist import VGGNet  # noqa: E402
