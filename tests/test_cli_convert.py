@@ -130,6 +130,23 @@ def test_convert_defaults_the_percentile_by_gamma_and_shows_progress(trained, tm
     assert "3/3 Γ=3" in result.output and "left" in result.output  # the stage bar with the time left
 
 
+
+def test_convert_calibrates_by_default_says_what_it_chose_and_none_turns_it_off(trained, tmp_path):
+    spec, checkpoint = trained
+    result = convert(spec, checkpoint, "--output", str(tmp_path / "default"))
+    assert result.exit_code == 0, result.output
+    assert "chose: thresholds p99 for IF, p95 for Γ=3, v_init 0.5; threshold + bias calibrated for T = 8" in \
+        " ".join(result.output.split())
+    default = json.loads((tmp_path / "default" / "results.json").read_text())["settings"]
+    assert default["calibrate"] == ["threshold", "bias"] and default["calibration_timesteps"] == 8
+    off = convert(spec, checkpoint, "--output", str(tmp_path / "none"), "-O", "calibrate=none")
+    assert off.exit_code == 0, off.output
+    assert "no calibration after conversion" in " ".join(off.output.split())
+    plain = json.loads((tmp_path / "none" / "results.json").read_text())
+    calibrated = json.loads((tmp_path / "default" / "results.json").read_text())
+    assert plain["settings"]["calibrate"] == []
+    assert [r["spikes_per_sample"] for r in plain["rows"]] != [r["spikes_per_sample"] for r in calibrated["rows"]]
+
 # --- burst options as -O, the old flags as aliases ---------------------------------------------------------------
 
 
