@@ -9,7 +9,11 @@ with ``T = 1`` and one sample to keep the run short.
 
 Usage::
 
-    python benchmarks/export_matrix.py [--specs mnist_fc mnist_conv] [--nir-variants] [--json out.json]
+    python benchmarks/export_matrix.py [--specs mnist_fc mnist_conv] [--nir-variants] [--columns "snn nir"]
+                                       [--json out.json]
+
+``--columns`` runs only those columns (the others read "not run"): ``--columns "snn nir" --nir-variants`` is
+the NIR column alone, a few minutes.
 
 ``--nir-variants`` adds the networks of ``nir_foreign.NETWORKS``: bundled chains changed as far as NIR needs
 (zero reset, average pooling) and VGG-16, ResNet-18 and SEW-ResNet-34 with their export switches
@@ -26,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -83,28 +88,42 @@ def _nir_foreign(snn, x: torch.Tensor, steps: int, folder: Path) -> str:
     return "; ".join(found) + f"; {spikes:.0f} spikes" if found else "no importer installed"
 
 
-def run(spec: str, folder: Path) -> dict[str, str]:
+def run(spec: str, folder: Path, columns: Optional[list[str]] = None) -> dict[str, str]:
+    """One row: every column of :data:`COLUMNS` (or only ``columns``; the others read "not run")."""
     path = nir_foreign.NETWORKS[spec]() if spec in nir_foreign.NETWORKS else ROOT / "specs" / f"{spec}.yaml"
+    if columns is not None:
+        unknown = sorted(set(columns) - set(COLUMNS))
+        if unknown:
+            raise SystemExit(f"unknown column(s) {unknown}: choose from {COLUMNS}")
     ann = snnc.compile(path, "ann").eval()
     shape = tuple(ann.meta["snnc_graph"].input.shape)
     big = shape[-1] > 64
     steps, batch = (1, 1) if big else (2, 2)
     x = torch.rand((batch, *shape), generator=torch.Generator().manual_seed(0))
     snn = snnc.compile(path, "snn", timesteps=steps).eval()
+    burst: list = []
+    makers: dict[str, Callable[[], Any]] = {
+        "ann onnx": lambda: export(ann, folder / "a.onnx", check=True, check_inputs=x, example=x),
+        "snn onnx unrolled": lambda: export(snn, folder / "s.onnx", check=True, check_inputs=x, example=x),
+        "snn onnx step": lambda: export(snn, folder / "s1.onnx", form="step", check=True, check_inputs=x,
+                                        example=x),
+        "burst onnx unrolled": lambda: (burst.append(snnc.convert(ann, x, timesteps=steps)),
+                                        export(burst[0], folder / "b.onnx", check=True, check_inputs=x, example=x)),
+        "burst onnx step": lambda: export(burst[0], folder / "b1.onnx", form="step", check=True, check_inputs=x,
+                                          example=x),
+        # real images (the MNIST sample, or CIFAR-10 for 3×32×32) where the input is small enough
+        "snn nir": lambda: _nir_foreign(snn, nir_foreign.images(2, shape) if not big else x, steps, folder),
+        "ann python": lambda: export(ann, folder / "a.py", format="python", check=True, check_inputs=x),
+        "snn python": lambda: export(snn, folder / "s.py", format="python", check=True, check_inputs=x),
+    }
     cells: dict[str, str] = {}
-    cells["ann onnx"] = _cell(lambda: export(ann, folder / "a.onnx", check=True, check_inputs=x, example=x))
-    cells["snn onnx unrolled"] = _cell(lambda: export(snn, folder / "s.onnx", check=True, check_inputs=x, example=x))
-    cells["snn onnx step"] = _cell(lambda: export(snn, folder / "s1.onnx", form="step", check=True, check_inputs=x,
-                                                  example=x))
-    burst = []
-    cells["burst onnx unrolled"] = _cell(lambda: (burst.append(snnc.convert(ann, x, timesteps=steps)),
-                                                  export(burst[0], folder / "b.onnx", check=True, check_inputs=x,
-                                                         example=x)))
-    cells["burst onnx step"] = _cell(lambda: export(burst[0], folder / "b1.onnx", form="step", check=True,
-                                                    check_inputs=x, example=x)) if burst else "—"
-    cells["snn nir"] = _cell(lambda: _nir_foreign(snn, x, steps, folder))
-    cells["ann python"] = _cell(lambda: export(ann, folder / "a.py", format="python", check=True, check_inputs=x))
-    cells["snn python"] = _cell(lambda: export(snn, folder / "s.py", format="python", check=True, check_inputs=x))
+    for column, make in makers.items():
+        if columns is not None and column not in columns:
+            cells[column] = "not run"
+        elif column == "burst onnx step" and not burst:
+            cells[column] = "—"
+        else:
+            cells[column] = _cell(make)
     return cells
 
 
@@ -112,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", nargs="*", default=None)
     parser.add_argument("--nir-variants", action="store_true", help="add nir_foreign's NIR-expressible networks")
+    parser.add_argument("--columns", nargs="*", default=None, help=f"only these of {COLUMNS}")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
@@ -120,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     table: dict[str, dict[str, str]] = {}
     folder = Path(tempfile.mkdtemp(prefix="snnc-export-matrix-"))
     for spec in specs:
-        table[spec] = run(spec, folder)
+        table[spec] = run(spec, folder, args.columns)
         print(spec, json.dumps(table[spec]), flush=True)
         if args.json is not None:
             args.json.write_text(json.dumps(table, indent=2))

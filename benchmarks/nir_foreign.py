@@ -7,7 +7,8 @@ exports the snn target to a ``.nir`` file (seeded weights scaled so that every l
 (:data:`IMPORTERS`: snnTorch's ``import_from_nir``, Norse's ``norse.torch.from_nir``, Sinabs'
 ``sinabs.from_nir``), runs ``T`` steps on the same real test images (MNIST; CIFAR-10 for the 3×32×32 networks,
 where ``../shared/data`` has it) and compares the spikes of every neuron layer at every step with snnc's own
-explicit-state steps (``model.step``; with batch-norm, of its folded twin, which is what the file says), and the
+explicit-state steps (``model.step``; with batch-norm, of its folded twin, which is what the file says; one
+sample at a time in NCHW memory format, as the importers run), and the
 output (spikes, or the classifier's current, ``allclose``).
 
 Each importer runs as it imports (``as imported``: its ``from_nir`` with only the arguments its documentation
@@ -276,9 +277,15 @@ def norse_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False, 
         return run_unbatched(net, x, steps, layers=layers)  # the state travels in the calls
 
 
+SINABS_KINDS = ("Affine", "Conv2d", "Flatten", "Linear", "IF", "LIF", "SumPool2d", "AvgPool2d")
+"""The NIR node kinds of snnc's files, each mapped by Sinabs' ``_import_sinabs_module`` (AvgPool2d, Linear: torch's)."""
+
+
 def sinabs_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False, layers: Optional[list] = None):
     """Sinabs' ``from_nir(graph, batch_size=B)``: ``*Squeeze`` layers that take ``[B·T, ...]`` (batch-major).
-    Only its output is compared (``layers`` is ignored: its layers see every step at once).
+    As imported its layers see every step at once (``[B·T, ...]``) and only the output is compared; mapped, the
+    network is built for batch 1 and run one sample and one step a call (its layers keep their state), every
+    neuron layer hooked.
 
     Its ``LIFSqueeze`` / ``IAFSqueeze`` keep their defaults: ``MultiSpike`` (``⌊v/θ⌋`` spikes a step, from
     ``v ≥ θ``), ``MembraneSubtract`` (NIR's ``v_reset`` ignored), decay ``exp(-1/τ)`` with ``τ`` read in steps
@@ -286,7 +293,8 @@ def sinabs_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False,
     and for ``IF`` a floor ``min_v_mem = -θ``. It maps no ``AvgPool2d`` and no ``Linear`` (``Affine`` only), and
     its ``LIF`` branch tests ``any(node.v_leak) != 0``, which raises for parameters of two or more dimensions
     (a conv layer's neurons).
-    ``mapped``: ``SingleSpike``, ``MembraneReset(v_reset)``, no floor, ``α = 1 - dt/τ`` (NIR's Euler step,
+    ``mapped``: ``SingleSpike`` (from ``v ≥ θ``: the threshold set to the next float above θ, NIR's ``v > θ``),
+    ``MembraneReset(v_reset)``, no floor, ``α = 1 - dt/τ`` (NIR's Euler step,
     snnTorch's too), ``AvgPool2d`` and ``Linear`` as torch's, and ``v_leak`` handed to that test flattened.
     """
     import nir
@@ -305,12 +313,13 @@ def sinabs_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False,
             return linear
         if isinstance(node, nir.LIF):  # v_leak is only tested (with a 1-D any()), never used
             node.v_leak = node.v_leak.reshape(-1)
-        return _import_sinabs_module(node, batch_size=batch, num_timesteps=None)
+        return _import_sinabs_module(node, batch_size=1, num_timesteps=None)
 
     graph = nir.read(str(path))
     batch = x.shape[0]
     with _quiet():
-        net = sinabs.from_nir(graph, batch_size=batch) if not mapped else nirtorch.load(graph, model_map)
+        net = sinabs.from_nir(graph, batch_size=batch) if not mapped else nirtorch.nir_to_torch(
+            graph, {getattr(nir, kind): model_map for kind in SINABS_KINDS})
     if mapped:
         for key, node in graph.nodes.items():
             if isinstance(node, (nir.LIF, nir.IF)):
@@ -319,15 +328,44 @@ def sinabs_import(path: Path, x: torch.Tensor, steps: int, mapped: bool = False,
                     raise TypeError(f"Sinabs imported node '{key}' as {type(layer).__name__}, not a LIF layer")
                 layer.spike_fn, layer.min_v_mem = SingleSpike, None
                 layer.reset_fn = MembraneReset(float(torch.as_tensor(node.v_reset).flatten()[0]))
+                # SingleSpike fires at v ≥ θ, NIR (and snnTorch, Norse) at v > θ: the next float up
+                theta = torch.as_tensor(layer.spike_threshold, dtype=torch.float32)
+                layer.spike_threshold = torch.nn.Parameter(torch.nextafter(theta, torch.tensor(float("inf"))))
                 if isinstance(node, nir.LIF):
                     layer.train_alphas, layer.alpha_syn = True, None
                     layer.alpha_mem = torch.nn.Parameter(1.0 - DT / torch.as_tensor(node.tau, dtype=torch.float32))
+    if mapped:  # one sample and one step a call (its layers keep their state), as snnc's check runs
+        return _sinabs_stepwise(net, x, steps, layers)
     sinabs.reset_states(net)
     folded = x.unsqueeze(1).expand(batch, steps, *x.shape[1:]).reshape(batch * steps, *x.shape[1:])
     with torch.no_grad(), _quiet():
         out = net(folded)
     out = out[0] if isinstance(out, tuple) else out  # nirtorch.load returns (output, state)
-    return out.reshape(batch, steps, *out.shape[1:]).transpose(0, 1)
+    return out.reshape(batch, steps, *out.shape[1:]).transpose(0, 1)  # its output only
+
+
+def _sinabs_stepwise(net, x: torch.Tensor, steps: int, layers: Optional[list]):
+    """Run a Sinabs network (built for batch 1) on one sample and one step a call, its states reset before each
+    sample: the output ``[T, B, ...]`` and, with ``layers``, those layers' outputs by key (forward hooks)."""
+    import sinabs
+
+    modules = dict(net.named_modules())
+    seen = {k: [] for k in layers or [] if k in modules}
+    hooks = [modules[k].register_forward_hook(lambda m, a, o, k=k: seen[k].append(o.detach().clone()))
+             for k in seen]
+    outs = []
+    try:
+        with torch.no_grad(), _quiet():
+            for sample in x:
+                sinabs.reset_states(net)
+                got = [net(sample.unsqueeze(0)) for _ in range(steps)]  # nir_to_torch: (output, state)
+                outs.append(torch.cat([g[0] if isinstance(g, tuple) else g for g in got]))  # [T, ...]
+    finally:
+        for h in hooks:
+            h.remove()
+    per = lambda v: torch.cat(v).reshape(len(x), steps, *v[0].shape[1:]).transpose(0, 1)  # noqa: E731
+    out = torch.stack(outs, 1)
+    return out if layers is None else (out, {k: per(seen[k]) if seen.get(k) else None for k in layers})
 
 
 IMPORTERS: dict[str, tuple[str, Callable[..., torch.Tensor]]] = {
@@ -340,7 +378,8 @@ IMPORTERS: dict[str, tuple[str, Callable[..., torch.Tensor]]] = {
 MAPPINGS: dict[str, str] = {
     "snnTorch import_from_nir": "IF as Leaky(beta=1, init_hidden=True, reset zero)",
     "Norse from_nir": "LIF threshold ÷ r (Norse drops r); AvgPool2d added",
-    "Sinabs from_nir": "SingleSpike, MembraneReset(v_reset), no min_v_mem, α = 1 - dt/τ; AvgPool2d, Linear added",
+    "Sinabs from_nir": "SingleSpike at θ⁺ (v > θ), MembraneReset(v_reset), no min_v_mem, α = 1 - dt/τ; AvgPool2d, "
+                       "Linear added; nir_to_torch, batch 1, a step a call",
 }
 """What ``mapped`` changes on the imported modules, per importer."""
 
@@ -406,16 +445,21 @@ def check(network: str, importer: str, x: torch.Tensor, steps: int, folder: Path
     path = folder / "net.nir"
     export(model, path, format="nir")
     twin = folded_twin(model)
-    ours, layers = run_snnc_layers(twin, x, steps)
+    ours, layers = run_snnc_layers(twin, x, steps, per_sample=True)
     try:
         got = IMPORTERS[importer][1](path, x, steps, mapped=mapped, layers=list(layers))
     except Exception as error:  # noqa: BLE001 - an importer's failure is a result here
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return {"identical": False, "error": f"{type(error).__name__}: {first[:120]}", "spikes": float(ours.sum())}
     theirs, their_layers = got if isinstance(got, tuple) else (got, None)
-    if their_layers is None:
-        return compare(ours, theirs.to(ours.dtype))
     spiking = all(graph_of(model).node(o).kind == "spike" for o in graph_of(model).outputs)
+    if their_layers is None:
+        result = compare(ours, theirs.to(ours.dtype))
+        if not spiking and ours.shape == theirs.shape:  # a classifier's current: close, as compare_runs asks
+            close = torch.allclose(ours, theirs.to(ours.dtype), rtol=1e-4, atol=1e-5)
+            result.update(identical=close, mismatches=0 if close else result["mismatches"],
+                          output_max_abs_diff=float((ours - theirs.to(ours.dtype)).abs().max()))
+        return result
     return compare_layers(ours, layers, theirs.to(ours.dtype), their_layers, spiking)
 
 
@@ -423,6 +467,8 @@ def cell(result: dict[str, Any]) -> str:
     """A table cell: ``identical``, ``N of M differ (first at step t)`` or the error."""
     if result.get("error") and result.get("mismatches") is None:
         return f"fails: {result['error']}"
+    if result["identical"] and result.get("layers") is None and result.get("output_max_abs_diff") is not None:
+        return f"output current close ({result['output_max_abs_diff']:.2g} apart; its layers not hooked)"
     if result["identical"]:
         return "identical" if result.get("layers") is None else f"identical ({result['layers']} layers)"
     first = result["first_step"]

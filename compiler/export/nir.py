@@ -130,6 +130,10 @@ def folded_twin(model: Any) -> Any:
     before it (the weights :func:`~.nir_lower.fold_batchnorm` writes), the batch-norm made the identity (weight
     1, bias 0, mean 0, variance 1, eps 0: ``x * 1 + 0``, exact). ``model`` itself when nothing is folded.
 
+    The twin also runs in contiguous (NCHW) memory format, as the file's importers do: a channels-last
+    convolution (the snn target's default for conv nets) sums in another order, up to 1e-6 apart, and over 30
+    IF layers that flips neurons sitting at a threshold.
+
     Why: folding rounds differently from a conv followed by a batch-norm (about 1e-7 relative), so a membrane at a
     threshold can fire in one and not the other; the file is checked against the twin exactly, and the model
     against the twin by count (:func:`check_nir`).
@@ -139,10 +143,14 @@ def folded_twin(model: Any) -> Any:
     import torch
 
     folded = nir_plan(_graph_of(model, None)).folded
-    if not folded:
+    if not folded and not getattr(model, "channels_last", False):
         return model
     twin = copy.deepcopy(model)
     with torch.no_grad():
+        if getattr(twin, "channels_last", False):
+            twin.channels_last = False
+            for t in (*twin.parameters(), *twin.buffers()):
+                t.data = t.data.contiguous()
         for bn_name, into in folded.items():
             layer, bn = twin.get_submodule(into), twin.get_submodule(bn_name)
             weight, bias = fold_batchnorm(layer, bn)
@@ -220,7 +228,7 @@ def check_nir(path: str | Path, model: Any, x: Any = None, *, timesteps: Optiona
     steps = timesteps or model.timesteps
     twin = folded_twin(model)
     graph = load_nir().read(str(path))
-    ours, our_layers = run_snnc_layers(twin, x, steps)
+    ours, our_layers = run_snnc_layers(twin, x, steps, per_sample=True)
     theirs, their_layers = run_snntorch(graph, x, steps, layers=list(our_layers))
     report = compare_runs(ours, our_layers, theirs, their_layers, spiking_output=_ends_in_neuron(model))
     folded = "" if twin is model else " (batch-norm folded)"
@@ -232,7 +240,7 @@ def check_nir(path: str | Path, model: Any, x: Any = None, *, timesteps: Optiona
                                f"snnTorch's import_from_nir and snnc{folded} (the spikes are identical)")
     if twin is not model:
         report["batchnorms_folded"] = len(nir_plan(_graph_of(model, None)).folded)
-        _, unfolded = run_snnc_layers(model, x, steps)
+        _, unfolded = run_snnc_layers(model, x, steps, per_sample=True)
         report["unfolded_mismatches"] = sum(int((unfolded[k] != our_layers[k]).sum()) for k in unfolded)
     if any(type(n).__name__ == "IF" for n in graph.nodes.values()):
         report["notes"] = ["IF nodes run as snnTorch Leaky(beta=1, reset zero): snnTorch 1.0 imports IF as "
@@ -275,11 +283,19 @@ def compare_runs(ours: Any, our_layers: dict, theirs: Any, their_layers: dict, *
     return report
 
 
-def run_snnc_layers(model: Any, x: Any, steps: int) -> tuple[Any, dict]:
+def run_snnc_layers(model: Any, x: Any, steps: int, *, per_sample: bool = False) -> tuple[Any, dict]:
     """Output ``[T, B, ...]`` of a spiking module over ``steps`` explicit-state steps, and every neuron layer's
-    spikes ``[T, B, ...]`` by NIR key (forward hooks on its neuron loops, one call per step)."""
+    spikes ``[T, B, ...]`` by NIR key (forward hooks on its neuron loops, one call per step).
+
+    ``per_sample``: one sample at a time (batches of one), as the NIR importers run (:func:`run_unbatched`).
+    Why: a convolution over a batch of eight sums in another order than over one (about 1e-7 apart), enough to
+    flip a neuron at its threshold somewhere in a 30-layer IF network."""
     import torch
 
+    if per_sample:
+        runs = [run_snnc_layers(model, x[i:i + 1], steps) for i in range(len(x))]
+        return (torch.cat([out for out, _ in runs], 1),
+                {k: torch.cat([layers[k] for _, layers in runs], 1) for k in runs[0][1]})
     loops = {node_key(name): loop for name, loop in model.neurons.items()}
     seen: dict[str, list] = {k: [] for k in loops}
     hooks = [loop.register_forward_hook(lambda m, a, out, k=k: seen[k].append(out[0].detach().clone()))

@@ -110,6 +110,23 @@ def test_batchnorm_folding_is_the_unfolded_network_on_real_images(mnist):
     assert torch.allclose(out, twin_out, rtol=1e-5, atol=1e-5)
 
 
+def test_the_twin_runs_in_nchw_as_the_importers_and_the_model_keeps_channels_last(mnist):
+    """The file's arithmetic is a contiguous (NCHW) convolution over one sample: the twin runs so, the model keeps
+    its channels-last layout, and a per-sample run is the model's batched run on the same images up to ties."""
+    model = _model(_residual())
+    assert model.channels_last and model.get_submodule("conv").weight.is_contiguous(memory_format=torch.channels_last)
+    twin = folded_twin(model)
+    assert not twin.channels_last and all(p.is_contiguous() for p in twin.parameters())
+    assert not model.get_submodule("conv").weight.is_contiguous()  # untouched
+    images = _small()(mnist)
+    out, layers = run_snnc_layers(twin, images, 4, per_sample=True)
+    one = [run_snnc_layers(twin, images[i:i + 1], 4) for i in range(len(images))]
+    for key in layers:
+        assert layers[key].shape[1] == len(images)
+        assert torch.equal(layers[key], torch.cat([o[1][key] for o in one], 1)), key
+    assert torch.equal(out, torch.cat([o[0] for o in one], 1)) and sum(int(v.sum()) for v in layers.values()) > 0
+
+
 def test_average_pools_are_sum_pools_with_the_scale_in_the_next_weights():
     model = _model(_residual())
     graph = snn_to_nir(model)
