@@ -62,6 +62,8 @@ class ExportFormat:
     description: ClassVar[str] = ""
     suffix: ClassVar[str] = ""
     check_title: ClassVar[str] = "check"
+    targets: ClassVar[Optional[tuple[str, ...]]] = None
+    """The targets whose models it takes (None: every target); ``snnc export`` names them in its errors."""
     Options: ClassVar[type[ExportOptions]] = ExportOptions
 
     def options(self, values: Mapping[str, Any] | ExportOptions | None = None) -> ExportOptions:

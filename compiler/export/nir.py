@@ -401,6 +401,7 @@ class NirFormat(ExportFormat):
     description = "NIR 1.0 (snn), checked in snnTorch"
     suffix = ".nir"
     check_title = "snnTorch's import_from_nir against the model"
+    targets = ("snn",)
     Options = ExportOptions
 
     def export(self, model: Any, path: str | Path, options: ExportOptions) -> Optional[dict]:

@@ -126,9 +126,12 @@ def _explain_nir(spec: Path, target: str, fmt: str, params: dict[str, Any]) -> N
     from snnc.compiler import pipeline
     from snnc.compiler.export.nir_blockers import explain_lines, nir_plan
 
-    if fmt != "nir" or target != "snn":
-        raise SnncError(f"--explain lists what exports to NIR, from the snn target: give -t snn -f nir (got -t "
-                        f"{target} -f {fmt})")
+    from snnc.compiler.export import FORMATS
+
+    nir_targets = FORMATS.get("nir").targets or ()
+    if fmt != "nir" or target not in nir_targets:
+        raise SnncError(f"--explain lists what exports to NIR, from the {'/'.join(nir_targets)} target: give "
+                        f"-t {nir_targets[0]} -f nir (got -t {target} -f {fmt})")
     loaded = pipeline.load_spec(spec, params)
     graph = pipeline.build_graph(loaded)
     plan = nir_plan(graph, loaded.params)
