@@ -177,6 +177,22 @@ def test_one_qcfs_layer_converted_at_T_equal_L_is_its_ann_on_constant_inputs(lev
         torch.testing.assert_close(snn(x), q(x), atol=1e-5, rtol=1e-5)
 
 
+def test_a_deep_qcfs_net_in_bursts_is_its_ann_at_one_step():
+    """Burst neurons of λ/L with Γ = L compute each QCFS activation exactly in one step (v_init = 0.5 is the
+    shift), so the whole converted network equals its QCFS ANN at T = 1, however deep; more steps refine the
+    quantisation towards the clipped ReLU and stay close."""
+    torch.manual_seed(0)
+    q = apply_qcfs(_mlp(3).eval(), levels=8)
+    x = torch.randn(512, 12)
+    init_thresholds(q, x, 99.0)
+    snn = snnc.convert(q, x, calibrate="none")
+    with torch.no_grad():
+        ann = q(x)
+        torch.testing.assert_close(snn(x, 1), ann, atol=1e-5, rtol=1e-5)
+        ifs = snnc.convert(q, x, method="if", calibrate="none")
+        assert float((snn(x, 4) - ann).abs().mean()) < 0.5 * float((ifs(x, 4) - ann).abs().mean())
+
+
 def test_a_deeper_qcfs_net_converts_best_at_T_equal_L():
     """Two QCFS layers: the second's input spike trains are no longer uniform, so T = L is not exact, but it is
     where the SNN is closest to its QCFS ANN (at larger T it tends to the clipped, unquantised net instead), and
@@ -226,17 +242,23 @@ def test_snnc_qcfs_for_hand_written_models_and_its_errors():
         snnc.qcfs(model, calibration=x, percentile=0)
 
 
-def test_qcfs_sites_fire_if_whatever_gamma_and_keep_it_through_save_and_load(tmp_path):
-    """A QCFS activation clips at λ, so its neuron fires at most one spike of λ per step even in a Γ = 5
-    conversion (a burst would pass what the ANN clipped); ReLU sites keep the conversion's Γ."""
+def test_qcfs_sites_fire_l_spikes_of_lambda_over_l_in_bursts_and_keep_it_through_save_and_load(tmp_path):
+    """In a burst conversion a QCFS site's neuron has threshold λ/L and fires up to L spikes per step (its most
+    per step is λ, the activation's clip), whatever the conversion's Γ; ReLU sites keep the conversion's Γ; with
+    method="if" the site is the paper's IF neuron (threshold λ, one spike)."""
     torch.manual_seed(0)
     ann = snnc.compile(SPEC, "ann")
     q = apply_qcfs(ann, levels=4)
     q.lif2 = nn.ReLU()  # lif2 back to a ReLU: a network with both kinds of site
     snn = snnc.convert(q, torch.rand(8, 1, 8, 8), gamma=5)
-    assert {n: m.gamma for n, m in snn.neurons().items()} == {"lif1": 1, "lif2": 5}
+    lam = float(q.lif1.threshold.detach())
+    assert {n: m.gamma for n, m in snn.neurons().items()} == {"lif1": 4, "lif2": 5}
+    assert float(snn.neurons()["lif1"].threshold) == pytest.approx(lam / 4)
+    ifs = snnc.convert(q, torch.rand(8, 1, 8, 8), method="if")
+    assert {n: m.gamma for n, m in ifs.neurons().items()} == {"lif1": 1, "lif2": 1}
+    assert float(ifs.neurons()["lif1"].threshold) == pytest.approx(lam)
     back = snnc.load(snnc.save(snn, tmp_path / "burst.pt"))
-    assert {n: m.gamma for n, m in back.neurons().items()} == {"lif1": 1, "lif2": 5}
+    assert {n: m.gamma for n, m in back.neurons().items()} == {"lif1": 4, "lif2": 5}
     x = torch.rand(4, 1, 8, 8) * 3
     with torch.no_grad():
         torch.testing.assert_close(back(x, 4), snn(x, 4))

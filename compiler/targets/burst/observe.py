@@ -128,15 +128,17 @@ class TrainedThreshold(ActivationObserver):
         channelwise: give λ the ``[C, 1, ...]`` shape channel-wise thresholds have (every channel λ), so a
             converted network's state has the shapes its settings imply.
 
+    How it fires depends on the conversion's Γ (:meth:`neuron_settings`): with bursts (Γ > 1) the neuron has
+    threshold ``λ / L`` and fires up to ``L`` spikes per step, so one step computes the activation exactly
+    (``λ/L · clamp(floor(x·L/λ + 0.5), 0, L)`` with ``v_init = 0.5``) and more steps refine it; with IF neurons
+    (Γ = 1, ``method="if"``) it is the paper's rule, threshold ``λ``, one spike per step, exact at ``T = L`` for a
+    constant input only, and much worse at low T on the networks of docs/burst.md ("QCFS").
+
     Attributes:
         trained: True — a calibration that searches thresholds should leave this site's alone.
-        gamma: 1 — the neuron fires at most one spike (λ) per step whatever the conversion's Γ: the activation
-            clips at λ, and a burst would pass the values above λ that the ANN never saw (measured in
-            docs/burst.md, "QCFS": Γ = 5 bursts at QCFS sites lost 15 points).
     """
 
     trained = True
-    gamma = 1
 
     def __init__(self, activation: nn.Module, channelwise: bool = False) -> None:
         super().__init__("max", 100.0, channelwise)
@@ -147,6 +149,15 @@ class TrainedThreshold(ActivationObserver):
         self.sample_shape = y.shape[1:]
         self.records.append(self.activation.threshold.detach().reshape(1))
         return y
+
+    def neuron_settings(self, gamma: int) -> tuple[torch.Tensor, int]:
+        """``(threshold, Γ)`` of this site's neuron in a conversion with burst size ``gamma``: ``(λ / L, L)``
+        for bursts (``gamma`` > 1), ``(λ, 1)`` for IF neurons."""
+        lam = self.threshold()
+        if int(gamma) == 1:
+            return lam, 1
+        levels = int(self.activation.levels)
+        return lam / levels, levels
 
     def threshold(self) -> torch.Tensor:
         if not self.records:

@@ -27,8 +27,11 @@ def replace_activations(gm: fx.GraphModule, observers: dict[str, ActivationObser
     """
     neurons: dict[str, BurstNeuron] = {}
     for name, observer in observers.items():
-        site_gamma = getattr(observer, "gamma", None) or gamma  # a QCFS site clips at λ: Γ = 1 (TrainedThreshold)
-        neuron = BurstNeuron(observer.threshold(), gamma=site_gamma, v_init=v_init, neurons=observer.neurons)
+        if hasattr(observer, "neuron_settings"):  # a QCFS site: (λ/L, Γ = L) for bursts, (λ, 1) for IF
+            threshold, site_gamma = observer.neuron_settings(gamma)
+        else:
+            threshold, site_gamma = observer.threshold(), gamma
+        neuron = BurstNeuron(threshold, gamma=site_gamma, v_init=v_init, neurons=observer.neurons)
         gm.add_submodule(name, neuron)
         neurons[name] = neuron
     return neurons
