@@ -10,8 +10,10 @@ with a trainable threshold ``λ`` per site and ``L`` levels; the floor passes it
 threshold ``λ``, reset by subtraction and initial membrane ``λ/2`` fires, over ``T = L`` steps of a constant
 input ``x``, exactly ``clip(floor(x·L/λ + 0.5), 0, L)`` spikes of ``λ`` — the activation's value; the expected
 conversion error is zero at every ``T`` for uniformly distributed membranes (the paper's Theorem 2). The burst
-converter (:mod:`snnc.compiler.targets.burst`) therefore takes ``λ`` as the neuron's threshold instead of
-calibrating one, and its default ``v_init = 0.5`` is the shift.
+converter (:mod:`snnc.compiler.targets.burst`) therefore sets each site's neuron from ``λ`` instead of calibrating
+a threshold, and its default ``v_init = 0.5`` is the shift: in a burst conversion (the default) the neuron has
+threshold ``λ / L`` and fires up to ``L`` spikes per step, which computes the activation exactly in one step (the
+network equals its QCFS ANN at ``T = 1``); with ``method="if"`` it is the paper's IF neuron of threshold ``λ``.
 
 :func:`apply_qcfs` rewrites any torch.fx-traceable model (a spec's ann or a hand-written one): every ReLU call
 site the burst converter recognises (``nn.ReLU``, ``F.relu``, ``torch.relu``, ``x.relu()``, ``clamp(min=0)``)
@@ -272,8 +274,8 @@ def qcfs(model: nn.Module, levels: int = 8, threshold: float | None = None, *, c
     """The model with QCFS activations (L levels, trainable λ), to train with your own loop and then convert.
 
     ``snnc.qcfs(model, levels=8)`` → train it (λ are parameters: ``model.parameters()`` includes them) →
-    ``snnc.convert(trained, calibration, method="if")``: each QCFS site becomes a neuron whose threshold is its
-    trained λ and whose membrane starts at λ/2. ``model`` itself is not modified (a rewritten copy is returned);
+    ``snnc.convert(trained, calibration)``: each QCFS site becomes a burst neuron of threshold λ/L firing up to L
+    spikes per step (``method="if"``: an IF neuron of threshold λ), whose membrane starts at half its threshold. ``model`` itself is not modified (a rewritten copy is returned);
     a spec-built model keeps its spec, so ``snnc.save`` writes it and ``snnc.load`` rebuilds it with its QCFS
     sites.
 

@@ -13,7 +13,7 @@ Networks (each trained here, once; checkpoints are reused when present):
 Recipes (:data:`RECIPES`): ``plain`` (the ERM-trained ANN converted at the API's defaults before calibration
 existed: Γ = 5, p95 thresholds, v_init 0.5), ``calibrated`` (the same ANN, thresholds searched and bias /
 membrane corrected after conversion), ``qcfs`` (an ANN trained with QCFS activations, ``--method qcfs`` /
-:func:`snnc.qcfs`, converted with its λ as thresholds), ``qcfs+calibrated`` (both) and ``default`` (what
+:func:`snnc.qcfs`, converted to burst neurons of threshold λ/L firing up to L spikes per step), ``qcfs+calibrated`` (both) and ``default`` (what
 ``snnc.convert`` chooses when a user passes nothing, on the ERM ANN).
 
 Run (about 25 minutes on 2 CPU cores when nothing is trained yet; ``--quick`` is a 2-minute smoke test)::
@@ -65,7 +65,7 @@ RECIPES: dict[str, Recipe] = {
                     "Γ = 5, p95 thresholds, v_init 0.5: the conversion alone"),
     "calibrated": Recipe("erm", {"gamma": 5, "percentile": 95.0, "v_init": 0.5, "calibrate": "full"},
                          "the same, then threshold search + bias and membrane correction"),
-    "qcfs": Recipe("qcfs", {"calibrate": "none"}, "ANN trained with QCFS (L levels), thresholds λ"),
+    "qcfs": Recipe("qcfs", {"calibrate": "none"}, "ANN trained with QCFS (L levels): burst neurons of λ/L, Γ = L"),
     "qcfs+calibrated": Recipe("qcfs", {"calibrate": "full"}, "QCFS ANN, then calibration"),
     "default": Recipe("erm", {}, "snnc.convert(model, calibration) with no options"),
 }

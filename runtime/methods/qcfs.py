@@ -4,8 +4,9 @@ Bu et al., ICLR 2022 (code: github.com/putshua/SNN_conversion_QCFS). Before trai
 replaced by ``λ · clip(floor(x · L / λ + 0.5) / L, 0, 1)`` with a trainable ``λ`` per site
 (:func:`snnc.compiler.qcfs.apply_qcfs`); each step is then the run's plain loss, the floor passing its gradient
 straight through. The checkpoint records the QCFS sites (the ann target's ``extras``), so ``snnc eval -t ann``
-measures the QCFS ANN and ``snnc convert`` / ``-t burst`` builds IF or burst neurons whose thresholds are the
-trained λ (no calibration of thresholds) and whose membranes start at λ/2 (the converter's ``v_init = 0.5``).
+measures the QCFS ANN and ``snnc convert`` / ``-t burst`` builds, at each QCFS site, a burst neuron of threshold λ/L
+firing up to L spikes per step (IF neurons of threshold λ with ``method="if"``): no calibration of thresholds, and
+membranes starting at half the threshold (the converter's ``v_init = 0.5``).
 
 λ starts, by default, at a percentile of each ReLU's activations on a few training images of the network as
 built: with ``--init`` of an ERM-trained ann that is its own activation scale (fine-tuning), for a fresh network
