@@ -13,8 +13,8 @@ Networks (each trained here, once; checkpoints are reused when present):
 Recipes (:data:`RECIPES`): ``plain`` (the ERM-trained ANN converted at the API's defaults before calibration
 existed: Γ = 5, p95 thresholds, v_init 0.5), ``calibrated`` (the same ANN, thresholds searched and bias /
 membrane corrected after conversion), ``qcfs`` (an ANN trained with QCFS activations, ``--method qcfs`` /
-:func:`snnc.qcfs`, converted to burst neurons of threshold λ/L firing up to L spikes per step), ``qcfs+calibrated`` (both) and ``default`` (what
-``snnc.convert`` chooses when a user passes nothing, on the ERM ANN).
+:func:`snnc.qcfs`, converted to burst neurons of threshold λ/L firing up to L spikes per step),
+``qcfs+calibrated`` (both) and ``default`` (what ``snnc.convert`` chooses when a user passes nothing, on the ERM ANN).
 
 Run (about 25 minutes on 2 CPU cores when nothing is trained yet; ``--quick`` is a 2-minute smoke test)::
 
