@@ -276,8 +276,8 @@ def qcfs(model: nn.Module, levels: int = 8, threshold: float | None = None, *, c
     ``snnc.qcfs(model, levels=8)`` → train it (λ are parameters: ``model.parameters()`` includes them) →
     ``snnc.convert(trained, calibration)``: each QCFS site becomes a burst neuron of threshold λ/L firing up to L
     spikes per step (``method="if"``: an IF neuron of threshold λ), whose membrane starts at half its threshold.
-    ``model`` itself is not modified (a rewritten copy is returned); a spec-built model keeps its spec, so ``snnc.save`` writes it and ``snnc.load`` rebuilds it with its QCFS
-    sites.
+    ``model`` itself is not modified (a rewritten copy is returned); a spec-built model keeps its spec, so
+    ``snnc.save`` writes it and ``snnc.load`` rebuilds it with its QCFS sites.
 
     Args:
         model: a torch.fx-traceable module with ReLUs (see :func:`apply_qcfs` for the spellings).
