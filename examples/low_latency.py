@@ -68,6 +68,7 @@ RECIPES: dict[str, Recipe] = {
     "qcfs": Recipe("qcfs", {"calibrate": "none"}, "ANN trained with QCFS (L levels): burst neurons of λ/L, Γ = L"),
     "qcfs+calibrated": Recipe("qcfs", {"calibrate": "full"}, "QCFS ANN, then calibration"),
     "default": Recipe("erm", {}, "snnc.convert(model, calibration) with no options"),
+    "qcfs+default": Recipe("qcfs", {}, "the QCFS ANN through snnc.convert with no options"),
 }
 """Recipe name → recipe (the convert options are those of :func:`snnc.convert`)."""
 
