@@ -96,6 +96,11 @@ class ActivationObserver(nn.Module):
         """Neurons per sample at this site (0 before calibration)."""
         return int(torch.Size(self.sample_shape).numel()) if self.sample_shape is not None else 0
 
+    def neuron_settings(self, gamma: int) -> tuple[torch.Tensor, int]:
+        """``(threshold, Γ)`` of this site's neuron in a conversion with burst size ``gamma``: the calibrated
+        threshold and the conversion's Γ (a QCFS site overrides this, :class:`TrainedThreshold`)."""
+        return self.threshold(), int(gamma)
+
     def threshold(self) -> torch.Tensor:
         """The threshold: a scalar, or ``[C, 1, ...]`` broadcastable to one sample when channel-wise.
 

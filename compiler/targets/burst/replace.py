@@ -27,10 +27,7 @@ def replace_activations(gm: fx.GraphModule, observers: dict[str, ActivationObser
     """
     neurons: dict[str, BurstNeuron] = {}
     for name, observer in observers.items():
-        if hasattr(observer, "neuron_settings"):  # a QCFS site: (λ/L, Γ = L) for bursts, (λ, 1) for IF
-            threshold, site_gamma = observer.neuron_settings(gamma)
-        else:
-            threshold, site_gamma = observer.threshold(), gamma
+        threshold, site_gamma = observer.neuron_settings(gamma)  # a QCFS site: (λ/L, L) for bursts, (λ, 1) for IF
         neuron = BurstNeuron(threshold, gamma=site_gamma, v_init=v_init, neurons=observer.neurons)
         gm.add_submodule(name, neuron)
         neurons[name] = neuron

@@ -88,7 +88,7 @@ class BurstTarget(Target):
 
     def extras(self, module) -> dict:
         # The conversion record (calibration data and samples, ...) is not needed to rebuild, but is kept; so are
-        # the neurons whose Γ is not the network's (QCFS sites fire up to L spikes of λ/L: observe.TrainedThreshold).
+        # the neurons whose Γ is not the network's (a QCFS site fires up to L spikes of λ/L: TrainedThreshold).
         gammas = {n: m.gamma for n, m in module.neurons().items() if m.gamma != module.config.get("gamma")}
         return {"config": dict(module.config), **({"site_gammas": gammas} if gammas else {})}
 
